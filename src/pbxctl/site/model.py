@@ -1,0 +1,416 @@
+"""The site model: one YAML file per site, validated strictly (unknown keys are errors).
+
+This is the typed edge of pbxctl. Generators and services read these models; they never
+see raw YAML.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from pbxctl.site.values import (
+    Comment,
+    ContextName,
+    DestinationText,
+    DialString,
+    DigitAffix,
+    EntryNumber,
+    Extension,
+    Host,
+    Ident,
+    NextStep,
+    Prompt,
+    Text,
+)
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+Seconds = Annotated[int, Field(ge=0, le=86400)]
+PositiveSeconds = Annotated[int, Field(ge=1, le=86400)]
+
+
+# --- secrets ----------------------------------------------------------------------------
+
+
+class SecretRef(Model):
+    """A secret kept out of the YAML: `{env: NAME}` or `{file: /path}`."""
+
+    env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "SecretRef":
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of 'env' or 'file'")
+        return self
+
+
+Secret = Union[SecretRef, str]
+
+
+# --- PBX connection ---------------------------------------------------------------------
+
+
+class AmiSettings(Model):
+    host: Host = "127.0.0.1"
+    port: Port = 5038
+    username: Text = "pbxctl"
+    secret: Secret | None = None
+
+
+class FastAgiSettings(Model):
+    host: Host = "127.0.0.1"
+    port: Port = 4573
+    # Each IVR decision is time-boxed; past this the service answers with the fallback.
+    timeout_ms: Annotated[int, Field(ge=50, le=10000)] = 1000
+
+
+class AsteriskSettings(Model):
+    config_dir: str = "/etc/asterisk"
+    ami: AmiSettings = AmiSettings()
+    fastagi: FastAgiSettings = FastAgiSettings()
+    # How an agent's phone is dialled when the agent gives no device of its own.
+    device_template: Annotated[str, Field(pattern=r"^[A-Za-z0-9_/@.:+*#{}-]+$")] = "PJSIP/{extension}"
+    # Where transfer:NUMBER goes (the operator's outbound routing) and extension:NNN.
+    outbound_context: ContextName = "from-internal"
+    internal_context: ContextName = "from-internal"
+    voicemail_context: ContextName = "default"
+
+
+class EslSettings(Model):
+    host: Host = "127.0.0.1"
+    port: Port = 8021
+    password: Secret | None = None
+
+
+class OutboundSocketSettings(Model):
+    host: Host = "127.0.0.1"
+    port: Port = 8084
+
+
+class FreeswitchSettings(Model):
+    config_dir: str = "/etc/freeswitch"
+    esl: EslSettings = EslSettings()
+    outbound: OutboundSocketSettings = OutboundSocketSettings()
+    contact_template: Annotated[str, Field(pattern=r"^[A-Za-z0-9_/@.:+*#{}=\[\]-]+$")] = "user/{extension}"
+    queue_domain: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] = "default"
+    dialplan_context: ContextName = "default"
+    voicemail_profile: ContextName = "default"
+    voicemail_domain: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.$\{\}-]+$")] = "$${domain}"
+
+
+class PbxSettings(Model):
+    backend: Literal["asterisk", "freeswitch"]
+    asterisk: AsteriskSettings = AsteriskSettings()
+    freeswitch: FreeswitchSettings = FreeswitchSettings()
+    # Where a call goes when pbxctl's services do not answer and the entry names no fallback.
+    fallback: DestinationText = "hangup"
+
+
+class Numbering(Model):
+    """How caller numbers are brought to E.164 (+CCNNN...)."""
+
+    country_code: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,2}$")]
+    international_prefix: Annotated[str, Field(pattern=r"^[0-9]{1,4}$")] = "00"
+    national_prefix: Annotated[str, Field(pattern=r"^[0-9]{0,2}$")] = ""
+
+
+# --- agents and queues ------------------------------------------------------------------
+
+
+class AgentDevices(Model):
+    asterisk: DialString | None = None
+    freeswitch: DialString | None = None
+
+
+class Agent(Model):
+    name: Text
+    extension: Extension
+    # static: always a queue member (written into the generated queue config);
+    # dynamic: a member only while logged in.
+    login: Literal["static", "dynamic"] = "static"
+    device: AgentDevices = AgentDevices()
+    tags: list[Ident] = []
+    wrapup: Seconds | None = None
+
+
+class Strategy(str, Enum):
+    round_robin = "round_robin"
+    ring_all = "ring_all"
+    ring_all_priority = "ring_all_priority"
+    escalating = "escalating"
+    fewest_calls = "fewest_calls"
+    random = "random"
+    linear = "linear"
+    least_talk_time = "least_talk_time"
+    round_robin_memory = "round_robin_memory"
+    weighted_random = "weighted_random"
+
+
+class Member(Model):
+    agent: Ident
+    priority: Annotated[int, Field(ge=0, le=99)] = 0
+
+
+class Announcement(Model):
+    prompt: Prompt | None = None
+    interval: Seconds = 0
+    position: bool = False
+    hold_time: bool = False
+
+
+class Queue(Model):
+    display_name: Text | None = None
+    strategy: Strategy
+    escalation_step: PositiveSeconds | None = None
+    members: list[Member] = []
+    ring_time: Annotated[int, Field(ge=1, le=600)] = 15
+    retry: Annotated[int, Field(ge=0, le=600)] = 5
+    max_wait: PositiveSeconds | None = None
+    overflow: DestinationText | None = None
+    when_empty: DestinationText | None = None
+    join_empty: bool = True
+    exit_when_empty: bool = False
+    announce: Announcement = Announcement()
+    waiting: Literal["music", "ringing", "music_then_ringing"] = "music"
+    music_class: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")] = "default"
+    wrapup: Seconds = 0
+    service_level: PositiveSeconds = 20
+    caller_priority: Annotated[int, Field(ge=0, le=999)] = 0
+    number_prefix: DigitAffix = ""
+    number_suffix: DigitAffix = ""
+
+    @model_validator(mode="after")
+    def _escalation_step(self) -> "Queue":
+        if self.strategy is Strategy.escalating and self.escalation_step is None:
+            raise ValueError("strategy 'escalating' needs 'escalation_step' (seconds between priority groups)")
+        if self.strategy is not Strategy.escalating and self.escalation_step is not None:
+            raise ValueError("'escalation_step' applies only to strategy 'escalating'")
+        return self
+
+
+# --- opening hours ----------------------------------------------------------------------
+
+TimeRangeText = Annotated[str, Field(pattern=r"^\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*$")]
+DaySpec = Annotated[
+    str,
+    Field(
+        pattern=r"^\s*(mon|tue|wed|thu|fri|sat|sun)(\s*-\s*(mon|tue|wed|thu|fri|sat|sun))?"
+        r"(\s*,\s*(mon|tue|wed|thu|fri|sat|sun)(\s*-\s*(mon|tue|wed|thu|fri|sat|sun))?)*\s*$"
+    ),
+]
+
+
+class HoursException(Model):
+    name: Comment | None = None
+    date: dt.date | None = None
+    from_: dt.date | None = Field(default=None, alias="from")
+    to: dt.date | None = None
+    ranges: dict[Ident, list[TimeRangeText]] = {}
+    # The category for the parts of the day no range covers (default: the hours' default).
+    default: Ident | None = None
+
+    @model_validator(mode="after")
+    def _dates(self) -> "HoursException":
+        if self.date is not None and (self.from_ is not None or self.to is not None):
+            raise ValueError("give either 'date' or 'from'/'to', not both")
+        if self.date is None and (self.from_ is None or self.to is None):
+            raise ValueError("give 'date', or both 'from' and 'to'")
+        if self.from_ is not None and self.to is not None and self.to < self.from_:
+            raise ValueError(f"'to' ({self.to}) is before 'from' ({self.from_})")
+        return self
+
+    @property
+    def first_day(self) -> dt.date:
+        return self.date or self.from_  # type: ignore[return-value]
+
+    @property
+    def last_day(self) -> dt.date:
+        return self.date or self.to  # type: ignore[return-value]
+
+
+class Hours(Model):
+    timezone: str
+    week: dict[DaySpec, dict[Ident, list[TimeRangeText]]] = {}
+    default: Ident = "closed"
+    exceptions: list[HoursException] = []
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r} (use an IANA name such as Europe/Oslo)") from None
+        return value
+
+
+# --- IVR elements -----------------------------------------------------------------------
+
+DigitKey = Annotated[str, Field(pattern=r"^[0-9*#]$")]
+
+
+class HoursElement(Model):
+    type: Literal["hours"]
+    hours: Ident
+    branches: dict[Ident, NextStep]
+    default: NextStep | None = None
+
+
+class MenuElement(Model):
+    type: Literal["menu"]
+    prompt: Prompt
+    options: dict[DigitKey, NextStep]
+    invalid: NextStep
+    no_input: NextStep
+    retries: Annotated[int, Field(ge=0, le=9)] = 2
+    timeout: Annotated[int, Field(ge=1, le=60)] = 5
+    invalid_prompt: Prompt | None = None
+
+
+class AdvancedMenuElement(Model):
+    type: Literal["advanced_menu"]
+    prompt: Prompt
+    routing_list: Ident
+    max_digits: Annotated[int, Field(ge=1, le=32)]
+    min_digits: Annotated[int, Field(ge=1, le=32)] = 1
+    timeout: Annotated[int, Field(ge=1, le=60)] = 5
+    invalid: NextStep
+    no_input: NextStep
+    retries: Annotated[int, Field(ge=0, le=9)] = 2
+    invalid_prompt: Prompt | None = None
+
+    @model_validator(mode="after")
+    def _digits(self) -> "AdvancedMenuElement":
+        if self.min_digits > self.max_digits:
+            raise ValueError(f"min_digits ({self.min_digits}) is more than max_digits ({self.max_digits})")
+        return self
+
+
+class VipElement(Model):
+    type: Literal["vip"]
+    list: Ident
+    vip: NextStep
+    normal: NextStep
+    # Callers who send no number (anonymous/withheld) count as:
+    anonymous: Literal["normal", "vip"] = "normal"
+
+
+class BlockElement(Model):
+    type: Literal["block"]
+    list: Ident
+    next: NextStep
+    blocked: NextStep = "hangup"
+    anonymous: Literal["allow", "block"] = "allow"
+
+
+class QueueElement(Model):
+    type: Literal["queue"]
+    queue: Ident
+    priority: Annotated[int, Field(ge=0, le=999)] | None = None
+    # Where to go when the queue gives the call back (timeout, empty); default: the queue's overflow.
+    next: NextStep | None = None
+
+
+class CallbackElement(Model):
+    type: Literal["callback"]
+    queue: Ident
+    prompt: Prompt | None = None
+    ask_number: bool = False
+    confirm_prompt: Prompt | None = None
+    next: NextStep = "hangup"
+
+
+class VoicemailElement(Model):
+    type: Literal["voicemail"]
+    mailbox: Annotated[str, Field(pattern=r"^[0-9]{1,20}$")]
+    greeting: Literal["unavailable", "busy", "none"] = "unavailable"
+
+
+class TransferElement(Model):
+    type: Literal["transfer"]
+    number: EntryNumber
+
+
+class GotoIvrElement(Model):
+    type: Literal["goto_ivr"]
+    ivr: Ident
+
+
+class PlayElement(Model):
+    type: Literal["play"]
+    prompt: Prompt
+    next: NextStep
+
+
+class HangupElement(Model):
+    type: Literal["hangup"]
+    prompt: Prompt | None = None
+
+
+Element = Annotated[
+    Union[
+        HoursElement,
+        MenuElement,
+        AdvancedMenuElement,
+        VipElement,
+        BlockElement,
+        QueueElement,
+        CallbackElement,
+        VoicemailElement,
+        TransferElement,
+        GotoIvrElement,
+        PlayElement,
+        HangupElement,
+    ],
+    Field(discriminator="type"),
+]
+
+
+class Ivr(Model):
+    description: Comment | None = None
+    start: Ident
+    elements: dict[Ident, Element]
+
+
+class Entry(Model):
+    ivr: Ident
+    name: Text | None = None
+    fallback: DestinationText | None = None
+
+
+class RoutingList(Model):
+    description: Comment | None = None
+    # A CSV (value,destination) or Excel file next to the site YAML.
+    file: str | None = None
+    entries: dict[Annotated[str, Field(pattern=r"^\s*[0-9]+(\s*-\s*[0-9]+)?\s*$")], DestinationText] = {}
+
+
+class CallerList(Model):
+    description: Comment | None = None
+    numbers: list[Annotated[str, Field(min_length=1, max_length=40)]] = []
+    file: str | None = None
+
+
+class Site(Model):
+    site: Ident
+    description: Comment | None = None
+    numbering: Numbering
+    pbx: PbxSettings
+    agents: dict[Ident, Agent] = {}
+    queues: dict[Ident, Queue] = {}
+    hours: dict[Ident, Hours] = {}
+    entries: dict[EntryNumber, Entry] = {}
+    ivrs: dict[Ident, Ivr] = {}
+    routing_lists: dict[Ident, RoutingList] = {}
+    lists: dict[Ident, CallerList] = {}
