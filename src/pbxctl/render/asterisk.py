@@ -1,0 +1,212 @@
+"""Asterisk include files from a validated site: extensions, queues and queue rules.
+
+Python decides what goes where (strategy mapping, penalties, Goto targets); the templates
+under dialplan/asterisk/ lay it out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pbxctl.render.asterisk_targets import destination_target, ivr_context, step_target
+from pbxctl.render.templates import header_lines, render
+from pbxctl.site import model as m
+from pbxctl.site.load import LoadedSite
+
+EXTENSIONS_FILE = "extensions_pbxctl.conf"
+QUEUES_FILE = "queues_pbxctl.conf"
+QUEUERULES_FILE = "queuerules_pbxctl.conf"
+
+# app_queue strategy per site strategy. Priority groups become penalties (see penalty_for).
+ENGINE_STRATEGY = {
+    m.Strategy.round_robin: "leastrecent",
+    m.Strategy.ring_all: "ringall",
+    m.Strategy.ring_all_priority: "ringall",
+    m.Strategy.escalating: "ringall",
+    m.Strategy.fewest_calls: "fewestcalls",
+    m.Strategy.random: "random",
+    m.Strategy.linear: "linear",
+    m.Strategy.round_robin_memory: "rrmemory",
+    m.Strategy.weighted_random: "wrandom",
+}
+
+# Callers may not join / must leave when every member is in one of these states.
+EMPTY_CONDITIONS = "paused,invalid,unavailable"
+
+
+def penalty_for(queue: m.Queue, member: m.Member) -> int:
+    # ring_all rings every logged-in member at once: priorities do not apply.
+    return 0 if queue.strategy is m.Strategy.ring_all else member.priority
+
+
+def rule_name(queue_name: str) -> str:
+    return f"pbxctl-{queue_name}"
+
+
+def agent_interface(site: m.Site, agent: m.Agent) -> str:
+    return agent.device.asterisk or site.pbx.asterisk.device_template.format(extension=agent.extension)
+
+
+def queue_options(queue: m.Queue) -> str:
+    # t: the agent may transfer the caller (transfers with and without return).
+    options = "t"
+    if queue.waiting == "ringing":
+        options += "r"
+    elif queue.waiting == "music_then_ringing":
+        options += "R"
+    return options
+
+
+@dataclass(frozen=True)
+class EscalationStep:
+    after: int
+    max_penalty: int
+    raise_to: int
+
+
+def escalation_steps(queue: m.Queue) -> list[EscalationStep]:
+    """Priority 0 first; after each step one more group joins, all ringing together."""
+    top = max((mem.priority for mem in queue.members), default=0)
+    step = queue.escalation_step or 0
+    return [EscalationStep(step * k, k, k) for k in range(1, top + 1)]
+
+
+def _queue_view(loaded: LoadedSite, name: str, queue: m.Queue) -> dict:
+    site = loaded.site
+    members = []
+    for mem in queue.members:
+        agent = site.agents[mem.agent]
+        if agent.login != "static":
+            continue
+        iface = agent_interface(site, agent)
+        members.append(
+            {
+                "interface": iface,
+                "penalty": penalty_for(queue, mem),
+                "name": agent.name,
+                "state_interface": iface,
+                "options": "" if agent.wrapup is None else f",no,{agent.wrapup}",
+            }
+        )
+    fallback_dest = "hangup"
+    overflow = queue.overflow or fallback_dest
+    announce = queue.announce
+    return {
+        "name": name,
+        "display_name": queue.display_name,
+        "strategy": queue.strategy.value,
+        "engine_strategy": ENGINE_STRATEGY[queue.strategy],
+        "ring_time": queue.ring_time,
+        "retry": queue.retry,
+        "wrapup": queue.wrapup,
+        "service_level": queue.service_level,
+        "music_class": queue.music_class,
+        "joinempty": "yes" if queue.join_empty else EMPTY_CONDITIONS,
+        "leavewhenempty": EMPTY_CONDITIONS if queue.exit_when_empty else "no",
+        "announce_position": announce.position,
+        "announce_holdtime": announce.hold_time,
+        "announce_frequency": announce.interval if (announce.position or announce.hold_time) else 0,
+        "periodic_announce": announce.prompt if announce.interval else None,
+        "announce_interval": announce.interval,
+        "rule": rule_name(name) if queue.strategy is m.Strategy.escalating else None,
+        "escalating": queue.strategy is m.Strategy.escalating,
+        "members": members,
+        "max_wait": queue.max_wait,
+        "options": queue_options(queue),
+        "caller_priority": queue.caller_priority,
+        "number_prefix": queue.number_prefix,
+        "number_suffix": queue.number_suffix,
+        "overflow": destination_target(site, overflow),
+        "when_empty": destination_target(site, queue.when_empty or overflow),
+    }
+
+
+def render_queues_conf(loaded: LoadedSite) -> str:
+    queues = [_queue_view(loaded, name, q) for name, q in loaded.site.queues.items()]
+    return render("asterisk/queues_pbxctl.conf.j2", header=header_lines(loaded), queues=queues)
+
+
+def render_queuerules_conf(loaded: LoadedSite) -> str:
+    rules = [
+        {"name": rule_name(name), "steps": escalation_steps(q)}
+        for name, q in loaded.site.queues.items()
+        if q.strategy is m.Strategy.escalating
+    ]
+    return render("asterisk/queuerules_pbxctl.conf.j2", header=header_lines(loaded), rules=rules)
+
+
+def _element_view(site: m.Site, ivr_name: str, el_id: str, el) -> dict:
+    view: dict = {"id": el_id, "type": el.type, "ivr": ivr_name}
+    go = lambda step: step_target(site, ivr_name, step)  # noqa: E731
+    if isinstance(el, (m.MenuElement, m.AdvancedMenuElement)):
+        view.update(
+            prompt=el.prompt,
+            timeout=el.timeout,
+            invalid_prompt=el.invalid_prompt,
+            max_digits=1 if isinstance(el, m.MenuElement) else el.max_digits,
+            # A one-key menu may offer '#': no terminator key then.
+            read_options="" if isinstance(el, m.AdvancedMenuElement) else "t()" if "#" in el.options else "",
+        )
+    elif isinstance(el, m.PlayElement):
+        view.update(prompt=el.prompt, next=go(el.next))
+    elif isinstance(el, m.QueueElement):
+        view.update(
+            queue=el.queue,
+            priority="" if el.priority is None else el.priority,
+            next=go(el.next) if el.next else f"pbxctl-queue-exit,{el.queue},1",
+        )
+    elif isinstance(el, m.CallbackElement):
+        view.update(prompt=el.prompt, ask_number=el.ask_number, confirm_prompt=el.confirm_prompt)
+    elif isinstance(el, m.VoicemailElement):
+        view.update(mailbox=el.mailbox, vm_options={"unavailable": ",u", "busy": ",b", "none": ",s"}[el.greeting])
+    elif isinstance(el, m.TransferElement):
+        view.update(target=destination_target(site, f"transfer:{el.number}"))
+    elif isinstance(el, m.GotoIvrElement):
+        view.update(target=destination_target(site, f"ivr:{el.ivr}"))
+    elif isinstance(el, m.HangupElement):
+        view.update(prompt=el.prompt)
+    return view
+
+
+def render_extensions_conf(loaded: LoadedSite) -> str:
+    site = loaded.site
+    ast = site.pbx.asterisk
+    entries = [
+        {
+            "number": number,
+            "name": entry.name or f"entry {number}",
+            "ivr": entry.ivr,
+            "target": f"{ivr_context(entry.ivr)},{site.ivrs[entry.ivr].start},1",
+            "fallback": destination_target(site, entry.fallback or site.pbx.fallback),
+        }
+        for number, entry in site.entries.items()
+    ]
+    ivrs = [
+        {
+            "name": name,
+            "description": ivr.description,
+            "elements": [_element_view(site, name, el_id, el) for el_id, el in ivr.elements.items()],
+        }
+        for name, ivr in site.ivrs.items()
+    ]
+    queues = [_queue_view(loaded, name, q) for name, q in site.queues.items()]
+    return render(
+        "asterisk/extensions_pbxctl.conf.j2",
+        header=header_lines(loaded),
+        entries=entries,
+        default_fallback=destination_target(site, site.pbx.fallback),
+        agi=ast.fastagi,
+        ivrs=ivrs,
+        queues=queues,
+        voicemail_context=ast.voicemail_context,
+        outbound_context=ast.outbound_context,
+        internal_context=ast.internal_context,
+    )
+
+
+def generate_asterisk(loaded: LoadedSite) -> dict[str, str]:
+    return {
+        EXTENSIONS_FILE: render_extensions_conf(loaded),
+        QUEUES_FILE: render_queues_conf(loaded),
+        QUEUERULES_FILE: render_queuerules_conf(loaded),
+    }
