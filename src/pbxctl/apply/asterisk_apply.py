@@ -1,0 +1,148 @@
+"""`pbxctl diff` / `pbxctl apply` for Asterisk: write the include files, add the include
+lines once, reload over AMI, check that Asterisk has what was generated, and put the
+previous files back if it has not."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pbxctl.apply.files import (
+    ApplyError,
+    FileChange,
+    plan_asterisk_include,
+    plan_generated,
+    restore,
+    write_changes,
+)
+from pbxctl.asterisk.ami_client import AmiClient, AmiError
+from pbxctl.render.asterisk import (
+    ENGINE_STRATEGY,
+    EXTENSIONS_FILE,
+    QUEUERULES_FILE,
+    QUEUES_FILE,
+    agent_interface,
+    generate_asterisk,
+    penalty_for,
+)
+from pbxctl.site.load import LoadedSite
+
+OPERATOR_FILES = {
+    EXTENSIONS_FILE: "extensions.conf",
+    QUEUES_FILE: "queues.conf",
+    QUEUERULES_FILE: "queuerules.conf",
+}
+RELOAD_COMMANDS = ("dialplan reload", "queue reload all")
+
+
+@dataclass
+class ApplyResult:
+    changes: list[FileChange]
+    backup_dir: Path | None = None
+    reloaded: bool = False
+    verified: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> list[FileChange]:
+        return [c for c in self.changes if c.changed]
+
+
+def plan_asterisk(loaded: LoadedSite, config_dir: Path) -> list[FileChange]:
+    if not config_dir.is_dir():
+        raise ApplyError(f"Asterisk config directory {config_dir} does not exist")
+    changes = plan_generated(config_dir, generate_asterisk(loaded))
+    for generated, operator in OPERATOR_FILES.items():
+        changes.append(plan_asterisk_include(config_dir / operator, generated))
+    return changes
+
+
+def _contexts(extensions_text: str) -> dict[str, set[str]]:
+    """Context -> extension names, read from the generated file itself."""
+    contexts: dict[str, set[str]] = {}
+    current = None
+    for line in extensions_text.splitlines():
+        head = re.match(r"^\[([^\]]+)\]", line)
+        if head:
+            current = contexts.setdefault(head.group(1), set())
+        elif current is not None:
+            ext = re.match(r"^exten\s*=>\s*([^,]+),", line)
+            if ext:
+                current.add(ext.group(1))
+    return contexts
+
+
+async def verify_loaded(loaded: LoadedSite, ami: AmiClient, extensions_text: str) -> list[str]:
+    """Ask the running Asterisk for what was generated; raise ApplyError listing what is missing."""
+    missing: list[str] = []
+    checked: list[str] = []
+    for context, extensions in _contexts(extensions_text).items():
+        reply = await ami.action({"Action": "ShowDialPlan", "Context": context})
+        if reply[0].get("Response") != "Success":
+            missing.append(f"context {context} is not in the dialplan ({reply[0].get('Message', '')})")
+            continue
+        have = {m.get("Extension") for m in reply[1:] if m.get("Event") == "ListDialplan"}
+        for ext in sorted(extensions - have):
+            missing.append(f"extension {ext}@{context} is not in the dialplan")
+    checked.append(f"{len(_contexts(extensions_text))} dialplan contexts")
+    site = loaded.site
+    for name, queue in site.queues.items():
+        reply = await ami.action({"Action": "QueueStatus", "Queue": name})
+        params = [m for m in reply if m.get("Event") == "QueueParams" and m.get("Queue") == name]
+        if not params:
+            missing.append(f"queue {name} is not loaded in app_queue")
+            continue
+        strategy = params[0].get("Strategy")
+        if strategy != ENGINE_STRATEGY[queue.strategy]:
+            missing.append(f"queue {name} has strategy {strategy}, expected {ENGINE_STRATEGY[queue.strategy]}")
+        members = {
+            m.get("Location"): m.get("Penalty")
+            for m in reply
+            if m.get("Event") == "QueueMember" and m.get("Queue") == name
+        }
+        for mem in queue.members:
+            agent = site.agents[mem.agent]
+            if agent.login != "static":
+                continue
+            iface = agent_interface(site, agent)
+            if iface not in members:
+                missing.append(f"queue {name} lacks member {iface} ({mem.agent})")
+            elif members[iface] != str(penalty_for(queue, mem)):
+                missing.append(f"queue {name} member {iface} has penalty {members[iface]}, expected {penalty_for(queue, mem)}")
+    checked.append(f"{len(site.queues)} queues")
+    if missing:
+        raise ApplyError("Asterisk did not load the generated configuration:\n  " + "\n  ".join(missing))
+    return checked
+
+
+async def apply_asterisk(
+    loaded: LoadedSite, config_dir: Path, ami: AmiClient | None, reload: bool = True
+) -> ApplyResult:
+    changes = plan_asterisk(loaded, config_dir)
+    result = ApplyResult(changes)
+    if not result.changed:
+        return result
+    like = config_dir / "extensions.conf"
+    backup_root = config_dir / "pbxctl-backup"
+    if not reload:
+        result.backup_dir = write_changes(changes, backup_root, like)
+        return result
+    assert ami is not None
+    result.backup_dir = write_changes(changes, backup_root, like)
+    extensions_text = next(c.new for c in changes if c.path.name == EXTENSIONS_FILE)
+    try:
+        for command in RELOAD_COMMANDS:
+            await ami.command(command)
+        result.reloaded = True
+        result.verified = await verify_loaded(loaded, ami, extensions_text)
+    except (ApplyError, AmiError) as exc:
+        restore(changes, like)
+        note = "the previous files are restored"
+        try:
+            for command in RELOAD_COMMANDS:
+                await ami.command(command)
+            note += " and reloaded"
+        except AmiError as again:
+            note += f", but reloading them failed too ({again})"
+        raise ApplyError(f"{exc}\n{note}; backup of the replaced files: {result.backup_dir or 'none (all new)'}") from None
+    return result

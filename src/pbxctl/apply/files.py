@@ -1,0 +1,132 @@
+"""Planning and writing config files: pbxctl's own include files and the one include line
+it adds to each operator file. Never replaces a file it did not write."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pbxctl.render.templates import is_pbxctl_file
+
+
+class ApplyError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class FileChange:
+    path: Path
+    old: str | None
+    new: str
+    what: str  # 'generated' | 'include'
+
+    @property
+    def changed(self) -> bool:
+        return self.old != self.new
+
+    def diff(self) -> str:
+        old = [] if self.old is None else self.old.splitlines(keepends=True)
+        return "".join(
+            difflib.unified_diff(
+                old,
+                self.new.splitlines(keepends=True),
+                fromfile=str(self.path) if self.old is not None else "/dev/null",
+                tofile=str(self.path),
+            )
+        )
+
+
+def read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ApplyError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def plan_generated(directory: Path, files: dict[str, str]) -> list[FileChange]:
+    changes = []
+    for name, text in files.items():
+        path = directory / name
+        old = read_text(path)
+        if old is not None and not is_pbxctl_file(old):
+            raise ApplyError(
+                f"{path} exists and was not written by pbxctl; it is left alone. Move it away to let pbxctl write it."
+            )
+        changes.append(FileChange(path, old, text, "generated"))
+    return changes
+
+
+INCLUDE_NOTE = "Added by pbxctl: its generated file, replaced by `pbxctl apply`."
+
+
+def plan_asterisk_include(operator_file: Path, include_name: str) -> FileChange:
+    """The operator's file with `#include "<include_name>"` appended once."""
+    old = read_text(operator_file)
+    pattern = re.compile(rf'^\s*#\s*(try)?include\s+"?{re.escape(include_name)}"?\s*$', re.MULTILINE)
+    if old is not None and pattern.search(old):
+        return FileChange(operator_file, old, old, "include")
+    base = old or ""
+    if base and not base.endswith("\n"):
+        base += "\n"
+    new = f'{base}\n; {INCLUDE_NOTE}\n#include "{include_name}"\n'
+    return FileChange(operator_file, old, new, "include")
+
+
+def write_changes(changes: list[FileChange], backup_root: Path, like: Path | None) -> Path | None:
+    """Back up what is replaced, then write each changed file atomically. Returns the
+    backup directory (None when nothing existed before)."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    backup_dir = backup_root / stamp
+    used_backup = False
+    for change in changes:
+        if not change.changed:
+            continue
+        if change.old is not None:
+            backup_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(change.path, backup_dir / change.path.name)
+            used_backup = True
+        atomic_write(change.path, change.new, like if change.old is None else change.path)
+    return backup_dir if used_backup else None
+
+
+def atomic_write(path: Path, text: str, like: Path | None) -> None:
+    tmp = path.with_name(f".{path.name}.pbxctl-tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _copy_owner_and_mode(like, tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ApplyError(f"{path}: cannot write: {exc.strerror}") from None
+
+
+def _copy_owner_and_mode(like: Path | None, target: Path) -> None:
+    """The PBX runs as its own user: new files get the owner and mode of its files."""
+    if like is None or not like.exists():
+        os.chmod(target, 0o644)
+        return
+    st = like.stat()
+    os.chmod(target, st.st_mode & 0o777)
+    if os.geteuid() == 0:
+        os.chown(target, st.st_uid, st.st_gid)
+
+
+def restore(changes: list[FileChange], like: Path | None) -> None:
+    """Put back what was there before `changes` were written."""
+    for change in changes:
+        if not change.changed:
+            continue
+        if change.old is None:
+            change.path.unlink(missing_ok=True)
+        else:
+            atomic_write(change.path, change.old, change.path)

@@ -1,0 +1,171 @@
+"""The `pbxctl` command line."""
+
+from __future__ import annotations
+
+import asyncio
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from pbxctl.apply.files import ApplyError, plan_generated, write_changes
+from pbxctl.asterisk.ami_client import AmiError, client_for
+from pbxctl.site.load import LoadedSite, load_site
+from pbxctl.site.problems import SiteInvalid
+from pbxctl.site.secrets import SecretUnavailable
+
+app = typer.Typer(
+    help="pbxctl: one site YAML -> Asterisk/FreeSWITCH configuration, and the services beside the PBX.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+class Target(str, Enum):
+    asterisk = "asterisk"
+    freeswitch = "freeswitch"
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"pbxctl: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _load(site_file: Path, backend: str | None = None) -> LoadedSite:
+    try:
+        loaded = load_site(site_file)
+        if backend is not None and backend != loaded.site.pbx.backend:
+            from pbxctl.site.checks import check_site
+
+            problems = [p for p in check_site(loaded, backend) if p.severity == "error"]
+            if problems:
+                raise SiteInvalid(problems)
+    except SiteInvalid as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        errors = sum(1 for p in exc.problems if p.severity == "error")
+        typer.echo(f"{site_file}: {errors} error{'s' if errors != 1 else ''}, nothing written", err=True)
+        raise typer.Exit(1)
+    for warning in loaded.warnings:
+        typer.echo(str(warning), err=True)
+    return loaded
+
+
+def _generate(loaded: LoadedSite, target: str) -> dict[str, str]:
+    if target == "asterisk":
+        from pbxctl.render.asterisk import generate_asterisk
+
+        return generate_asterisk(loaded)
+    from pbxctl.render.freeswitch import generate_freeswitch
+
+    return generate_freeswitch(loaded)
+
+
+@app.command()
+def validate(site_file: Path = typer.Argument(..., help="The site YAML file.")) -> None:
+    """Check a site file; print every problem as FILE:LINE key.path: message."""
+    loaded = _load(site_file)
+    s = loaded.site
+    typer.echo(
+        f"{site_file}: ok (site {s.site}, {s.pbx.backend}; {len(s.queues)} queues, {len(s.agents)} agents, "
+        f"{len(s.ivrs)} IVRs, {len(s.entries)} entry numbers, {len(loaded.warnings)} warnings)"
+    )
+
+
+@app.command()
+def generate(
+    site_file: Path = typer.Argument(..., help="The site YAML file."),
+    out: Path = typer.Option(..., "--out", help="Directory to write the generated files into."),
+    target: Optional[Target] = typer.Option(None, "--target", help="Backend to generate for (default: pbx.backend)."),
+) -> None:
+    """Write the generated include files into a directory (nothing is reloaded)."""
+    backend = target.value if target else None
+    loaded = _load(site_file, backend)
+    files = _generate(loaded, backend or loaded.site.pbx.backend)
+    try:
+        for name in files:
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+        changes = plan_generated(out, files)
+        write_changes(changes, out / "pbxctl-backup", None)
+    except (ApplyError, OSError) as exc:
+        _fail(str(exc))
+    for change in changes:
+        state = "unchanged" if not change.changed else ("new" if change.old is None else "updated")
+        typer.echo(f"{change.path} ({state})")
+
+
+def _config_dir(loaded: LoadedSite, config_dir: Path | None) -> Path:
+    if loaded.site.pbx.backend != "asterisk":
+        _fail(
+            "diff/apply write to a running Asterisk; for FreeSWITCH use `pbxctl generate` "
+            "(applying to FreeSWITCH comes with the FreeSWITCH runtime)"
+        )
+    return config_dir or (loaded.base_dir / loaded.site.pbx.asterisk.config_dir)
+
+
+@app.command()
+def diff(
+    site_file: Path = typer.Argument(..., help="The site YAML file."),
+    config_dir: Optional[Path] = typer.Option(None, "--config-dir", help="Override pbx.asterisk.config_dir."),
+) -> None:
+    """Show what `apply` would change, without writing anything. Exit 0 either way."""
+    from pbxctl.apply.asterisk_apply import plan_asterisk
+
+    loaded = _load(site_file)
+    try:
+        changes = plan_asterisk(loaded, _config_dir(loaded, config_dir))
+    except ApplyError as exc:
+        _fail(str(exc))
+    changed = [c for c in changes if c.changed]
+    for change in changed:
+        typer.echo(change.diff(), nl=False)
+    typer.echo(f"{len(changed)} file(s) would change" if changed else "no change: the PBX config is up to date")
+
+
+@app.command()
+def apply(
+    site_file: Path = typer.Argument(..., help="The site YAML file."),
+    config_dir: Optional[Path] = typer.Option(None, "--config-dir", help="Override pbx.asterisk.config_dir."),
+    reload: bool = typer.Option(True, "--reload/--no-reload", help="Reload Asterisk over AMI and verify (default)."),
+) -> None:
+    """Write the include files into the PBX config, add the include lines, reload and verify."""
+    from pbxctl.apply.asterisk_apply import apply_asterisk
+
+    loaded = _load(site_file)
+    directory = _config_dir(loaded, config_dir)
+
+    async def run():
+        if not reload:
+            return await apply_asterisk(loaded, directory, None, reload=False)
+        from pbxctl.apply.asterisk_apply import plan_asterisk
+
+        if not any(c.changed for c in plan_asterisk(loaded, directory)):
+            return await apply_asterisk(loaded, directory, None, reload=False)
+        async with client_for(loaded.site, loaded.base_dir) as ami:
+            return await apply_asterisk(loaded, directory, ami, reload=True)
+
+    try:
+        result = asyncio.run(run())
+    except (ApplyError, AmiError, SecretUnavailable) as exc:
+        _fail(f"{exc}\nnothing was changed" if isinstance(exc, (AmiError, SecretUnavailable)) else str(exc))
+    if not result.changed:
+        typer.echo("no change: the PBX config is up to date")
+        return
+    for change in result.changed:
+        verb = "added include line to" if change.what == "include" else ("wrote" if change.old is None else "updated")
+        typer.echo(f"{verb} {change.path}")
+    if result.backup_dir:
+        typer.echo(f"backup of replaced files: {result.backup_dir}")
+    if result.reloaded:
+        typer.echo("reloaded: dialplan, queues; verified: " + ", ".join(result.verified))
+    else:
+        typer.echo("not reloaded (--no-reload): Asterisk picks the files up at its next reload")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Test helper: a second AMI connection that records every event, for asserting what
+the real Asterisk did with a call."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from pbxctl.asterisk.ami_protocol import encode_action, parse_message
+
+
+class EventRecorder:
+    def __init__(self, secret: str, host: str = "127.0.0.1", port: int = 5038):
+        self.secret, self.host, self.port = secret, host, port
+        self.events: list[dict[str, str]] = []
+        self._task: asyncio.Task | None = None
+
+    async def __aenter__(self) -> "EventRecorder":
+        self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+        await self._reader.readline()
+        self._writer.write(encode_action({"Action": "Login", "Username": "pbxctl", "Secret": self.secret, "Events": "on"}))
+        await self._writer.drain()
+        self._task = asyncio.create_task(self._pump())
+        await self.wait_for(lambda e: e.get("Response") == "Success", timeout=5)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        if self._task:
+            self._task.cancel()
+        self._writer.close()
+
+    async def _pump(self) -> None:
+        while True:
+            block = await self._reader.readuntil(b"\r\n\r\n")
+            self.events.append(parse_message(block))
+
+    async def send(self, fields: dict[str, str]) -> None:
+        self._writer.write(encode_action(fields))
+        await self._writer.drain()
+
+    async def wait_for(self, predicate, timeout: float = 15.0) -> dict[str, str]:
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while time.monotonic() < deadline:
+            for event in self.events[seen:]:
+                if predicate(event):
+                    return event
+            seen = len(self.events)
+            await asyncio.sleep(0.05)
+        names = [e.get("Event") or e.get("Response") for e in self.events[-40:]]
+        raise AssertionError(f"no matching AMI event within {timeout} s; last events: {names}")

@@ -1,0 +1,45 @@
+"""Shared fixtures. Tests marked `asterisk` run against the real sandbox Asterisk that
+scripts/asterisk-sandbox installs and starts; they fail, never skip, when it is not there."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SANDBOX = REPO / "scripts" / "asterisk-sandbox"
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> dict[str, Path]:
+    """The running sandbox Asterisk: started here if it is not running (idempotent)."""
+    started = subprocess.run([str(SANDBOX), "start"], capture_output=True, text=True, timeout=900)
+    if started.returncode != 0:
+        pytest.fail(f"the sandbox Asterisk could not be started:\n{started.stdout}\n{started.stderr}")
+    root = Path(subprocess.run([str(SANDBOX), "path"], capture_output=True, text=True, check=True).stdout.strip())
+    state = root.parent
+    return {"root": root, "config_dir": root / "etc" / "asterisk", "secret_file": state / "ami.secret"}
+
+
+@pytest.fixture
+def ami_secret(sandbox) -> str:
+    return sandbox["secret_file"].read_text().strip()
+
+
+def sandbox_rx(command: str) -> str:
+    return subprocess.run([str(SANDBOX), "rx", command], capture_output=True, text=True, check=True, timeout=30).stdout
+
+
+@pytest.fixture
+def example_site(sandbox, tmp_path) -> Path:
+    """conf/example.yaml pointed at this machine's sandbox (its dir may be overridden)."""
+    text = (REPO / "conf" / "example.yaml").read_text()
+    text = text.replace("/var/lib/pbxctl-sandbox/root/etc/asterisk", str(sandbox["config_dir"]))
+    text = text.replace("/var/lib/pbxctl-sandbox/ami.secret", str(sandbox["secret_file"]))
+    site = tmp_path / "example.yaml"
+    site.write_text(text)
+    (tmp_path / "postcodes.csv").write_text((REPO / "conf" / "postcodes.csv").read_text())
+    return site
+
