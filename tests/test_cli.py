@@ -1,0 +1,96 @@
+"""The command line: exit codes, messages, and that a broken site writes nothing."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from pbxctl.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+def copy_example(tmp_path: Path) -> Path:
+    for name in ("example.yaml", "postcodes.csv"):
+        shutil.copy(REPO / "conf" / name, tmp_path / name)
+    return tmp_path / "example.yaml"
+
+
+def test_validate_example_is_clean():
+    result = runner.invoke(app, ["validate", str(REPO / "conf" / "example.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "ok (site oslo, asterisk; 3 queues, 6 agents, 2 IVRs, 3 entry numbers, 0 warnings)" in result.output
+
+
+def test_validate_reports_every_error_with_file_line_and_path(tmp_path):
+    site = copy_example(tmp_path)
+    text = site.read_text()
+    text = text.replace("{agent: ingrid, priority: 0}", "{agent: ingrid, priority: -1}")
+    text = text.replace("ring_time: 20", "ring_time: twenty")
+    site.write_text(text)
+    result = runner.invoke(app, ["validate", str(site)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    prio_line = next(i for i, l in enumerate(text.splitlines(), 1) if "priority: -1" in l)
+    ring_line = next(i for i, l in enumerate(text.splitlines(), 1) if "ring_time: twenty" in l)
+    assert f"{site}:{prio_line} queues.support.members[0].priority: must be 0 or more" in lines
+    assert f"{site}:{ring_line} queues.sales_west.ring_time: must be a whole number, not 'twenty'" in lines
+    assert lines[-1] == f"{site}: 2 errors, nothing written"
+
+
+def test_generate_writes_nothing_for_a_broken_site(tmp_path):
+    site = copy_example(tmp_path)
+    site.write_text(site.read_text().replace("queue:support", "queue:nowhere", 1))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["generate", str(site), "--out", str(out)])
+    assert result.exit_code == 1
+    assert "unknown queue 'nowhere'" in result.output
+    assert not out.exists()
+
+
+def test_generate_is_deterministic_and_keeps_foreign_files(tmp_path):
+    site = copy_example(tmp_path)
+    out1, out2 = tmp_path / "a", tmp_path / "b"
+    for out in (out1, out2):
+        result = runner.invoke(app, ["generate", str(site), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in out1.iterdir())
+    assert names == ["extensions_pbxctl.conf", "queuerules_pbxctl.conf", "queues_pbxctl.conf"]
+    for name in names:
+        assert (out1 / name).read_bytes() == (out2 / name).read_bytes()
+    again = runner.invoke(app, ["generate", str(site), "--out", str(out1)])
+    assert again.output.count("(unchanged)") == 3
+    (out2 / "queues_pbxctl.conf").write_text("[mine]\n")
+    refused = runner.invoke(app, ["generate", str(site), "--out", str(out2)])
+    assert refused.exit_code == 1 and "was not written by pbxctl" in refused.output
+    assert (out2 / "queues_pbxctl.conf").read_text() == "[mine]\n"
+
+
+def test_generate_freeswitch_target(tmp_path):
+    site = copy_example(tmp_path)
+    site.write_text(site.read_text().replace("waiting: music_then_ringing", "waiting: ringing"))
+    out = tmp_path / "fs"
+    result = runner.invoke(app, ["generate", str(site), "--out", str(out), "--target", "freeswitch"])
+    assert result.exit_code == 0, result.output
+    assert (out / "autoload_configs" / "callcenter.conf.xml").is_file()
+    assert (out / "dialplan" / "pbxctl.xml").is_file()
+
+
+def test_freeswitch_target_rejects_what_mod_callcenter_cannot_do(tmp_path):
+    site = copy_example(tmp_path)
+    out = tmp_path / "fs"
+    result = runner.invoke(app, ["generate", str(site), "--out", str(out), "--target", "freeswitch"])
+    assert result.exit_code == 1
+    assert "queues.sales_east.waiting: 'music_then_ringing' is not available on freeswitch" in result.output
+    assert not out.exists()
+
+
+def test_apply_refuses_freeswitch_backend(tmp_path):
+    site = copy_example(tmp_path)
+    site.write_text(site.read_text().replace("backend: asterisk", "backend: freeswitch").replace("waiting: music_then_ringing", "waiting: music"))
+    result = runner.invoke(app, ["apply", str(site)])
+    assert result.exit_code == 1
+    assert "pbxctl generate" in result.output
