@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from xml.sax.saxutils import escape as xml_escape
 
 from markupsafe import Markup
 
@@ -99,9 +100,24 @@ def callcenter_queue_name(queue_id: str, fs: m.FreeswitchSettings) -> str:
     return f"{queue_id}@{fs.queue_domain}"
 
 
+_REGEX_SPECIALS = re.compile(r"([\\^$.|?*+()\[\]{}])")
+
+
+def regex_literal(value: str) -> str:
+    """`value` as a PCRE literal. Unlike re.escape, leaves '-' alone, so the expressions stay
+    readable (pbxctl-queue-support, not pbxctl\\-queue\\-support)."""
+    return _REGEX_SPECIALS.sub(r"\\\1", value)
+
+
 def exact(value: str) -> str:
     """A destination_number expression matching exactly `value`."""
-    return f"^{re.escape(value)}$"
+    return f"^{regex_literal(value)}$"
+
+
+def attr_text(text: str) -> Markup:
+    """Free text for a double-quoted attribute, escaped by hand so an apostrophe stays an
+    apostrophe (autoescape would write &#39;, legal but unreadable)."""
+    return Markup(xml_escape(text, {'"': "&quot;"}))
 
 
 def comment(text: str) -> Markup:
@@ -143,20 +159,18 @@ STRATEGIES: dict[m.Strategy, StrategyMap] = {
     m.Strategy.round_robin: StrategyMap(
         "longest-idle-agent", "the longest-idle agent of the lowest priority group with someone idle", BY_LEVEL
     ),
-    m.Strategy.ring_all: StrategyMap(
-        "ring-all",
-        "every idle agent of every priority group at once",
-        TierRules(apply=False, wait_second=0, multiply_level=False, no_agent_no_wait=True),
-    ),
+    m.Strategy.ring_all: StrategyMap("ring-all", "every idle agent of every priority group at once", BY_LEVEL),
     m.Strategy.ring_all_priority: StrategyMap(
         "ring-all",
         "every idle agent of the lowest priority group that has a logged-in agent"
         " (busy or On Break agents still hold their group)",
         TierRules(apply=True, wait_second=TIER_WAIT_FOREVER, multiply_level=False, no_agent_no_wait=True),
     ),
-    m.Strategy.escalating: StrategyMap("ring-all", "ring-all, opening one more priority group per step"),
+    m.Strategy.escalating: StrategyMap("ring-all", "every idle agent of the open priority groups at once"),
     m.Strategy.fewest_calls: StrategyMap(
-        "agent-with-fewest-calls", "the idle agent with the fewest answered calls, lowest priority group first", BY_LEVEL
+        "agent-with-fewest-calls",
+        "the idle agent with the fewest answered calls, lowest priority group first",
+        BY_LEVEL,
     ),
     m.Strategy.random: StrategyMap("random", "a random idle agent, lowest priority group first", BY_LEVEL),
     m.Strategy.linear: StrategyMap("top-down", "agents in the order listed, lowest priority group first", BY_LEVEL),
@@ -223,9 +237,11 @@ def strategy_for(queue_id: str, queue: m.Queue) -> tuple[StrategyMap, TierRules]
             " (mod_callcenter has no weighted random strategy)"
         )
     if queue.strategy is m.Strategy.escalating:
-        # Level L (= priority + 1) opens after L x escalation_step seconds. no-agent-no-wait
-        # must be true: a member starts below level 1, and without it even the priority-0
-        # group would wait one step. It also skips a group with nobody logged in.
+        # mod_callcenter opens level L after L x tier-rule-wait-second (multiply-level). A
+        # member starts at tier 0, below level 1 (= priority 0): only no-agent-no-wait lets
+        # that first level ring at once; with false, even priority 0 would wait one step.
+        # Side effects: priority p >= 1 opens after (p+1) steps, not p, and a group with
+        # nobody logged in is skipped at once. Exact timing would need level = priority.
         assert queue.escalation_step is not None  # the model requires it
         return mapping, TierRules(
             apply=True, wait_second=queue.escalation_step, multiply_level=True, no_agent_no_wait=True
@@ -234,7 +250,7 @@ def strategy_for(queue_id: str, queue: m.Queue) -> tuple[StrategyMap, TierRules]
     return mapping, mapping.rules
 
 
-def moh_sound(queue_id: str, queue: m.Queue) -> tuple[str, list[str]]:
+def moh_sound(queue: m.Queue) -> tuple[str, list[str]]:
     music = "local_stream://moh" if queue.music_class == "default" else f"local_stream://{queue.music_class}"
     if queue.waiting == "ringing":
         return RINGING_SOUND, []
@@ -254,19 +270,26 @@ def no_agent_times(queue: m.Queue) -> tuple[int, int]:
 
 def queue_conf(queue_id: str, queue: m.Queue, fs: m.FreeswitchSettings) -> QueueConf:
     mapping, rules = strategy_for(queue_id, queue)
-    sound, notes = moh_sound(queue_id, queue)
+    sound, notes = moh_sound(queue)
     no_agent, join_grace = no_agent_times(queue)
     announce = queue.announce
     announce_sound = announce.prompt if announce.prompt and announce.interval else None
     if announce.position or announce.hold_time:
         notes.append("announce position/hold_time: mod_callcenter cannot say either; only the periodic prompt plays")
     if not queue.join_empty and not queue.exit_when_empty:
-        notes.append("join_empty: false also sends waiting callers on when the last agent logs out (mod_callcenter has one no-agent rule)")
+        notes.append(
+            "join_empty: false also sends waiting callers on when the last agent logs out"
+            " (mod_callcenter has one no-agent rule)"
+        )
     if announce.prompt and not announce.interval:
         notes.append("announce.prompt without an interval is not played")
     note = mapping.note
     if queue.strategy is m.Strategy.escalating:
-        note = f"{note}: level L opens after L x {queue.escalation_step} s"
+        step = queue.escalation_step
+        note = (
+            f"{note}; priority 0 at once, priority p after (p+1) x {step} s"
+            " (level L = p+1 waits L x step), a group with nobody logged in is skipped"
+        )
     title = queue.display_name or queue_id
     return QueueConf(
         id=queue_id,
@@ -376,14 +399,16 @@ def entry_extensions(site: m.Site) -> list[SocketExtension]:
     for number, entry in site.entries.items():
         digits = number.removeprefix("+")
         if digits in seen:
-            raise ValueError(f"entries {seen[digits]!r} and {number!r} are the same number to FreeSWITCH (^\\+?{digits}$)")
+            raise ValueError(
+                f"entries {seen[digits]!r} and {number!r} are the same number to FreeSWITCH (^\\+?{digits}$)"
+            )
         seen[digits] = number
         fallback = entry.fallback or site.pbx.fallback
         out.append(
             SocketExtension(
                 name=f"pbxctl-entry-{number}",
                 # The leading + is optional and literal: trunks send both forms.
-                expression=rf"^\+?{re.escape(digits)}$",
+                expression=rf"^\+?{regex_literal(digits)}$",
                 title=comment(f"entry {number}: {entry.name or 'no name'} -> IVR {entry.ivr}"),
                 sets=[("pbxctl_entry", number), ("pbxctl_ivr", entry.ivr), ("pbxctl_fallback", fallback)],
                 fallback=destination_action(fallback, fs),
@@ -420,10 +445,11 @@ def queue_extensions(site: m.Site) -> list[QueueExtension]:
         if queue.caller_priority:
             sets.append(("cc_base_score", str(queue.caller_priority * PRIORITY_SCORE_SECONDS)))
         if queue.display_name:
-            sets.append(("effective_caller_id_name", queue.display_name))
+            sets.append(("effective_caller_id_name", attr_text(queue.display_name)))
             unsets.append("effective_caller_id_name")
         if queue.number_prefix or queue.number_suffix:
-            sets.append(("effective_caller_id_number", f"{queue.number_prefix}${{caller_id_number}}{queue.number_suffix}"))
+            number = f"{queue.number_prefix}${{caller_id_number}}{queue.number_suffix}"
+            sets.append(("effective_caller_id_number", number))
             unsets.append("effective_caller_id_number")
         # mod_callcenter has no ring time of its own; the agent originate takes the member's
         # variables named in cc_export_vars, and originate_timeout bounds each offer.

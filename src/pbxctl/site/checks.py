@@ -272,8 +272,14 @@ class Checker:
 
     def check_entries(self) -> None:
         extensions = {a.extension: aid for aid, a in self.site.agents.items()}
+        without_plus: dict[str, str] = {}
         for number, entry in self.site.entries.items():
             base = ("entries", number)
+            digits = number.removeprefix("+")
+            if self.backend == "freeswitch" and digits in without_plus:
+                # The FreeSWITCH entry expression takes the '+' as optional: both would match.
+                self.error(base, f"same number as entry {without_plus[digits]!r} for freeswitch (the leading '+' is optional there)")
+            without_plus.setdefault(digits, number)
             if entry.ivr not in self.site.ivrs:
                 self.error(base + ("ivr",), f"unknown IVR {entry.ivr!r}{self._known('ivrs')}")
             if entry.fallback is not None:
