@@ -8,19 +8,17 @@ for exact values and a bisection for ranges: O(log n) with 100 000 entries.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 
-@dataclass(frozen=True)
-class RouteRow:
+# NamedTuples rather than frozen dataclasses: a 100 000-row list builds several times faster.
+class RouteRow(NamedTuple):
     value: str
     destination: str
     where: str  # 'routes.csv:17' or a YAML key path, for messages
 
 
-@dataclass(frozen=True)
-class Span:
+class Span(NamedTuple):
     width: int
     low: int
     high: int
@@ -38,6 +36,9 @@ class RouteListError(ValueError):
 def parse_value(text: str) -> tuple[int, int, int]:
     """'0001-0299' -> (4, 1, 299); raise ValueError with a caller-facing message."""
     raw = text.strip()
+    if raw.isdigit() and raw.isascii():
+        value = int(raw)
+        return len(raw), value, value
     low_s, sep, high_s = raw.partition("-")
     low_s, high_s = low_s.strip(), high_s.strip()
     if not sep:
