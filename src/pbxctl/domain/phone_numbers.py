@@ -22,7 +22,8 @@ class InvalidNumber(ValueError):
 
 def normalize_number(raw: str, plan: NumberingPlan) -> str:
     """Return the E.164 form (+CC...) of a caller number, or raise InvalidNumber."""
-    text = _SEPARATORS.sub("", raw.strip())
+    # '+44 (0)20 ...': the national prefix in brackets is not dialled internationally.
+    text = _SEPARATORS.sub("", raw.strip().replace("(0)", ""))
     if not text:
         raise InvalidNumber("empty number")
     if text.startswith("+"):

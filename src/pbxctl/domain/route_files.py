@@ -50,16 +50,20 @@ def _rows_from(cells_by_line: Iterable[tuple[int, list[str]]], name: str) -> lis
     return rows
 
 
+def _delimiter(text: str) -> str:
+    """The separator of the first line: ',' or what Excel writes in ',' decimal locales."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    counts = {d: first.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
 def _read_csv(path: Path) -> list[RouteRow]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise RouteListError([(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(text.splitlines(), dialect)
+    reader = csv.reader(text.splitlines(), delimiter=_delimiter(text))
     return _rows_from(((i, row) for i, row in enumerate(reader, start=1)), path.name)
 
 

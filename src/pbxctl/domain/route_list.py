@@ -61,7 +61,7 @@ class RouteList:
         by_width: dict[int, list[Span]] = {}
         for span in spans:
             if span.low == span.high:
-                self._exact[span.text.strip()] = span.destination
+                self._exact[f"{span.low:0{span.width}d}"] = span.destination
             else:
                 by_width.setdefault(span.width, []).append(span)
         for width, items in by_width.items():
@@ -98,7 +98,7 @@ class RouteList:
         hit = self._exact.get(digits)
         if hit is not None:
             return hit
-        if not digits.isdigit():
+        if not (digits.isdigit() and digits.isascii()):
             return None
         table = self._ranges.get(len(digits))
         if table is None:

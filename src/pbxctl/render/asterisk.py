@@ -44,7 +44,7 @@ def rule_name(queue_name: str) -> str:
 
 
 def agent_interface(site: m.Site, agent: m.Agent) -> str:
-    return agent.device.asterisk or site.pbx.asterisk.device_template.format(extension=agent.extension)
+    return agent.device.asterisk or site.pbx.asterisk.device_template.replace("{extension}", agent.extension)
 
 
 def queue_options(queue: m.Queue) -> str:

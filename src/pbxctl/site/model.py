@@ -28,6 +28,18 @@ from pbxctl.site.values import (
 )
 
 
+def check_template(value: str, channel_variables: bool = False) -> str:
+    """A dial-string template may name {extension} and nothing else (FreeSWITCH contacts
+    may also start with channel variables such as {call_timeout=20})."""
+    import re
+
+    for group in re.findall(r"\{([^{}]*)\}", value):
+        if group == "extension" or (channel_variables and "=" in group):
+            continue
+        raise ValueError(f"unknown placeholder {{{group}}} in {value!r}: only {{extension}} is filled in")
+    return value
+
+
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -84,6 +96,11 @@ class AsteriskSettings(Model):
     internal_context: ContextName = "from-internal"
     voicemail_context: ContextName = "default"
 
+    @field_validator("device_template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        return check_template(value)
+
 
 class EslSettings(Model):
     host: Host = "127.0.0.1"
@@ -105,6 +122,11 @@ class FreeswitchSettings(Model):
     dialplan_context: ContextName = "default"
     voicemail_profile: ContextName = "default"
     voicemail_domain: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.$\{\}-]+$")] = "$${domain}"
+
+    @field_validator("contact_template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        return check_template(value, channel_variables=True)
 
 
 class PbxSettings(Model):
