@@ -163,6 +163,56 @@ def apply(
         typer.echo("not reloaded (--no-reload): Asterisk picks the files up at its next reload")
 
 
+ivr_app = typer.Typer(help="IVR call flows.", no_args_is_help=True)
+app.add_typer(ivr_app, name="ivr")
+
+
+def _parse_at(text: str | None):
+    import datetime as dt
+
+    if text is None:
+        return dt.datetime.now(dt.timezone.utc)
+    for fmt in ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"):
+        try:
+            return dt.datetime.strptime(text, fmt)
+        except ValueError:
+            pass
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"--at {text!r}: give a local time like '2026-12-24 13:05' (or ISO 8601 with an offset)")
+
+
+@ivr_app.command("test")
+def ivr_test(
+    number: str = typer.Argument(..., help="The entry number dialled."),
+    site_file: Path = typer.Option(..., "--site", "-s", envvar="PBXCTL_SITE", help="The site YAML file."),
+    caller: str = typer.Option("", "--from", help="Caller number ('' for anonymous)."),
+    at: Optional[str] = typer.Option(None, "--at", help="Local time of the call, e.g. '2026-12-24 13:05' (default: now)."),
+    digits: str = typer.Option("", "--digits", help="What the caller types at each prompt, comma-separated: 1,4321 (empty item = no input)."),
+) -> None:
+    """Dry run: the path a call would take through the IVR, with the live service's decisions."""
+    from pbxctl.ivr.decide import CallContext
+    from pbxctl.ivr.walk import UnknownEntry, walk_call
+
+    loaded = _load(site_file)
+    when = _parse_at(at)
+    inputs = digits.split(",") if digits else []
+    bad = [d for d in inputs if d and not set(d) <= set("0123456789*#")]
+    if bad:
+        _fail(f"--digits: {bad[0]!r} is not DTMF (0-9, * and #)")
+    try:
+        result = walk_call(loaded, number, CallContext(caller=caller, now=when, entry=number), inputs)
+    except UnknownEntry as exc:
+        _fail(str(exc))
+    typer.echo(f"call to {number} from {caller or '(anonymous)'} at {when:%Y-%m-%d %H:%M}{'' if when.tzinfo is None else when.strftime(' %Z')}")
+    for i, step in enumerate(result.steps, 1):
+        typer.echo(f"{i:>2}. {step.ivr}.{step.element} [{step.kind}] -> {step.outcome}: {step.why}")
+    typer.echo(f"destination: {result.destination}")
+    if result.unused_digits:
+        typer.echo(f"unused input: {','.join(result.unused_digits)}")
+
+
 def main() -> None:
     app()
 
