@@ -40,6 +40,23 @@ def example_site(sandbox, tmp_path) -> Path:
     text = text.replace("/var/lib/pbxctl-sandbox/ami.secret", str(sandbox["secret_file"]))
     site = tmp_path / "example.yaml"
     site.write_text(text)
+    install_custom_prompts(sandbox["root"], text)
     (tmp_path / "postcodes.csv").write_text((REPO / "conf" / "postcodes.csv").read_text())
     return site
 
+
+
+def install_custom_prompts(root: Path, site_text: str) -> None:
+    """The example's own recordings (custom/...) stand for the operator's: give the
+    sandbox a second of silence under each name, so Read() and Playback() behave as
+    they do with real recordings (a missing prompt makes Read() return at once)."""
+    import re
+    import shutil
+
+    silence = root / "usr/share/asterisk/sounds/en_US_f_Allison/silence/1.gsm"
+    target_dir = root / "usr/local/share/asterisk/sounds"
+    target_dir.mkdir(parents=True, exist_ok=True)
+    for name in sorted(set(re.findall(r"custom/([A-Za-z0-9_.-]+)", site_text))):
+        target = target_dir / f"{name}.gsm"
+        if not target.exists():
+            shutil.copy(silence, target)

@@ -213,6 +213,81 @@ def ivr_test(
         typer.echo(f"unused input: {','.join(result.unused_digits)}")
 
 
+serve_app = typer.Typer(help="Long-running services beside the PBX.", no_args_is_help=True)
+app.add_typer(serve_app, name="serve")
+
+
+def _configure_logging() -> None:
+    import logging
+
+    import structlog
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.KeyValueRenderer(key_order=["timestamp", "level", "event"], sort_keys=True),
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+    )
+
+
+@serve_app.command("asterisk")
+def serve_asterisk(
+    site_file: Path = typer.Argument(..., help="The site YAML file."),
+    clock: Optional[str] = typer.Option(None, "--clock", help="Behave as if it were this local time (testing), e.g. '2026-12-24 13:05'."),
+    metrics_port: int = typer.Option(9464, "--metrics-port", help="Prometheus /metrics port (0: off)."),
+) -> None:
+    """Run the FastAGI IVR decision service for the generated Asterisk dialplan."""
+    import functools
+
+    from prometheus_client import start_http_server
+
+    from pbxctl.asterisk.fastagi_service import FixedClock, IvrAgiService, serve_fastagi
+    from pbxctl.site.holder import SiteHolder
+    from pbxctl.storage.callbacks import record_callback
+    from pbxctl.storage.db import database_url, engine_for
+
+    _configure_logging()
+    loaded = _load(site_file)
+    holder = SiteHolder(site_file)
+    agi = loaded.site.pbx.asterisk.fastagi
+    engine = engine_for(database_url(loaded.site.site, loaded.site.storage.url))
+    fixed = None
+    if clock:
+        when = _parse_at(clock)
+        if when.tzinfo is None:
+            from zoneinfo import ZoneInfo
+
+            tz = next(iter(loaded.site.hours.values())).timezone if loaded.site.hours else "UTC"
+            when = when.replace(tzinfo=ZoneInfo(tz))
+        fixed = FixedClock(when)
+    service = IvrAgiService(
+        holder.get,
+        clock=fixed,
+        record_callback=functools.partial(record_callback, engine, source="ivr"),
+        timeout_s=agi.timeout_ms / 1000,
+    )
+    if metrics_port:
+        start_http_server(metrics_port, addr="127.0.0.1")
+
+    async def run() -> None:
+        server = await serve_fastagi(service, agi.host, agi.port)
+        typer.echo(f"pbxctl FastAGI service on {agi.host}:{agi.port} for site {loaded.site.site}"
+                   + (f", metrics on 127.0.0.1:{metrics_port}/metrics" if metrics_port else ""), err=True)
+        async with server:
+            await asyncio.gather(server.serve_forever(), holder.watch())
+
+    try:
+        asyncio.run(run())
+    except OSError as exc:
+        _fail(f"cannot listen on {agi.host}:{agi.port}: {exc.strerror or exc}")
+    except KeyboardInterrupt:
+        pass
+
+
 def main() -> None:
     app()
 

@@ -424,11 +424,17 @@ class CallerList(Model):
     file: str | None = None
 
 
+class Storage(Model):
+    # SQLAlchemy URL; default sqlite:////var/lib/pbxctl/<site>.db. PBXCTL_DATABASE_URL overrides.
+    url: str | None = None
+
+
 class Site(Model):
     site: Ident
     description: Comment | None = None
     numbering: Numbering
     pbx: PbxSettings
+    storage: Storage = Storage()
     agents: dict[Ident, Agent] = {}
     queues: dict[Ident, Queue] = {}
     hours: dict[Ident, Hours] = {}

@@ -1,0 +1,177 @@
+"""The IVR decision service for Asterisk: FastAGI on panoramisk.
+
+The generated dialplan calls `AGI(agi://HOST:PORT/decide,IVR,ELEMENT,INPUT,ATTEMPT)`;
+this service answers by setting PBXCTL_NEXT (a Goto target), and for callbacks
+PBXCTL_RECORDED. Every failure path sets nothing, so the dialplan takes the entry's
+fallback: the service may be down, slow or wrong, never the cause of a dropped call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import structlog
+from panoramisk.fast_agi import Request
+from prometheus_client import Counter, Histogram
+
+from pbxctl.ivr.decide import RETRY, CallContext, NotADecision, decide
+from pbxctl.render.asterisk_targets import step_target
+from pbxctl.site.load import LoadedSite
+
+log = structlog.get_logger("pbxctl.fastagi")
+
+DECISIONS = Counter(
+    "pbxctl_ivr_decisions_total", "IVR decisions answered, by IVR, element and outcome", ["ivr", "element", "outcome"]
+)
+FAILURES = Counter("pbxctl_ivr_decision_failures_total", "AGI requests answered with no decision (caller falls back)", ["reason"])
+LATENCY = Histogram(
+    "pbxctl_ivr_decision_seconds",
+    "Time from AGI request headers to the last answer sent",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+CALLBACKS = Counter("pbxctl_callback_requests_total", "Callback requests recorded from the IVR", ["queue"])
+
+HEADER_LIMIT = 16 * 1024
+
+
+class Clock(Protocol):
+    def now(self) -> dt.datetime: ...
+
+
+class SystemClock:
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass
+class FixedClock:
+    """The clock seam for tests and `--clock`: the service behaves as if it were `at`."""
+
+    at: dt.datetime
+
+    def now(self) -> dt.datetime:
+        return self.at
+
+
+CallbackRecorder = Callable[..., None]
+
+
+async def read_agi_headers(reader: asyncio.StreamReader, timeout: float) -> OrderedDict[str, str]:
+    """The AGI environment block. Raises ConnectionError when the peer leaves or sends
+    nothing usable (panoramisk's own reader spins forever on an early close)."""
+    headers: OrderedDict[str, str] = OrderedDict()
+    size = 0
+    while True:
+        line = await asyncio.wait_for(reader.readline(), timeout)
+        if not line:
+            raise ConnectionError("AGI peer closed before sending its environment")
+        size += len(line)
+        if size > HEADER_LIMIT:
+            raise ConnectionError("AGI environment too large")
+        text = line.decode("utf-8", "replace").rstrip("\r\n")
+        if not text:
+            return headers
+        key, sep, value = text.partition(": ")
+        if sep:
+            headers[key] = value
+
+
+class IvrAgiService:
+    def __init__(
+        self,
+        site: Callable[[], LoadedSite],
+        clock: Clock | None = None,
+        record_callback: CallbackRecorder | None = None,
+        timeout_s: float = 1.0,
+    ):
+        self._site = site
+        self.clock = clock or SystemClock()
+        self._record_callback = record_callback
+        self.timeout_s = timeout_s
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One AGI session, always closed at the end."""
+        started = time.perf_counter()
+        call_id = "?"
+        try:
+            headers = await read_agi_headers(reader, self.timeout_s)
+            call_id = headers.get("agi_uniqueid", "?")
+            request = Request(app=None, headers=headers, reader=reader, writer=writer)
+            await asyncio.wait_for(self._answer(request, headers, call_id), self.timeout_s)
+            LATENCY.observe(time.perf_counter() - started)
+        except asyncio.TimeoutError:
+            FAILURES.labels("timeout").inc()
+            log.warning("decision timed out; caller takes the fallback", call_id=call_id, timeout_s=self.timeout_s)
+        except (ConnectionError, OSError) as exc:
+            FAILURES.labels("connection").inc()
+            log.info("AGI session ended early", call_id=call_id, error=str(exc))
+        except Exception:  # one call's trouble must not take the service down
+            FAILURES.labels("error").inc()
+            log.exception("decision failed; caller takes the fallback", call_id=call_id)
+        finally:
+            writer.close()
+
+    async def _answer(self, request: Request, headers: dict[str, str], call_id: str) -> None:
+        script = headers.get("agi_network_script", "")
+        if script != "decide":
+            FAILURES.labels("unknown_script").inc()
+            log.warning("unknown AGI script", call_id=call_id, script=script)
+            return
+        args = [headers.get(f"agi_arg_{i}", "") for i in range(1, 5)]
+        ivr, element, digits, attempt_text = args
+        try:
+            attempt = int(attempt_text or 0)
+        except ValueError:
+            attempt = 0
+        loaded = self._site()
+        caller = headers.get("agi_callerid", "")
+        call = CallContext(caller=caller, now=self.clock.now(), entry=None)
+        try:
+            decision = decide(loaded, ivr, element, digits, attempt, call)
+        except NotADecision as exc:
+            FAILURES.labels("not_a_decision").inc()
+            log.warning("no decision", call_id=call_id, ivr=ivr, element=element, error=str(exc))
+            return
+        target = RETRY if decision.next == RETRY else step_target(loaded.site, ivr, decision.next)
+        if decision.callback_number and self._record_callback is not None:
+            el = loaded.site.ivrs[ivr].elements[element]
+            await asyncio.to_thread(
+                self._record_callback,
+                queue=el.queue,
+                number=decision.callback_number,
+                ivr=ivr,
+                element=element,
+                call_id=call_id,
+                requested_at=call.now,
+            )
+            CALLBACKS.labels(el.queue).inc()
+            await self._set(request, "PBXCTL_RECORDED", "1")
+        await self._set(request, "PBXCTL_NEXT", target)
+        DECISIONS.labels(ivr, element, decision.next).inc()
+        log.info(
+            "decision",
+            call_id=call_id,
+            ivr=ivr,
+            element=element,
+            input=digits,
+            attempt=attempt,
+            caller=caller,
+            next=decision.next,
+            why=decision.reason,
+        )
+
+    @staticmethod
+    async def _set(request: Request, name: str, value: str) -> None:
+        reply = await request.send_command(f'SET VARIABLE {name} "{value}"')
+        if reply.get("status_code") != 200:
+            raise ConnectionError(f"SET VARIABLE {name} answered {reply}")
+
+
+async def serve_fastagi(service: IvrAgiService, host: str, port: int) -> asyncio.base_events.Server:
+    return await asyncio.start_server(service.handle, host, port)
+

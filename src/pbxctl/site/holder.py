@@ -1,0 +1,71 @@
+"""The site a long-running service works from, reloaded when its files change.
+
+A routing list imported with `pbxctl routes import` rewrites the list's file; the next
+check picks it up for new calls, without restarting the service or reloading the PBX.
+A file that no longer validates is logged and the previous site kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import structlog
+
+from pbxctl.site.load import LoadedSite, load_site
+from pbxctl.site.problems import SiteInvalid
+
+log = structlog.get_logger("pbxctl.site")
+
+
+def data_files(loaded: LoadedSite) -> list[Path]:
+    files = [loaded.path]
+    for lst in [*loaded.site.routing_lists.values(), *loaded.site.lists.values()]:
+        if lst.file:
+            files.append((loaded.base_dir / lst.file).resolve())
+    return files
+
+
+def _stamps(files: list[Path]) -> dict[Path, tuple[int, int] | None]:
+    out: dict[Path, tuple[int, int] | None] = {}
+    for f in files:
+        try:
+            st = f.stat()
+            out[f] = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            out[f] = None
+    return out
+
+
+class SiteHolder:
+    def __init__(self, path: Path | str, interval_s: float = 2.0):
+        self.path = Path(path)
+        self.interval_s = interval_s
+        self.current = load_site(self.path)
+        self._stamps = _stamps(data_files(self.current))
+
+    def get(self) -> LoadedSite:
+        return self.current
+
+    async def reload_if_changed(self) -> bool:
+        stamps = _stamps(list(self._stamps))
+        if stamps == self._stamps:
+            return False
+        self._stamps = stamps
+        try:
+            loaded = await asyncio.to_thread(load_site, self.path)
+        except SiteInvalid as exc:
+            log.error("site changed but does not validate; keeping the previous one", problems=[str(p) for p in exc.problems][:20])
+            return False
+        self.current = loaded
+        self._stamps = _stamps(data_files(loaded))
+        log.info("site reloaded", site=loaded.site.site, sha256=loaded.sha256[:16])
+        return True
+
+    async def watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await self.reload_if_changed()
+            except Exception:
+                log.exception("site reload failed; keeping the previous one")

@@ -1,0 +1,177 @@
+"""IVR calls end to end: real calls through the sandbox Asterisk, decided by pbxctl's
+FastAGI service, asserted from AMI events; each outcome is also what `ivr test` predicts."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from pbxctl.cli import app
+from pbxctl.ivr.decide import CallContext
+from pbxctl.ivr.walk import walk_call
+from pbxctl.storage.callbacks import CallbackRequest
+
+from agiservice import ServiceThread
+from amievents import EventRecorder
+
+pytestmark = pytest.mark.asterisk
+runner = CliRunner()
+
+
+@pytest.fixture
+def applied_site(example_site):
+    result = runner.invoke(app, ["apply", str(example_site)])
+    assert result.exit_code == 0, result.output
+    return example_site
+
+
+@pytest.fixture
+def service(applied_site, tmp_path):
+    svc = ServiceThread(applied_site, tmp_path / "pbxctl.db").start()
+    yield svc
+    svc.stop()
+
+
+def is_ivr_channel(event: dict) -> bool:
+    return event.get("Channel", "").endswith(";2")
+
+
+async def place_call(rec: EventRecorder, entry: str, caller: str, digits: list[str]) -> str:
+    """Originate a call into `entry`; type each item of `digits` at the next Read prompt.
+    Returns the IVR-side channel name."""
+    await rec.send({
+        "Action": "Originate", "ActionID": f"t-{uuid.uuid4().hex[:8]}",
+        "Channel": f"Local/{entry}@pbxctl-entries", "Application": "Wait", "Data": "30",
+        "CallerID": f"Test <{caller}>" if caller else "", "Async": "true",
+    })
+    first = await rec.wait_for(lambda e: e.get("Event") == "Newexten" and is_ivr_channel(e) and e.get("Context") == "pbxctl-entries")
+    channel = first["Channel"]
+    reads_seen = 0
+    for item in digits:
+        def is_read(e, n=reads_seen):
+            return e.get("Event") == "Newexten" and e.get("Channel") == channel and e.get("Application") == "Read"
+        await _nth(rec, is_read, reads_seen + 1)
+        reads_seen += 1
+        await asyncio.sleep(0.3)
+        for digit in item:
+            await rec.send({"Action": "PlayDTMF", "Channel": channel, "Digit": digit, "Duration": "120", "Receive": "true"})
+            await asyncio.sleep(0.25)
+        if item and len(item) > 1:
+            await rec.send({"Action": "PlayDTMF", "Channel": channel, "Digit": "#", "Duration": "120", "Receive": "true"})
+    return channel
+
+
+async def _nth(rec, predicate, n, timeout=20):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if sum(1 for e in rec.events if predicate(e)) >= n:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"prompt {n} never came; last events {[e.get('Event') for e in rec.events[-30:]]}")
+
+
+async def outcome(rec: EventRecorder, channel: str, timeout: float = 25) -> str:
+    """Where the IVR sent the call: queue:NAME (Queue() started: whether the queue then
+    takes the caller is the queue's business), voicemail:BOX, hangup."""
+    def final(e):
+        return (
+            e.get("Channel") == channel
+            and e.get("Event") == "Newexten"
+            and (e.get("Application") in ("Queue", "VoiceMail") or e.get("Context") == "pbxctl-hangup")
+        )
+    event = await rec.wait_for(final, timeout)
+    await rec.send({"Action": "Hangup", "Channel": channel})
+    if event.get("Application") == "Queue":
+        return f"queue:{event['AppData'].split(',')[0]}"
+    if event.get("Application") == "VoiceMail":
+        return f"voicemail:{event['AppData'].split('@')[0]}"
+    return "hangup"
+
+
+def predicted(service: ServiceThread, entry: str, caller: str, digits: list[str]) -> str:
+    walk = walk_call(service.holder.get(), entry, CallContext(caller=caller, now=service.clock.now()), digits)
+    return walk.destination.split(" ")[0]
+
+
+CASES = [
+    # (id, local time, caller, digits, expected)
+    ("open_menu_postcode_east", "2026-12-23 10:00", "+4722445566", ["1", "0150"], "queue:sales_east"),
+    ("open_menu_postcode_west", "2026-12-23 10:00", "+4722445566", ["1", "5003"], "queue:sales_west"),
+    ("open_postcode_unknown", "2026-12-23 10:00", "+4722445566", ["1", "12", "", ""], "queue:sales_east"),
+    ("open_menu_support", "2026-12-23 10:00", "+4722445566", ["2"], "queue:support"),
+    ("open_menu_invalid_three_times", "2026-12-23 10:00", "+4722445566", ["7", "8", "5"], "queue:support"),
+    ("open_menu_english_link", "2026-12-23 10:00", "+4722445566", ["9", "2"], "queue:sales_east"),
+    ("closed_evening", "2026-12-23 19:00", "+4722445566", [], "voicemail:100"),
+    ("holiday_exception", "2026-12-24 13:05", "+4722445566", [], "voicemail:100"),
+    ("holiday_morning_open", "2026-12-24 10:00", "+4722445566", ["2"], "queue:support"),
+    ("vip_caller", "2026-12-23 19:00", "98765432", [], "queue:support"),
+    ("blocked_caller", "2026-12-23 10:00", "+4781549300", [], "hangup"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_call_ends_where_the_dry_run_says(service, ami_secret, case):
+    _, at, caller, digits, expected = case
+    service.set_time(at)
+    assert predicted(service, "200", caller, digits) == expected
+
+    async def call():
+        async with EventRecorder(ami_secret) as rec:
+            channel = await place_call(rec, "200", caller, digits)
+            return await outcome(rec, channel)
+
+    assert asyncio.run(call()) == expected
+
+
+def test_no_input_takes_the_no_input_branch(service, ami_secret):
+    service.set_time("2026-12-23 10:00")
+
+    async def call():
+        async with EventRecorder(ami_secret) as rec:
+            channel = await place_call(rec, "200", "+4722445566", [])
+            # three silent prompts of 5 s each, then main_menu.no_input = support_queue
+            return await outcome(rec, channel, timeout=30)
+
+    assert asyncio.run(call()) == "queue:support"
+
+
+def test_lunch_callback_is_recorded(service, ami_secret):
+    service.set_time("2026-12-22 11:45")
+
+    async def call():
+        async with EventRecorder(ami_secret) as rec:
+            channel = await place_call(rec, "200", "+4722445566", [])
+            event = await rec.wait_for(lambda e: e.get("Event") == "VarSet" and e.get("Channel") == channel and e.get("Variable") == "PBXCTL_RECORDED" and e.get("Value") == "1")
+            result = await outcome(rec, channel)
+            return event, result
+
+    _, result = asyncio.run(call())
+    assert result == "hangup"
+    with Session(service.engine) as session:
+        rows = list(session.exec(select(CallbackRequest)))
+    assert [(r.queue, r.number, r.source, r.status) for r in rows] == [("support", "+4722445566", "ivr", "open")]
+
+
+def test_service_stopped_mid_call_falls_back(service, ami_secret):
+    """The first decisions come from the service; it stops before the menu digit is
+    decided; the call must take the entry's fallback (queue support), not drop."""
+    service.set_time("2026-12-23 10:00")
+
+    async def call():
+        async with EventRecorder(ami_secret) as rec:
+            await rec.send({
+                "Action": "Originate", "Channel": "Local/200@pbxctl-entries", "Application": "Wait",
+                "Data": "30", "CallerID": "Test <+4722445566>", "Async": "true",
+            })
+            read = await rec.wait_for(lambda e: e.get("Event") == "Newexten" and is_ivr_channel(e) and e.get("Application") == "Read")
+            channel = read["Channel"]
+            await asyncio.to_thread(service.stop)
+            await asyncio.sleep(0.3)
+            await rec.send({"Action": "PlayDTMF", "Channel": channel, "Digit": "1", "Duration": "120", "Receive": "true"})
+            return await outcome(rec, channel)
+
+    assert asyncio.run(call()) == "queue:support"
