@@ -17,7 +17,7 @@ from pbxctl.storage.db import engine_for
 
 class ServiceThread:
     def __init__(self, site: Path, database: Path, at: str = "2026-12-23 10:00", tz: str = "Europe/Oslo"):
-        self.holder = SiteHolder(site)
+        self.holder = SiteHolder(site, interval_s=0.2)
         self.clock = FixedClock(dt.datetime.fromisoformat(at).replace(tzinfo=ZoneInfo(tz)))
         self.engine = engine_for(f"sqlite:///{database}")
         agi = self.holder.get().site.pbx.asterisk.fastagi
@@ -36,9 +36,13 @@ class ServiceThread:
     def start(self) -> "ServiceThread":
         self.thread.start()
         self.server = asyncio.run_coroutine_threadsafe(serve_fastagi(self.service, self.host, self.port), self.loop).result(5)
+        self.watcher = asyncio.run_coroutine_threadsafe(self.holder.watch(), self.loop)
         return self
 
     def stop(self) -> None:
+        if getattr(self, "watcher", None) is not None:
+            self.loop.call_soon_threadsafe(self.watcher.cancel)
+            self.watcher = None
         if self.server is not None:
             async def close():
                 self.server.close()

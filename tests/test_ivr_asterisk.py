@@ -4,6 +4,7 @@ FastAGI service, asserted from AMI events; each outcome is also what `ivr test` 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import pytest
@@ -172,6 +173,27 @@ def test_service_stopped_mid_call_falls_back(service, ami_secret):
             await asyncio.to_thread(service.stop)
             await asyncio.sleep(0.3)
             await rec.send({"Action": "PlayDTMF", "Channel": channel, "Digit": "1", "Duration": "120", "Receive": "true"})
+            return await outcome(rec, channel)
+
+    assert asyncio.run(call()) == "queue:support"
+
+
+def test_imported_routing_list_takes_effect_for_new_calls(service, ami_secret, applied_site):
+    """`pbxctl routes import` while the service runs: the next call uses the new value,
+    without restarting the service or reloading the dialplan."""
+    service.set_time("2026-12-23 10:00")
+    new = applied_site.parent / "new-postcodes.csv"
+    new.write_text("value,destination\n0001-0999,queue:support\n1000-9999,queue:sales_west\n")
+    result = runner.invoke(app, ["routes", "import", "postcodes", str(new), "--site", str(applied_site)])
+    assert result.exit_code == 0, result.output
+    deadline = time.monotonic() + 5
+    while service.holder.get().route_lists["postcodes"].lookup("0150") != "queue:support":
+        assert time.monotonic() < deadline, "the service did not pick up the imported list"
+        time.sleep(0.1)
+
+    async def call():
+        async with EventRecorder(ami_secret) as rec:
+            channel = await place_call(rec, "200", "+4722445566", ["1", "0150"])
             return await outcome(rec, channel)
 
     assert asyncio.run(call()) == "queue:support"

@@ -213,6 +213,10 @@ def ivr_test(
         typer.echo(f"unused input: {','.join(result.unused_digits)}")
 
 
+from pbxctl.routes_cli import routes_app  # noqa: E402
+
+app.add_typer(routes_app, name="routes")
+
 serve_app = typer.Typer(help="Long-running services beside the PBX.", no_args_is_help=True)
 app.add_typer(serve_app, name="serve")
 

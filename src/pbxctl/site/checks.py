@@ -239,26 +239,14 @@ class Checker:
                     except RouteListError as exc:
                         for where, message in exc.problems:
                             self.error(base + ("file",), f"{where}: {message}")
-            for row in rows:
-                try:
-                    dest = parse_destination(row.destination)
-                except ValueError as exc:
-                    self.error(self._row_path(base, row), self._row_msg(row, str(exc)))
-                    continue
-                if dest.kind == "queue" and dest.target not in self.site.queues:
-                    self.error(self._row_path(base, row), self._row_msg(row, f"unknown queue {dest.target!r}"))
-                if dest.kind == "ivr" and dest.target not in self.site.ivrs:
-                    self.error(self._row_path(base, row), self._row_msg(row, f"unknown IVR {dest.target!r}"))
-            try:
-                self.loaded.route_lists[name] = RouteList.build(rows)
-            except RouteListError as exc:
-                by_where = {row.where: row for row in rows}
-                for where, message in exc.problems:
-                    row = by_where.get(where)
-                    if row is None:
-                        self.error(base, f"{where}: {message}")
-                    else:
-                        self.error(self._row_path(base, row), self._row_msg(row, message))
+            routes, problems = build_route_list(self.site, rows)
+            for row, where, message in problems:
+                if row is None:
+                    self.error(base, f"{where}: {message}")
+                else:
+                    self.error(self._row_path(base, row), self._row_msg(row, message))
+            if routes is not None:
+                self.loaded.route_lists[name] = routes
 
     @staticmethod
     def _row_path(base: P, row: RouteRow) -> P:
@@ -409,6 +397,29 @@ class Checker:
         if dest.kind == "ivr" and dest.target in self.site.ivrs:
             return (dest.target, self.site.ivrs[dest.target].start)
         return None
+
+
+def build_route_list(site: m.Site, rows: list[RouteRow]) -> tuple[RouteList | None, list[tuple[RouteRow | None, str, str]]]:
+    """Check each row's destination against the site and build the list.
+    Problems are (row or None, where, message); the list is None when there are any."""
+    problems: list[tuple[RouteRow | None, str, str]] = []
+    for row in rows:
+        try:
+            dest = parse_destination(row.destination)
+        except ValueError as exc:
+            problems.append((row, row.where, str(exc)))
+            continue
+        if dest.kind == "queue" and dest.target not in site.queues:
+            problems.append((row, row.where, f"unknown queue {dest.target!r}"))
+        if dest.kind == "ivr" and dest.target not in site.ivrs:
+            problems.append((row, row.where, f"unknown IVR {dest.target!r}"))
+    try:
+        routes = RouteList.build(rows)
+    except RouteListError as exc:
+        by_where = {row.where: row for row in rows}
+        problems.extend((by_where.get(where), where, message) for where, message in exc.problems)
+        routes = None
+    return (routes if not problems else None), problems
 
 
 def element_steps(el) -> Iterator[tuple[P, str]]:
