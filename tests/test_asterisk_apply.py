@@ -18,7 +18,7 @@ from pbxctl.cli import app
 from pbxctl.render.asterisk import ENGINE_STRATEGY, agent_interface, penalty_for
 from pbxctl.site.load import load_site
 
-from amievents import EventRecorder
+from pbxctl.asterisk.ami_events import EventRecorder
 from conftest import sandbox_rx
 
 pytestmark = pytest.mark.asterisk

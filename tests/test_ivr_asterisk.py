@@ -17,7 +17,8 @@ from pbxctl.ivr.walk import walk_call
 from pbxctl.storage.callbacks import CallbackRequest
 
 from agiservice import ServiceThread
-from amievents import EventRecorder
+from pbxctl.asterisk.ami_events import EventRecorder
+from pbxctl.asterisk.live_call import is_ivr_channel, outcome, place_call
 
 pytestmark = pytest.mark.asterisk
 runner = CliRunner()
@@ -35,62 +36,6 @@ def service(applied_site, tmp_path):
     svc = ServiceThread(applied_site, tmp_path / "pbxctl.db").start()
     yield svc
     svc.stop()
-
-
-def is_ivr_channel(event: dict) -> bool:
-    return event.get("Channel", "").endswith(";2")
-
-
-async def place_call(rec: EventRecorder, entry: str, caller: str, digits: list[str]) -> str:
-    """Originate a call into `entry`; type each item of `digits` at the next Read prompt.
-    Returns the IVR-side channel name."""
-    await rec.send({
-        "Action": "Originate", "ActionID": f"t-{uuid.uuid4().hex[:8]}",
-        "Channel": f"Local/{entry}@pbxctl-entries", "Application": "Wait", "Data": "30",
-        "CallerID": f"Test <{caller}>" if caller else "", "Async": "true",
-    })
-    first = await rec.wait_for(lambda e: e.get("Event") == "Newexten" and is_ivr_channel(e) and e.get("Context") == "pbxctl-entries")
-    channel = first["Channel"]
-    reads_seen = 0
-    for item in digits:
-        def is_read(e, n=reads_seen):
-            return e.get("Event") == "Newexten" and e.get("Channel") == channel and e.get("Application") == "Read"
-        await _nth(rec, is_read, reads_seen + 1)
-        reads_seen += 1
-        await asyncio.sleep(0.3)
-        for digit in item:
-            await rec.send({"Action": "PlayDTMF", "Channel": channel, "Digit": digit, "Duration": "120", "Receive": "true"})
-            await asyncio.sleep(0.25)
-        if item and len(item) > 1:
-            await rec.send({"Action": "PlayDTMF", "Channel": channel, "Digit": "#", "Duration": "120", "Receive": "true"})
-    return channel
-
-
-async def _nth(rec, predicate, n, timeout=20):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if sum(1 for e in rec.events if predicate(e)) >= n:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"prompt {n} never came; last events {[e.get('Event') for e in rec.events[-30:]]}")
-
-
-async def outcome(rec: EventRecorder, channel: str, timeout: float = 25) -> str:
-    """Where the IVR sent the call: queue:NAME (Queue() started: whether the queue then
-    takes the caller is the queue's business), voicemail:BOX, hangup."""
-    def final(e):
-        return (
-            e.get("Channel") == channel
-            and e.get("Event") == "Newexten"
-            and (e.get("Application") in ("Queue", "VoiceMail") or e.get("Context") == "pbxctl-hangup")
-        )
-    event = await rec.wait_for(final, timeout)
-    await rec.send({"Action": "Hangup", "Channel": channel})
-    if event.get("Application") == "Queue":
-        return f"queue:{event['AppData'].split(',')[0]}"
-    if event.get("Application") == "VoiceMail":
-        return f"voicemail:{event['AppData'].split('@')[0]}"
-    return "hangup"
 
 
 def predicted(service: ServiceThread, entry: str, caller: str, digits: list[str]) -> str:
@@ -197,3 +142,14 @@ def test_imported_routing_list_takes_effect_for_new_calls(service, ami_secret, a
             return await outcome(rec, channel)
 
     assert asyncio.run(call()) == "queue:support"
+
+
+def test_ivr_test_call_behaves_as_if_at_the_given_time(service, applied_site):
+    """`pbxctl ivr test --call`: the service's own clock says an open Wednesday morning,
+    the call asks for Christmas Eve afternoon and must be treated as closed."""
+    service.set_time("2026-12-23 10:00")
+    result = runner.invoke(app, ["ivr", "test", "200", "-s", str(applied_site), "--from", "22445566",
+                                 "--at", "2026-12-24 13:05", "--call"])
+    assert result.exit_code == 0, result.output
+    assert "destination: voicemail:100" in result.output
+    assert "live call: voicemail:100 (matches the dry run)" in result.output

@@ -190,6 +190,7 @@ def ivr_test(
     caller: str = typer.Option("", "--from", help="Caller number ('' for anonymous)."),
     at: Optional[str] = typer.Option(None, "--at", help="Local time of the call, e.g. '2026-12-24 13:05' (default: now)."),
     digits: str = typer.Option("", "--digits", help="What the caller types at each prompt, comma-separated: 1,4321 (empty item = no input)."),
+    call: bool = typer.Option(False, "--call", help="Also place a real call through the PBX (AMI), decided as if at --at, and report where it went."),
 ) -> None:
     """Dry run: the path a call would take through the IVR, with the live service's decisions."""
     from pbxctl.ivr.decide import CallContext
@@ -211,6 +212,37 @@ def ivr_test(
     typer.echo(f"destination: {result.destination}")
     if result.unused_digits:
         typer.echo(f"unused input: {','.join(result.unused_digits)}")
+    if call:
+        _live_call(loaded, number, caller, when, inputs, result.destination.split(" ")[0])
+
+
+def _live_call(loaded: LoadedSite, number: str, caller: str, when, inputs: list[str], predicted: str) -> None:
+    from pbxctl.asterisk.ami_events import EventRecorder
+    from pbxctl.asterisk.live_call import outcome, place_call
+    from pbxctl.site.secrets import resolve_secret
+
+    if loaded.site.pbx.backend != "asterisk":
+        _fail("--call places calls through Asterisk's AMI; this site's backend is freeswitch")
+    ami = loaded.site.pbx.asterisk.ami
+    try:
+        secret = resolve_secret(ami.secret, "pbx.asterisk.ami.secret", loaded.base_dir)
+    except SecretUnavailable as exc:
+        _fail(str(exc))
+    at = when.strftime("%Y-%m-%dT%H:%M:%S") if when.tzinfo is None else when.isoformat()
+
+    async def run() -> str:
+        async with EventRecorder(secret, ami.host, ami.port, ami.username) as rec:
+            channel = await place_call(rec, number, caller, inputs, at=at)
+            return await outcome(rec, channel, timeout=60)
+
+    try:
+        live = asyncio.run(run())
+    except (OSError, AssertionError) as exc:
+        _fail(f"live call: {exc}")
+    verdict = "matches the dry run" if live == predicted else f"DIFFERS from the dry run ({predicted})"
+    typer.echo(f"live call: {live} ({verdict})")
+    if live != predicted:
+        raise typer.Exit(1)
 
 
 from pbxctl.routes_cli import routes_app  # noqa: E402

@@ -61,6 +61,18 @@ class FixedClock:
 CallbackRecorder = Callable[..., None]
 
 
+def as_if(text: str) -> dt.datetime | None:
+    """PBXCTL_AT of a test call: local time (naive: each hours set reads it in its own zone)."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        log.warning("ignoring unreadable PBXCTL_AT", value=text)
+        return None
+
+
 async def read_agi_headers(reader: asyncio.StreamReader, timeout: float) -> OrderedDict[str, str]:
     """The AGI environment block. Raises ConnectionError when the peer leaves or sends
     nothing usable (panoramisk's own reader spins forever on an early close)."""
@@ -130,7 +142,7 @@ class IvrAgiService:
             attempt = 0
         loaded = self._site()
         caller = headers.get("agi_callerid", "")
-        call = CallContext(caller=caller, now=self.clock.now(), entry=None)
+        call = CallContext(caller=caller, now=as_if(headers.get("agi_arg_5", "")) or self.clock.now(), entry=None)
         try:
             decision = decide(loaded, ivr, element, digits, attempt, call)
         except NotADecision as exc:

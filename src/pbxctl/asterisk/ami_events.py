@@ -1,5 +1,5 @@
-"""Test helper: a second AMI connection that records every event, for asserting what
-the real Asterisk did with a call."""
+"""An AMI connection that records every event: for following what the real Asterisk does
+with a call (`pbxctl ivr test --call`, end-to-end tests)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from pbxctl.asterisk.ami_protocol import encode_action, parse_message
 
 
 class EventRecorder:
-    def __init__(self, secret: str, host: str = "127.0.0.1", port: int = 5038):
-        self.secret, self.host, self.port = secret, host, port
+    def __init__(self, secret: str, host: str = "127.0.0.1", port: int = 5038, username: str = "pbxctl"):
+        self.secret, self.host, self.port, self.username = secret, host, port, username
         self.events: list[dict[str, str]] = []
         self._task: asyncio.Task | None = None
 
     async def __aenter__(self) -> "EventRecorder":
         self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         await self._reader.readline()
-        self._writer.write(encode_action({"Action": "Login", "Username": "pbxctl", "Secret": self.secret, "Events": "on"}))
+        self._writer.write(encode_action({"Action": "Login", "Username": self.username, "Secret": self.secret, "Events": "on"}))
         await self._writer.drain()
         self._task = asyncio.create_task(self._pump())
         await self.wait_for(lambda e: e.get("Response") == "Success", timeout=5)
