@@ -60,3 +60,12 @@ def install_custom_prompts(root: Path, site_text: str) -> None:
         target = target_dir / f"{name}.gsm"
         if not target.exists():
             shutil.copy(silence, target)
+
+
+def copy_example(directory: Path) -> Path:
+    """conf/example.yaml and its CSV, copied to `directory` (no PBX involved)."""
+    import shutil
+
+    for name in ("example.yaml", "postcodes.csv"):
+        shutil.copy(REPO / "conf" / name, directory / name)
+    return directory / "example.yaml"

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from pbxctl.cli import app
 
+from conftest import copy_example
+
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
-
-
-def copy_example(tmp_path: Path) -> Path:
-    for name in ("example.yaml", "postcodes.csv"):
-        shutil.copy(REPO / "conf" / name, tmp_path / name)
-    return tmp_path / "example.yaml"
 
 
 def test_validate_example_is_clean():

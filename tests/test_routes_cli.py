@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from pbxctl.cli import app
+
+from conftest import copy_example
 from pbxctl.site.load import load_site
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 
 
-def site_copy(tmp_path: Path) -> Path:
-    for name in ("example.yaml", "postcodes.csv"):
-        shutil.copy(REPO / "conf" / name, tmp_path / name)
-    return tmp_path / "example.yaml"
-
-
 def test_import_rejects_bad_rows_and_keeps_the_file(tmp_path):
-    site = site_copy(tmp_path)
+    site = copy_example(tmp_path)
     before = (tmp_path / "postcodes.csv").read_bytes()
     bad = tmp_path / "routes.csv"
     bad.write_text("value,destination\n0001-0999,queue:sales_east\n12a4,queue:support\n0500,queue:support\n2000,queue:nowhere\n")
@@ -35,7 +30,7 @@ def test_import_rejects_bad_rows_and_keeps_the_file(tmp_path):
 
 
 def test_import_then_export_round_trip_csv_and_excel(tmp_path):
-    site = site_copy(tmp_path)
+    site = copy_example(tmp_path)
     new = tmp_path / "new.csv"
     new.write_text("value,destination\n0001-4999,queue:sales_east\n5000-9999,queue:sales_west\n")
     result = runner.invoke(app, ["routes", "import", "postcodes", str(new), "-s", str(site)])
@@ -54,7 +49,7 @@ def test_import_then_export_round_trip_csv_and_excel(tmp_path):
 
 
 def test_unknown_list_and_inline_only_list(tmp_path):
-    site = site_copy(tmp_path)
+    site = copy_example(tmp_path)
     result = runner.invoke(app, ["routes", "export", "nope", str(tmp_path / "x.csv"), "-s", str(site)])
     assert result.exit_code == 1 and "no routing list 'nope'" in result.output
     text = site.read_text().replace("    file: postcodes.csv", '    entries: {"0001-9999": "queue:support"}')
