@@ -412,3 +412,16 @@ def test_reserved_extension_name_for_a_queue(tmp_path: Path):
     assert lines_of(path) == [
         f"{path}:9 queues.h: 'h' is reserved (a special dialplan extension); choose another queue name"
     ]
+
+
+def test_callback_asking_for_a_number_needs_a_prompt(tmp_path):
+    text = VALID_SITE.replace(
+        "      support_queue: {type: queue, queue: support}\n",
+        "      support_queue: {type: queue, queue: support}\n"
+        "      cb: {type: callback, queue: support, ask_number: true}\n",
+    )
+    path = write_site(tmp_path, text)
+    line = text.splitlines().index("      cb: {type: callback, queue: support, ask_number: true}") + 1
+    assert [str(p) for p in problems_of(path)] == [
+        f"{path}:{line} ivrs.main.elements.cb: ask_number needs a prompt that asks the caller to type the number"
+    ]

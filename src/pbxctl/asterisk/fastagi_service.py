@@ -76,10 +76,15 @@ def as_if(text: str) -> dt.datetime | None:
 async def read_agi_headers(reader: asyncio.StreamReader, timeout: float) -> OrderedDict[str, str]:
     """The AGI environment block. Raises ConnectionError when the peer leaves or sends
     nothing usable (panoramisk's own reader spins forever on an early close)."""
+    # One time box for the whole block: a wait_for per line cost most of the CPU.
+    return await asyncio.wait_for(_read_headers(reader), timeout)
+
+
+async def _read_headers(reader: asyncio.StreamReader) -> OrderedDict[str, str]:
     headers: OrderedDict[str, str] = OrderedDict()
     size = 0
     while True:
-        line = await asyncio.wait_for(reader.readline(), timeout)
+        line = await reader.readline()
         if not line:
             raise ConnectionError("AGI peer closed before sending its environment")
         size += len(line)
@@ -150,7 +155,11 @@ class IvrAgiService:
             log.warning("no decision", call_id=call_id, ivr=ivr, element=element, error=str(exc))
             return
         target = RETRY if decision.next == RETRY else step_target(loaded.site, ivr, decision.next)
-        if decision.callback_number and self._record_callback is not None:
+        test_call = bool(headers.get("agi_arg_5", "").strip())
+        if decision.callback_number and test_call:
+            log.info("test call (PBXCTL_AT): callback not recorded", call_id=call_id, number=decision.callback_number)
+            await self._set(request, "PBXCTL_RECORDED", "1")
+        elif decision.callback_number and self._record_callback is not None:
             el = loaded.site.ivrs[ivr].elements[element]
             await asyncio.to_thread(
                 self._record_callback,

@@ -58,7 +58,10 @@ class SiteHolder:
             log.error("site changed but does not validate; keeping the previous one", problems=[str(p) for p in exc.problems][:20])
             return False
         self.current = loaded
-        self._stamps = _stamps(data_files(loaded))
+        # Stamps from before the load: a rewrite during the load shows as a change next time.
+        files = data_files(loaded)
+        added = _stamps([f for f in files if f not in stamps])
+        self._stamps = {f: stamps[f] if f in stamps else added[f] for f in files}
         log.info("site reloaded", site=loaded.site.site, sha256=loaded.sha256[:16])
         return True
 

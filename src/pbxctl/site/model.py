@@ -352,6 +352,12 @@ class CallbackElement(Model):
     confirm_prompt: Prompt | None = None
     next: NextStep = "hangup"
 
+    @model_validator(mode="after")
+    def _ask(self) -> "CallbackElement":
+        if self.ask_number and self.prompt is None:
+            raise ValueError("ask_number needs a prompt that asks the caller to type the number")
+        return self
+
 
 class VoicemailElement(Model):
     type: Literal["voicemail"]
