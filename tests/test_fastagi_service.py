@@ -388,17 +388,7 @@ def test_slow_recorder_past_the_timeout_sets_nothing(holder):
     service = make_service(holder.get, calls=calls, timeout_s=0.3, delay=1.0)
     before = failures("timeout")
 
-    async def scenario():
-        async with serving(service) as (port, sessions):
-            client = await AgiClient.connect(port)
-            started = time.perf_counter()
-            await client.send(environment("main", "offer_callback"))
-            command = await client.command(timeout=3.0)
-            closed_after = time.perf_counter() - started
-            await client.close()
-        return command, closed_after, sessions
-
-    command, closed_after, sessions = run(scenario())
+    command, closed_after, sessions = run(send_and_time(service, environment("main", "offer_callback")))
     assert command is None
     assert 0.25 <= closed_after < 0.9
     assert sessions.escaped == []
@@ -527,21 +517,23 @@ def test_silent_peer_is_dropped_after_the_timeout(holder, sent):
     service = make_service(holder.get, timeout_s=0.3)
     before = failures("timeout")
 
-    async def scenario():
-        async with serving(service) as (port, sessions):
-            client = await AgiClient.connect(port)
-            started = time.perf_counter()
-            await client.send(sent)
-            command = await client.command(timeout=3.0)
-            closed_after = time.perf_counter() - started
-            await client.close()
-        return command, closed_after, sessions
-
-    command, closed_after, sessions = run(scenario())
+    command, closed_after, sessions = run(send_and_time(service, sent))
     assert command is None
     assert 0.25 <= closed_after < 2.0
     assert sessions.escaped == []
     assert failures("timeout") == before + 1
+
+
+async def send_and_time(service, sent):
+    """Send `sent`, wait for a command or the close; (command or None, seconds, sessions)."""
+    async with serving(service) as (port, sessions):
+        client = await AgiClient.connect(port)
+        started = time.perf_counter()
+        await client.send(sent)
+        command = await client.command(timeout=3.0)
+        closed_after = time.perf_counter() - started
+        await client.close()
+    return command, closed_after, sessions
 
 
 DEAD = "511 Command Not Permitted on a dead channel or intercept routine"

@@ -112,24 +112,31 @@ def _advanced_menu(loaded: LoadedSite, el: m.AdvancedMenuElement, digits: str, a
     return Decision(dest, f"{value} found in routing list {el.routing_list!r} -> {dest}")
 
 
-def _vip(loaded: LoadedSite, el: m.VipElement, call: CallContext) -> Decision:
+def _listed(loaded: LoadedSite, list_name: str, call: CallContext) -> tuple[bool | None, str]:
+    """(True/False when the caller is on the list / not, None when anonymous; why)."""
     number, why = caller_e164(loaded, call.caller)
     if number is None:
+        return None, why
+    on = number in loaded.caller_lists[list_name]
+    return on, f"{number} is {'' if on else 'not '}on list {list_name!r}"
+
+
+def _vip(loaded: LoadedSite, el: m.VipElement, call: CallContext) -> Decision:
+    on, why = _listed(loaded, el.list, call)
+    if on is None:
         step = el.vip if el.anonymous == "vip" else el.normal
         return Decision(step, f"{why}: treated as {el.anonymous} -> {step}")
-    if number in loaded.caller_lists[el.list]:
-        return Decision(el.vip, f"{number} is on list {el.list!r} -> {el.vip}")
-    return Decision(el.normal, f"{number} is not on list {el.list!r} -> {el.normal}")
+    step = el.vip if on else el.normal
+    return Decision(step, f"{why} -> {step}")
 
 
 def _block(loaded: LoadedSite, el: m.BlockElement, call: CallContext) -> Decision:
-    number, why = caller_e164(loaded, call.caller)
-    if number is None:
+    on, why = _listed(loaded, el.list, call)
+    if on is None:
         step = el.blocked if el.anonymous == "block" else el.next
         return Decision(step, f"{why}: anonymous callers {'blocked' if el.anonymous == 'block' else 'allowed'} -> {step}")
-    if number in loaded.caller_lists[el.list]:
-        return Decision(el.blocked, f"{number} is on block list {el.list!r} -> {el.blocked}")
-    return Decision(el.next, f"{number} is not on block list {el.list!r} -> {el.next}")
+    step = el.blocked if on else el.next
+    return Decision(step, f"{why.replace('on list', 'on block list')} -> {step}")
 
 
 def _callback(loaded: LoadedSite, el: m.CallbackElement, digits: str, call: CallContext) -> Decision:
