@@ -425,12 +425,7 @@ def test_no_decision_sets_nothing_and_closes(holder, env, reason):
     service = make_service(holder.get)
     before = failures(reason)
 
-    async def scenario():
-        async with serving(service) as (port, sessions):
-            commands = await agi_session(port, env)
-        return commands, sessions
-
-    commands, sessions = run(scenario())
+    commands, sessions = run(session_of(service, env))
     assert commands == []
     assert sessions.escaped == []
     assert failures(reason) == before + 1
@@ -470,12 +465,7 @@ def test_oversized_environment_is_refused(holder):
     service = make_service(holder.get)
     env = b"".join(f"agi_padding_{i}: {'x' * 100}\n".encode() for i in range(200)) + environment("main", "screen")
 
-    async def scenario():
-        async with serving(service) as (port, sessions):
-            commands = await agi_session(port, env)
-        return commands, sessions
-
-    commands, sessions = run(scenario())
+    commands, sessions = run(session_of(service, env))
     assert commands == []
     assert sessions.escaped == []
 
@@ -522,6 +512,13 @@ def test_silent_peer_is_dropped_after_the_timeout(holder, sent):
     assert 0.25 <= closed_after < 2.0
     assert sessions.escaped == []
     assert failures("timeout") == before + 1
+
+
+async def session_of(service, env):
+    """One AGI session: (commands the service sent, the sessions record)."""
+    async with serving(service) as (port, sessions):
+        commands = await agi_session(port, env)
+    return commands, sessions
 
 
 async def send_and_time(service, sent):

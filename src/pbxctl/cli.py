@@ -136,14 +136,14 @@ def apply(
     directory = _config_dir(loaded, config_dir)
 
     async def run():
-        if not reload:
-            return await apply_asterisk(loaded, directory, None, reload=False)
         from pbxctl.apply.asterisk_apply import plan_asterisk
 
-        if not any(c.changed for c in plan_asterisk(loaded, directory)):
-            return await apply_asterisk(loaded, directory, None, reload=False)
+        changes = plan_asterisk(loaded, directory)
+        if not reload or not any(c.changed for c in changes):
+            return await apply_asterisk(loaded, directory, None, reload=False, changes=changes)
+        # Connect before writing: with AMI unreachable nothing is written.
         async with client_for(loaded.site, loaded.base_dir) as ami:
-            return await apply_asterisk(loaded, directory, ami, reload=True)
+            return await apply_asterisk(loaded, directory, ami, reload=True, changes=changes)
 
     try:
         result = asyncio.run(run())
@@ -288,7 +288,7 @@ def serve_asterisk(
 
     _configure_logging()
     loaded = _load(site_file)
-    holder = SiteHolder(site_file)
+    holder = SiteHolder(site_file, loaded=loaded)
     agi = loaded.site.pbx.asterisk.fastagi
     engine = engine_for(database_url(loaded.site.site, loaded.site.storage.url))
     fixed = None

@@ -76,7 +76,8 @@ async def verify_loaded(loaded: LoadedSite, ami: AmiClient, extensions_text: str
     """Ask the running Asterisk for what was generated; raise ApplyError listing what is missing."""
     missing: list[str] = []
     checked: list[str] = []
-    for context, extensions in _contexts(extensions_text).items():
+    contexts = _contexts(extensions_text)
+    for context, extensions in contexts.items():
         reply = await ami.action({"Action": "ShowDialPlan", "Context": context})
         if reply[0].get("Response") != "Success":
             missing.append(f"context {context} is not in the dialplan ({reply[0].get('Message', '')})")
@@ -84,7 +85,7 @@ async def verify_loaded(loaded: LoadedSite, ami: AmiClient, extensions_text: str
         have = {m.get("Extension") for m in reply[1:] if m.get("Event") == "ListDialplan"}
         for ext in sorted(extensions - have):
             missing.append(f"extension {ext}@{context} is not in the dialplan")
-    checked.append(f"{len(_contexts(extensions_text))} dialplan contexts")
+    checked.append(f"{len(contexts)} dialplan contexts")
     site = loaded.site
     for name, queue in site.queues.items():
         reply = await ami.action({"Action": "QueueStatus", "Queue": name})
@@ -116,19 +117,22 @@ async def verify_loaded(loaded: LoadedSite, ami: AmiClient, extensions_text: str
 
 
 async def apply_asterisk(
-    loaded: LoadedSite, config_dir: Path, ami: AmiClient | None, reload: bool = True
+    loaded: LoadedSite,
+    config_dir: Path,
+    ami: AmiClient | None,
+    reload: bool = True,
+    changes: list[FileChange] | None = None,
 ) -> ApplyResult:
-    changes = plan_asterisk(loaded, config_dir)
+    """Write `changes` (planned here unless given), then reload and verify over `ami`."""
+    changes = plan_asterisk(loaded, config_dir) if changes is None else changes
     result = ApplyResult(changes)
     if not result.changed:
         return result
     like = config_dir / "extensions.conf"
-    backup_root = config_dir / "pbxctl-backup"
+    result.backup_dir = write_changes(changes, config_dir / "pbxctl-backup", like)
     if not reload:
-        result.backup_dir = write_changes(changes, backup_root, like)
         return result
     assert ami is not None
-    result.backup_dir = write_changes(changes, backup_root, like)
     extensions_text = next(c.new for c in changes if c.path.name == EXTENSIONS_FILE)
     try:
         for command in RELOAD_COMMANDS:

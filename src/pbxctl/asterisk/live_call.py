@@ -24,12 +24,11 @@ async def place_call(rec: EventRecorder, entry: str, caller: str, digits: list[s
     })
     first = await rec.wait_for(lambda e: e.get("Event") == "Newexten" and is_ivr_channel(e) and e.get("Context") == "pbxctl-entries")
     channel = first["Channel"]
-    reads_seen = 0
-    for item in digits:
-        def is_read(e, n=reads_seen):
-            return e.get("Event") == "Newexten" and e.get("Channel") == channel and e.get("Application") == "Read"
-        await _nth(rec, is_read, reads_seen + 1)
-        reads_seen += 1
+    def is_read(e: dict) -> bool:
+        return e.get("Event") == "Newexten" and e.get("Channel") == channel and e.get("Application") == "Read"
+
+    for prompt, item in enumerate(digits, start=1):
+        await _nth(rec, is_read, prompt)
         await asyncio.sleep(0.3)
         for digit in item:
             await rec.send({"Action": "PlayDTMF", "Channel": channel, "Digit": digit, "Duration": "120", "Receive": "true"})

@@ -38,10 +38,10 @@ def _stamps(files: list[Path]) -> dict[Path, tuple[int, int] | None]:
 
 
 class SiteHolder:
-    def __init__(self, path: Path | str, interval_s: float = 2.0):
+    def __init__(self, path: Path | str, interval_s: float = 2.0, loaded: LoadedSite | None = None):
         self.path = Path(path)
         self.interval_s = interval_s
-        self.current = load_site(self.path)
+        self.current = loaded or load_site(self.path)
         self._stamps = _stamps(data_files(self.current))
 
     def get(self) -> LoadedSite:
