@@ -417,7 +417,13 @@ def test_every_goto_target_is_defined(site: str, example: dict[str, str], rich: 
     ast = load_site(EXAMPLE).site.pbx.asterisk if site == "example" else None
     outbound = ast.outbound_context if ast else "trunk-out"
     internal = ast.internal_context if ast else "phones"
-    assert sorted(set(dynamic_gotos(conf))) == sorted({"${PBXCTL_NEXT}", f"{outbound},${{EXTEN}},1", f"{internal},${{EXTEN}},1"})
+    # ${PBXCTL_RESULT} jumps to a label of [pbxctl-agent-code]: one for each answer of the service.
+    assert sorted(set(dynamic_gotos(conf))) == sorted(
+        {"${PBXCTL_NEXT}", "${PBXCTL_RESULT}", f"{outbound},${{EXTEN}},1", f"{internal},${{EXTEN}},1"}
+    )
+    code_context = conf.split("[pbxctl-agent-code]", 1)[1].split("\n[", 1)[0]
+    labels = set(re.findall(r"same => n\(([a-z_]+)\)", code_context))
+    assert labels == {"logged_in", "logged_out", "paused", "unpaused", "not_an_agent", "refused", "failed"}
 
 
 def test_every_element_and_entry_has_an_extension(rich: dict[str, str], tmp_path: Path):

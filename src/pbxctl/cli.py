@@ -245,9 +245,13 @@ def _live_call(loaded: LoadedSite, number: str, caller: str, when, inputs: list[
         raise typer.Exit(1)
 
 
+from pbxctl.agents_cli import agent_app  # noqa: E402
 from pbxctl.routes_cli import routes_app  # noqa: E402
+from pbxctl.status_cli import register as _register_status  # noqa: E402
 
 app.add_typer(routes_app, name="routes")
+app.add_typer(agent_app, name="agent")
+_register_status(app)
 
 serve_app = typer.Typer(help="Long-running services beside the PBX.", no_args_is_help=True)
 app.add_typer(serve_app, name="serve")
@@ -274,22 +278,29 @@ def _configure_logging() -> None:
 def serve_asterisk(
     site_file: Path = typer.Argument(..., help="The site YAML file."),
     clock: Optional[str] = typer.Option(None, "--clock", help="Behave as if it were this local time (testing), e.g. '2026-12-24 13:05'."),
-    metrics_port: int = typer.Option(9464, "--metrics-port", help="Prometheus /metrics port (0: off)."),
+    http_port: Optional[int] = typer.Option(None, "--http-port", help="Port of /metrics and /api (default: service.port of the site, 9464)."),
 ) -> None:
-    """Run the FastAGI IVR decision service for the generated Asterisk dialplan."""
+    """Run pbxctl's Asterisk services: the FastAGI IVR decisions and agent codes, the AMI
+    queue/agent controller, and HTTP (/metrics, /api) — one asyncio process."""
     import functools
+    import time as _time
 
-    from prometheus_client import start_http_server
-
+    from pbxctl.asterisk.agent_codes import agent_code_handler
+    from pbxctl.asterisk.ami_link import AmiEndpoint
+    from pbxctl.asterisk.controller import QueueController
     from pbxctl.asterisk.fastagi_service import FixedClock, IvrAgiService, serve_fastagi
+    from pbxctl.service.http_api import start_http
+    from pbxctl.service.metrics import register_controller
     from pbxctl.site.holder import SiteHolder
+    from pbxctl.site.secrets import resolve_secret
     from pbxctl.storage.callbacks import record_callback
     from pbxctl.storage.db import database_url, engine_for
 
     _configure_logging()
     loaded = _load(site_file)
     holder = SiteHolder(site_file, loaded=loaded)
-    agi = loaded.site.pbx.asterisk.fastagi
+    ast = loaded.site.pbx.asterisk
+    agi = ast.fastagi
     engine = engine_for(database_url(loaded.site.site, loaded.site.storage.url))
     fixed = None
     if clock:
@@ -300,26 +311,51 @@ def serve_asterisk(
             tz = next(iter(loaded.site.hours.values())).timezone if loaded.site.hours else "UTC"
             when = when.replace(tzinfo=ZoneInfo(tz))
         fixed = FixedClock(when)
+    try:
+        secret = resolve_secret(ast.ami.secret, "pbx.asterisk.ami.secret", loaded.base_dir)
+    except SecretUnavailable as exc:
+        _fail(str(exc))
+    controller = QueueController(
+        holder.get,
+        engine,
+        AmiEndpoint(ast.ami.host, ast.ami.port, ast.ami.username, secret),
+        keepalive_s=ast.ami.keepalive,
+        keepalive_timeout_s=ast.ami.keepalive_timeout,
+    )
+    register_controller(controller, _time.time)
     service = IvrAgiService(
         holder.get,
         clock=fixed,
         record_callback=functools.partial(record_callback, engine, source="ivr"),
         timeout_s=agi.timeout_ms / 1000,
+        scripts={"agent": (agent_code_handler(controller), 5.0)},
     )
-    if metrics_port:
-        start_http_server(metrics_port, addr="127.0.0.1")
+    svc = loaded.site.service
+    port = http_port or svc.port
 
     async def run() -> None:
-        server = await serve_fastagi(service, agi.host, agi.port)
-        typer.echo(f"pbxctl FastAGI service on {agi.host}:{agi.port} for site {loaded.site.site}"
-                   + (f", metrics on 127.0.0.1:{metrics_port}/metrics" if metrics_port else ""), err=True)
-        async with server:
-            await asyncio.gather(server.serve_forever(), holder.watch())
+        try:
+            server = await serve_fastagi(service, agi.host, agi.port)
+        except OSError as exc:
+            _fail(f"cannot listen on {agi.host}:{agi.port} (pbx.asterisk.fastagi): {exc.strerror or exc}")
+        try:
+            runner = await start_http(controller, svc.host, port)
+        except OSError as exc:
+            _fail(f"cannot listen on {svc.host}:{port} (service): {exc.strerror or exc}")
+        typer.echo(
+            f"pbxctl for site {loaded.site.site}: FastAGI on {agi.host}:{agi.port}, AMI controller for "
+            f"{ast.ami.host}:{ast.ami.port}, HTTP on http://{svc.host}:{port}/metrics and /api",
+            err=True,
+        )
+        try:
+            async with server:
+                await asyncio.gather(server.serve_forever(), holder.watch(), controller.run())
+        finally:
+            await controller.flush()
+            await runner.cleanup()
 
     try:
         asyncio.run(run())
-    except OSError as exc:
-        _fail(f"cannot listen on {agi.host}:{agi.port}: {exc.strerror or exc}")
     except KeyboardInterrupt:
         pass
 

@@ -13,7 +13,7 @@ import datetime as dt
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Awaitable, Callable, Protocol
 
 import structlog
 from panoramisk.fast_agi import Request
@@ -98,6 +98,9 @@ async def _read_headers(reader: asyncio.StreamReader) -> OrderedDict[str, str]:
             headers[key] = value
 
 
+ScriptHandler = Callable[[Request, dict, str], Awaitable[None]]
+
+
 class IvrAgiService:
     def __init__(
         self,
@@ -105,8 +108,12 @@ class IvrAgiService:
         clock: Clock | None = None,
         record_callback: CallbackRecorder | None = None,
         timeout_s: float = 1.0,
+        scripts: dict[str, tuple[ScriptHandler, float]] | None = None,
     ):
         self._site = site
+        # Other AGI scripts served beside `decide` (e.g. agents' feature codes), each
+        # with its own time box.
+        self._scripts = dict(scripts or {})
         self.clock = clock or SystemClock()
         self._record_callback = record_callback
         self.timeout_s = timeout_s
@@ -119,6 +126,11 @@ class IvrAgiService:
             headers = await read_agi_headers(reader, self.timeout_s)
             call_id = headers.get("agi_uniqueid", "?")
             request = Request(app=None, headers=headers, reader=reader, writer=writer)
+            script = self._scripts.get(headers.get("agi_network_script", ""))
+            if script is not None:
+                handler, timeout_s = script
+                await asyncio.wait_for(handler(request, headers, call_id), timeout_s)
+                return
             await asyncio.wait_for(self._answer(request, headers, call_id), self.timeout_s)
             LATENCY.observe(time.perf_counter() - started)
         except asyncio.TimeoutError:

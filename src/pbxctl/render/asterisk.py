@@ -201,6 +201,7 @@ def render_extensions_conf(loaded: LoadedSite) -> str:
         voicemail_context=ast.voicemail_context,
         outbound_context=ast.outbound_context,
         internal_context=ast.internal_context,
+        codes=site.feature_codes,
     )
 
 

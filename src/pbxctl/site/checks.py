@@ -96,6 +96,19 @@ class Checker:
                     f"extension {agent.extension} is also agent {seen[agent.extension]!r}'s",
                 )
             seen[agent.extension] = agent_id
+            if self.backend == "asterisk" and agent.login == "dynamic" and agent.wrapup is not None:
+                # AMI QueueAdd has no wrap-up argument: a logged-in dynamic member gets the queue's.
+                self.warn(
+                    ("agents", agent_id, "wrapup"),
+                    "on Asterisk an agent's own wrap-up applies to static membership only; "
+                    "when logged in dynamically the queue's wrapup is used",
+                )
+        codes = self.site.feature_codes
+        if codes.agent_login == codes.agent_pause:
+            self.error(("feature_codes", "agent_pause"), f"{codes.agent_pause} is also the agent_login code")
+        for key, code in (("agent_login", codes.agent_login), ("agent_pause", codes.agent_pause)):
+            if code in seen:
+                self.error(("feature_codes", key), f"{code} is agent {seen[code]!r}'s extension")
 
     def check_queues(self) -> None:
         unsupported = UNSUPPORTED_STRATEGIES.get(self.backend, {})

@@ -76,6 +76,9 @@ class AmiSettings(Model):
     port: Port = 5038
     username: Text = "pbxctl"
     secret: Secret | None = None
+    # The controller pings this often; no Pong within keepalive_timeout means a dead link.
+    keepalive: Annotated[int, Field(ge=1, le=300)] = 5
+    keepalive_timeout: Annotated[int, Field(ge=1, le=60)] = 5
 
 
 class FastAgiSettings(Model):
@@ -435,12 +438,33 @@ class Storage(Model):
     url: str | None = None
 
 
+class ServiceSettings(Model):
+    """Where pbxctl's service answers HTTP: /metrics for Prometheus and the /api the
+    `pbxctl agent|status|queues|agents` commands use. Keep it on loopback: the API has no
+    authentication of its own."""
+
+    host: Host = "127.0.0.1"
+    port: Port = 9464
+
+
+FeatureCode = Annotated[str, Field(pattern=r"^\*?[0-9]{1,6}$")]
+
+
+class FeatureCodes(Model):
+    """Codes agents dial from their desk phones ([pbxctl-features] in the dialplan)."""
+
+    agent_login: FeatureCode = "*45"   # log in to / out of every queue (toggle)
+    agent_pause: FeatureCode = "*46"   # pause / unpause in every queue (toggle)
+
+
 class Site(Model):
     site: Ident
     description: Comment | None = None
     numbering: Numbering
     pbx: PbxSettings
     storage: Storage = Storage()
+    service: ServiceSettings = ServiceSettings()
+    feature_codes: FeatureCodes = FeatureCodes()
     agents: dict[Ident, Agent] = {}
     queues: dict[Ident, Queue] = {}
     hours: dict[Ident, Hours] = {}

@@ -26,7 +26,9 @@ def engine_for(url: str) -> Engine:
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, pool_pre_ping=True)
-    import pbxctl.storage.callbacks  # noqa: F401  (registers the tables)
+    import pbxctl.storage.agent_memberships  # noqa: F401  (registers the tables)
+    import pbxctl.storage.callbacks  # noqa: F401
+    import pbxctl.storage.queue_calls  # noqa: F401
 
     SQLModel.metadata.create_all(engine)
     return engine

@@ -1,0 +1,59 @@
+"""Agents' desk-phone feature codes (*45 log in/out, *46 pause/unpause by default), served
+as the AGI script `agent` that [pbxctl-agent-code] calls.
+
+The answer is PBXCTL_RESULT, which the dialplan turns into a prompt: logged_in,
+logged_out, paused, unpaused, not_an_agent, refused (e.g. a static agent logging out),
+failed (Asterisk or the database could not take it). No answer at all (service down)
+plays the failure prompt too: the agent must never believe a change happened.
+"""
+
+from __future__ import annotations
+
+import structlog
+from panoramisk.fast_agi import Request
+
+from pbxctl.asterisk.ami_link import LinkDown
+from pbxctl.asterisk.controller import CommandFailed, QueueController
+from pbxctl.domain.agent_membership import AgentCommandError, agent_by_caller, agent_queues, current
+
+log = structlog.get_logger("pbxctl.agent_codes")
+
+CODE_ACTIONS = ("login_toggle", "pause_toggle")
+
+
+def _result(controller: QueueController, agent: str, action: str) -> str:
+    site = controller._site().site
+    rows = [current(site, controller.wanted, agent, q) for q in agent_queues(site, agent)]
+    if action == "login_toggle":
+        return "logged_in" if any(r.logged_in for r in rows) else "logged_out"
+    inside = [r for r in rows if r.logged_in]
+    return "paused" if inside and all(r.paused for r in inside) else "unpaused"
+
+
+def agent_code_handler(controller: QueueController):
+    async def handle(request: Request, headers: dict, call_id: str) -> None:
+        action = headers.get("agi_arg_1", "")
+        caller = headers.get("agi_callerid", "")
+        channel = headers.get("agi_channel", "")
+        agent = agent_by_caller(controller._site().site, caller, channel)
+        if action not in CODE_ACTIONS:
+            result = "failed"
+            log.warning("unknown agent code action", call_id=call_id, action=action)
+        elif agent is None:
+            result = "not_an_agent"
+            log.info("feature code from a phone that is no agent's", call_id=call_id, caller=caller, channel=channel)
+        else:
+            try:
+                await controller.agent_command(agent, action, source="phone")  # type: ignore[arg-type]
+                result = _result(controller, agent, action)
+            except AgentCommandError as exc:
+                result = "refused"
+                log.info("agent code refused", call_id=call_id, agent=agent, action=action, why=str(exc))
+            except (LinkDown, CommandFailed) as exc:
+                result = "failed"
+                log.error("agent code failed", call_id=call_id, agent=agent, action=action, error=str(exc))
+        reply = await request.send_command(f'SET VARIABLE PBXCTL_RESULT "{result}"')
+        if reply.get("status_code") != 200:
+            raise ConnectionError(f"SET VARIABLE PBXCTL_RESULT answered {reply}")
+
+    return handle

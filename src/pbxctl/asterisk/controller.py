@@ -1,0 +1,259 @@
+"""The queue and agent controller: live state from AMI events, agent login/logout/pause,
+and the books (queue call outcomes, agents' wanted membership) in the database.
+
+Asterisk's app_queue does the ringing; this decides membership, watches and records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from typing import Callable
+
+import structlog
+from sqlalchemy.engine import Engine
+
+from pbxctl.asterisk.ami_link import ActionFailed, AmiEndpoint, AmiLink, LinkDown
+from pbxctl.asterisk.member_actions import accepted, ami_action, describe, live_members
+from pbxctl.asterisk.queue_state import CallEnded, QueueState
+from pbxctl.domain.agent_membership import (
+    Action,
+    AgentCommandError,
+    Wanted,
+    agent_by_interface,
+    plan_request,
+    reconcile,
+)
+from pbxctl.site.load import LoadedSite
+from pbxctl.storage.agent_memberships import AgentMembership, load_memberships, save_memberships
+from pbxctl.storage.queue_calls import QueueCallRecord, record_queue_calls
+
+log = structlog.get_logger("pbxctl.controller")
+
+MEMBER_EVENTS = frozenset({"QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause"})
+
+
+class CommandFailed(Exception):
+    """An agent command Asterisk refused or could not take: the message says which part."""
+
+
+class QueueController:
+    def __init__(
+        self,
+        site: Callable[[], LoadedSite],
+        engine: Engine,
+        endpoint: AmiEndpoint,
+        clock: Callable[[], float] = time.time,
+        **link_options,
+    ):
+        self._site = site
+        self.engine = engine
+        self.clock = clock
+        self.state = QueueState(self._service_levels())
+        self.link = AmiLink(endpoint, self._on_event, self._on_ready, **link_options)
+        self.wanted: dict[tuple[str, str], Wanted] = {}
+        self._commands = asyncio.Lock()
+        self._resyncing = False
+        self._buffer: list = []
+        self._ended: list[CallEnded] = []
+        self._listeners: list[Callable[[CallEnded], None]] = []
+        self.events_seen = 0
+        self.resyncs = 0
+
+    # -- set-up
+    def _service_levels(self) -> dict[str, int]:
+        return {name: q.service_level for name, q in self._site().site.queues.items()}
+
+    def load_wanted(self) -> None:
+        self.wanted = {
+            (r.agent, r.queue): Wanted(r.agent, r.queue, r.logged_in, r.paused, r.reason)
+            for r in load_memberships(self.engine)
+        }
+
+    def on_call_ended(self, listener: Callable[[CallEnded], None]) -> None:
+        self._listeners.append(listener)
+
+    async def run(self) -> None:
+        await asyncio.to_thread(self.load_wanted)
+        await asyncio.gather(self.link.run(), self._flush_forever())
+
+    def stop(self) -> None:
+        self.link.stop()
+
+    # -- events
+    def _on_event(self, message) -> None:
+        self.events_seen += 1
+        if self._resyncing:
+            self._buffer.append((message, self.clock()))
+            return
+        self._apply(message, self.clock())
+
+    def _apply(self, message, now: float) -> None:
+        ended = self.state.apply(message, now)
+        if ended:
+            self._ended.extend(ended)
+            for call in ended:
+                for listener in self._listeners:
+                    listener(call)
+        if message.get("Event") in MEMBER_EVENTS:
+            self._follow_member_event(message)
+
+    def _follow_member_event(self, message) -> None:
+        """Membership changed by anyone (a desk-phone code, the Asterisk CLI, another tool):
+        pbxctl's wanted state follows, so a restart restores what agents last had."""
+        loaded = self._site()
+        agent = agent_by_interface(loaded.site).get(message.get("Interface") or message.get("Location", ""))
+        queue = message.get("Queue", "")
+        if agent is None or queue not in loaded.site.queues:
+            return
+        old = self.wanted.get((agent, queue))
+        event = message.get("Event")
+        if event == "QueueMemberRemoved":
+            if loaded.site.agents[agent].login != "dynamic":
+                return
+            new = Wanted(agent, queue, False)
+        else:
+            paused = message.get("Paused", "0") == "1"
+            reason = message.get("PausedReason", "") if paused else ""
+            new = Wanted(agent, queue, True, paused, reason)
+        if new != old:
+            self.wanted[(agent, queue)] = new
+            asyncio.get_running_loop().create_task(self._save([new], "asterisk"))
+
+    async def _on_ready(self, link: AmiLink) -> None:
+        """After every (re)connect: a full snapshot, then what pbxctl wants re-applied."""
+        self._resyncing = True
+        self._buffer = []
+        try:
+            status = await link.action_during_ready({"Action": "QueueStatus"}, as_list=True)
+            channels = await link.action_during_ready({"Action": "CoreShowChannels"}, as_list=True)
+            self.state.resync(list(status), list(channels), self.clock())
+            buffered, self._buffer = self._buffer, []
+            for message, at in buffered:
+                self._apply(message, at)
+        finally:
+            self._resyncing = False
+        self.resyncs += 1
+        ops = reconcile(self._site().site, self.wanted, live_members(list(status)))
+        for op in ops:
+            reply = await link.action_during_ready(ami_action(op))
+            if accepted(op, reply):
+                log.info("membership_reapplied", change=describe(op))
+            else:
+                log.error("membership_reapply_failed", change=describe(op), answer=reply.get("Message", ""))
+        log.info("resynced", queues=len(self.state.queues()), reapplied=len(ops))
+
+    # -- agent commands
+    async def agent_command(
+        self, agent: str, action: Action, queue: str | None = None, reason: str = "", source: str = "cli"
+    ) -> list[str]:
+        """Carry out one request; the changes made, in words. AgentCommandError for a
+        request that makes no sense, LinkDown/CommandFailed when Asterisk cannot take it."""
+        async with self._commands:
+            loaded = self._site()
+            changes = plan_request(loaded.site, self.wanted, agent, action, queue, reason)
+            if not changes:
+                return []
+            if not self.link.up:
+                raise LinkDown(self.link.describe())
+            live = {}
+            for view in self.state.queues().values():
+                live[view.name] = {
+                    mv.interface: _live(mv) for mv in view.members
+                }
+            staged = dict(self.wanted)
+            for row in changes:
+                staged[(row.agent, row.queue)] = row
+            ops = [op for op in reconcile(loaded.site, staged, live) if _about(op, loaded, agent)]
+            done: list[str] = []
+            for op in ops:
+                try:
+                    reply = await self.link.action(ami_action(op))
+                except (LinkDown, ActionFailed) as exc:
+                    await self._save_done(changes, done, ops, source)
+                    raise CommandFailed(_partial(done, f"{describe(op)}: {exc}")) from None
+                if not accepted(op, reply):
+                    await self._save_done(changes, done, ops, source)
+                    raise CommandFailed(_partial(done, f"{describe(op)}: Asterisk said {reply.get('Message', 'error')!r}"))
+                done.append(describe(op))
+            await self._save(changes, source)
+            for row in changes:
+                self.wanted[(row.agent, row.queue)] = row
+            log.info("agent_command", agent=agent, action=action, queue=queue, reason=reason, source=source, changes=done)
+            return done or [f"{agent}: {c.queue} {'in' if c.logged_in else 'out'}{', paused' if c.paused else ''}" for c in changes]
+
+    async def _save_done(self, changes, done, ops, source) -> None:
+        # Keep the books right for the part Asterisk took.
+        queues_done = {getattr(op, "queue", None) or op.member.queue for op in ops[: len(done)]}
+        rows = [c for c in changes if c.queue in queues_done]
+        if rows:
+            await self._save(rows, source)
+            for row in rows:
+                self.wanted[(row.agent, row.queue)] = row
+
+    async def _save(self, rows: list[Wanted], source: str) -> None:
+        now = dt.datetime.now(dt.timezone.utc)
+        records = [
+            AgentMembership(
+                agent=r.agent, queue=r.queue, logged_in=r.logged_in, paused=r.paused, reason=r.reason,
+                changed_at=now, source=source,
+            )
+            for r in rows
+        ]
+        try:
+            await asyncio.to_thread(save_memberships, self.engine, records)
+        except Exception as exc:  # disk full, database gone: say so, loudly
+            log.error("membership_not_saved", error=str(exc), rows=[(r.agent, r.queue) for r in rows])
+            raise CommandFailed(
+                f"Asterisk took the change but it could not be saved ({exc}); "
+                "it will be undone at the next resync unless repeated"
+            ) from None
+
+    # -- the books
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            await self.flush()
+
+    async def flush(self) -> None:
+        ended, self._ended = self._ended, []
+        if not ended:
+            return
+        rows = [
+            QueueCallRecord(
+                queue=c.queue, uniqueid=c.uniqueid, caller_id=c.caller_id or "",
+                joined_at=_utc(c.joined_at), ended_at=_utc(c.ended_at), outcome=c.outcome,
+                wait_seconds=float(c.wait_seconds), agent=c.agent,
+            )
+            for c in ended
+        ]
+        try:
+            await asyncio.to_thread(record_queue_calls, self.engine, rows)
+        except Exception as exc:
+            # Keep them for the next try rather than lose them (a full disk may clear).
+            self._ended[:0] = ended
+            log.error("queue_calls_not_saved", error=str(exc), pending=len(self._ended))
+
+
+def _live(member):
+    from pbxctl.domain.agent_membership import LiveMember
+
+    return LiveMember(member.interface, member.membership, member.paused, member.pause_reason or "")
+
+
+def _about(op, loaded: LoadedSite, agent: str) -> bool:
+    from pbxctl.domain.agent_membership import AddMember
+
+    iface = op.member.interface if isinstance(op, AddMember) else op.interface
+    return agent_by_interface(loaded.site).get(iface) == agent
+
+
+def _partial(done: list[str], failure: str) -> str:
+    if not done:
+        return f"not changed: {failure}"
+    return f"partly done ({'; '.join(done)}), then failed: {failure}"
+
+
+def _utc(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc)

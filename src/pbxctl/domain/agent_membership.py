@@ -1,0 +1,201 @@
+"""Agent login, logout and pause as decisions: what an agent asked for, checked against the
+site, and what Asterisk must then be told. Pure functions; the controller does the I/O.
+
+Static agents (login: static) are members by configuration: they can pause, not log in or
+out. Dynamic agents are members only while logged in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal, Mapping
+
+from pbxctl.render.asterisk import agent_interface, penalty_for
+from pbxctl.site import model as m
+
+Action = Literal["login", "logout", "pause", "unpause", "login_toggle", "pause_toggle"]
+
+
+class AgentCommandError(ValueError):
+    """A request that cannot be carried out, with a message for the person who made it."""
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What pbxctl wants for one agent in one queue (persisted between runs)."""
+
+    agent: str
+    queue: str
+    logged_in: bool
+    paused: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    queue: str
+    interface: str
+    name: str
+    state_interface: str
+    penalty: int
+
+
+@dataclass(frozen=True)
+class LiveMember:
+    """One queue member as Asterisk reports it."""
+
+    interface: str
+    membership: str  # static | dynamic | realtime
+    paused: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class AddMember:
+    member: MemberSpec
+    paused: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class RemoveMember:
+    queue: str
+    interface: str
+
+
+@dataclass(frozen=True)
+class PauseMember:
+    queue: str
+    interface: str
+    paused: bool
+    reason: str
+
+
+MemberOp = AddMember | RemoveMember | PauseMember
+
+
+def agent_queues(site: m.Site, agent: str) -> dict[str, m.Member]:
+    return {qname: mem for qname, q in site.queues.items() for mem in q.members if mem.agent == agent}
+
+
+def member_spec(site: m.Site, agent: str, queue: str) -> MemberSpec:
+    a = site.agents[agent]
+    q = site.queues[queue]
+    mem = agent_queues(site, agent)[queue]
+    iface = agent_interface(site, a)
+    # The device is also the state interface: app_queue then skips an agent whose phone is busy.
+    return MemberSpec(queue, iface, a.name, iface, penalty_for(q, mem))
+
+
+def _known(names) -> str:
+    names = sorted(names)
+    return f" (known: {', '.join(names)})" if names else ""
+
+
+def check_request(site: m.Site, agent: str, queue: str | None) -> list[str]:
+    """The queues a request is about; an error naming what is wrong otherwise."""
+    if agent not in site.agents:
+        raise AgentCommandError(f"unknown agent {agent!r}{_known(site.agents)}")
+    mine = agent_queues(site, agent)
+    if queue is None:
+        if not mine:
+            raise AgentCommandError(f"agent {agent!r} is not a member of any queue")
+        return sorted(mine)
+    if queue not in site.queues:
+        raise AgentCommandError(f"unknown queue {queue!r}{_known(site.queues)}")
+    if queue not in mine:
+        raise AgentCommandError(
+            f"agent {agent!r} is not a member of queue {queue!r} (its queues: {', '.join(sorted(mine)) or 'none'})"
+        )
+    return [queue]
+
+
+def current(site: m.Site, wanted: Mapping[tuple[str, str], Wanted], agent: str, queue: str) -> Wanted:
+    """An agent's standing in a queue: static agents are always in."""
+    static = site.agents[agent].login == "static"
+    row = wanted.get((agent, queue))
+    if row is None:
+        return Wanted(agent, queue, logged_in=static)
+    return replace(row, logged_in=True) if static else row
+
+
+def plan_request(
+    site: m.Site,
+    wanted: Mapping[tuple[str, str], Wanted],
+    agent: str,
+    action: Action,
+    queue: str | None = None,
+    reason: str = "",
+) -> list[Wanted]:
+    """The new Wanted rows for one request (only those that change)."""
+    queues = check_request(site, agent, queue)
+    static = site.agents[agent].login == "static"
+    now = {q: current(site, wanted, agent, q) for q in queues}
+    if action == "login_toggle":
+        action = "logout" if any(w.logged_in for w in now.values()) else "login"
+    if action in ("login", "logout") and static:
+        raise AgentCommandError(
+            f"agent {agent!r} is a static member (login: static in the site file): "
+            "static agents cannot log in or out; pause them instead"
+        )
+    if action == "pause_toggle":
+        inside = [w for w in now.values() if w.logged_in]
+        action = "unpause" if inside and all(w.paused for w in inside) else "pause"
+    if action in ("pause", "unpause"):
+        inside = {q: w for q, w in now.items() if w.logged_in}
+        if not inside:
+            where = f"queue {queue!r}" if queue else "any queue"
+            raise AgentCommandError(f"agent {agent!r} is not logged in to {where}")
+        paused = action == "pause"
+        return [
+            replace(w, paused=paused, reason=reason if paused else "")
+            for w in inside.values()
+            if w.paused != paused or (paused and w.reason != reason)
+        ]
+    logged_in = action == "login"
+    # A fresh login starts unpaused; a logout forgets the pause.
+    return [Wanted(agent, q, logged_in) for q, w in now.items() if w.logged_in != logged_in or w.paused]
+
+
+def reconcile(
+    site: m.Site,
+    wanted: Mapping[tuple[str, str], Wanted],
+    live: Mapping[str, Mapping[str, LiveMember]],
+) -> list[MemberOp]:
+    """What to tell Asterisk so that its members match what pbxctl wants.
+
+    `live` is queue -> interface -> member as QueueStatus reported it. Interfaces that do
+    not belong to an agent of the site are left alone: the operator may have members of
+    their own.
+    """
+    ops: list[MemberOp] = []
+    for agent_id in sorted(site.agents):
+        for qname in sorted(agent_queues(site, agent_id)):
+            want = current(site, wanted, agent_id, qname)
+            spec = member_spec(site, agent_id, qname)
+            have = live.get(qname, {}).get(spec.interface)
+            if want.logged_in and have is None:
+                if site.agents[agent_id].login == "dynamic":
+                    ops.append(AddMember(spec, want.paused, want.reason))
+                continue  # a static member missing from Asterisk is a config matter (apply)
+            if not want.logged_in:
+                if have is not None and have.membership == "dynamic":
+                    ops.append(RemoveMember(qname, spec.interface))
+                continue
+            if have is not None and have.paused != want.paused:
+                ops.append(PauseMember(qname, spec.interface, want.paused, want.reason))
+    return ops
+
+
+def agent_by_interface(site: m.Site) -> dict[str, str]:
+    return {agent_interface(site, a): name for name, a in site.agents.items()}
+
+
+def agent_by_caller(site: m.Site, caller: str, channel: str) -> str | None:
+    """Which agent dialled a feature code: by caller number = extension, else by the
+    device the channel belongs to (PJSIP/1001-000000a1 is device PJSIP/1001)."""
+    for name, a in site.agents.items():
+        if caller and caller == a.extension:
+            return name
+    device = channel.rsplit("-", 1)[0] if "-" in channel else channel
+    return agent_by_interface(site).get(device)

@@ -1,0 +1,34 @@
+"""The CLI's side of the service API: small, blocking, with a timeout and errors that say
+what to do."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+
+class ServiceError(Exception):
+    pass
+
+
+def call(host: str, port: int, method: str, path: str, body: dict | None = None, timeout: float = 15.0) -> dict:
+    url = f"http://{host}:{port}{path}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read()).get("error") or exc.reason
+        except ValueError:
+            message = exc.reason
+        raise ServiceError(str(message)) from None
+    except urllib.error.URLError as exc:
+        reason = getattr(exc.reason, "strerror", None) or exc.reason
+        raise ServiceError(
+            f"the pbxctl service is not answering at {host}:{port} ({reason}); is `pbxctl serve asterisk SITE` running?"
+        ) from None
+    except TimeoutError:
+        raise ServiceError(f"the pbxctl service at {host}:{port} did not answer within {timeout:.0f} s") from None

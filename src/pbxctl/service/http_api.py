@@ -1,0 +1,83 @@
+"""The service's HTTP side (aiohttp, loopback by default): Prometheus /metrics, the status
+document and the agent commands the CLI sends.
+
+Errors come back as JSON {"error": "..."} with a status saying whose problem it is:
+400 a request that makes no sense (unknown agent...), 503 the AMI link is down,
+502 Asterisk refused.
+"""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from pbxctl.asterisk.ami_link import LinkDown
+from pbxctl.asterisk.controller import CommandFailed, QueueController
+from pbxctl.domain.agent_membership import AgentCommandError
+from pbxctl.service.status_view import status_document
+
+ACTIONS = ("login", "logout", "pause", "unpause", "login_toggle", "pause_toggle")
+
+
+def ami_document(controller: QueueController) -> dict:
+    link = controller.link
+    return {
+        "up": link.up,
+        "where": link.endpoint.where,
+        "since": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(link.since)),
+        "detail": link.describe(),
+        "reconnects": link.reconnects,
+        "resyncs": controller.resyncs,
+        "events": controller.events_seen,
+    }
+
+
+def build_app(controller: QueueController) -> web.Application:
+    async def metrics(_request: web.Request) -> web.Response:
+        body = generate_latest()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def status(_request: web.Request) -> web.Response:
+        site = controller._site().site
+        doc = status_document(site, controller.state.queues(), controller.wanted, ami_document(controller), controller.clock())
+        return web.json_response(doc)
+
+    async def agent(request: web.Request) -> web.Response:
+        name, action = request.match_info["agent"], request.match_info["action"]
+        if action not in ACTIONS:
+            return web.json_response({"error": f"unknown action {action!r} (one of {', '.join(ACTIONS)})"}, status=404)
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except ValueError:
+            return web.json_response({"error": "the request body is not JSON"}, status=400)
+        queue = body.get("queue") or None
+        reason = str(body.get("reason") or "")
+        try:
+            changes = await controller.agent_command(name, action, queue, reason, source=str(body.get("source") or "api"))
+        except AgentCommandError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        except LinkDown as exc:
+            return web.json_response({"error": str(exc)}, status=503)
+        except CommandFailed as exc:
+            return web.json_response({"error": str(exc)}, status=502)
+        return web.json_response({"agent": name, "action": action, "changes": changes})
+
+    app = web.Application()
+    app.add_routes(
+        [
+            web.get("/metrics", metrics),
+            web.get("/api/status", status),
+            web.post("/api/agents/{agent}/{action}", agent),
+        ]
+    )
+    return app
+
+
+async def start_http(controller: QueueController, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(build_app(controller), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner

@@ -1,0 +1,85 @@
+"""Prometheus metrics of the controller: gauges read from the live state at scrape time
+(never stale, nothing to keep in step), counters counted as queue calls end."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from prometheus_client import Counter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import REGISTRY, CollectorRegistry
+
+from pbxctl.service.status_view import AGENT_STATES, agent_documents, service_level_ratio
+
+OUTCOMES = ("answered", "abandoned", "timed_out", "exit_empty", "join_refused", "other")
+
+QUEUE_CALLS = Counter(
+    "pbxctl_queue_calls", "Queue calls that ended, by outcome.", ["queue", "outcome"]
+)
+
+
+def count_call_ended(call) -> None:
+    outcome = call.outcome if call.outcome in OUTCOMES else "other"
+    QUEUE_CALLS.labels(call.queue, outcome).inc()
+
+
+class ControllerCollector:
+    """Yields the gauges from `controller` (a QueueController) at each scrape."""
+
+    def __init__(self, controller, now: Callable[[], float]):
+        self.controller = controller
+        self.now = now
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        ctl = self.controller
+        site = ctl._site().site
+        views = {n: v for n, v in ctl.state.queues().items() if n in site.queues}
+        now = self.now()
+        waiting = GaugeMetricFamily("pbxctl_queue_callers_waiting", "Callers waiting in the queue.", labels=["queue"])
+        longest = GaugeMetricFamily(
+            "pbxctl_queue_longest_wait_seconds", "Wait of the longest-waiting caller.", labels=["queue"]
+        )
+        agents = GaugeMetricFamily("pbxctl_queue_agents", "Queue members by state.", labels=["queue", "state"])
+        level = GaugeMetricFamily(
+            "pbxctl_queue_service_level_ratio",
+            "Calls answered within the service level / calls offered, today.",
+            labels=["queue"],
+        )
+        for name, view in views.items():
+            waiting.add_metric([name], len(view.callers))
+            longest.add_metric([name], max((now - c.joined_at for c in view.callers), default=0.0))
+            counts = dict.fromkeys(AGENT_STATES, 0)
+            for mv in view.members:
+                counts[mv.state] = counts.get(mv.state, 0) + 1
+            for state, n in counts.items():
+                agents.add_metric([name, state], n)
+            ratio = service_level_ratio(view.counters)
+            if ratio is not None:
+                level.add_metric([name], ratio)
+        agent_state = GaugeMetricFamily("pbxctl_agent_state", "1 for the agent's current state.", labels=["agent", "state"])
+        for doc in agent_documents(site, views, ctl.wanted, now):
+            for state in (*AGENT_STATES, "logged_out"):
+                agent_state.add_metric([doc["agent"], state], 1.0 if doc["state"] == state else 0.0)
+        connected = GaugeMetricFamily("pbxctl_ami_connected", "1 while the AMI link is up.")
+        connected.add_metric([], 1.0 if ctl.link.up else 0.0)
+        reconnects = CounterMetricFamily("pbxctl_ami_reconnects", "AMI reconnection attempts after a failure.")
+        reconnects.add_metric([], ctl.link.reconnects)
+        events = CounterMetricFamily("pbxctl_ami_events", "AMI events received.")
+        events.add_metric([], ctl.events_seen)
+        yield from (waiting, longest, agents, level, agent_state, connected, reconnects, events)
+        alerts = getattr(ctl, "sla_alerts_active", None)
+        if alerts is not None:
+            active = GaugeMetricFamily("pbxctl_sla_alert_active", "1 while an SLA rule is alerting.", labels=["queue", "rule"])
+            for (queue, rule), on in alerts().items():
+                active.add_metric([queue, rule], 1.0 if on else 0.0)
+            yield active
+
+
+def register_controller(controller, now: Callable[[], float], registry: CollectorRegistry = REGISTRY) -> ControllerCollector:
+    collector = ControllerCollector(controller, now)
+    registry.register(collector)
+    controller.on_call_ended(count_call_ended)
+    return collector

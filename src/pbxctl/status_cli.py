@@ -1,0 +1,140 @@
+"""`pbxctl status|queues|agents`: the live view from the running service, as tables
+(rich), refreshed with --watch, or as JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+SITE = typer.Option(..., "--site", "-s", envvar="PBXCTL_SITE", help="The site YAML file.")
+WATCH = typer.Option(None, "--watch", "-w", help="Refresh every N seconds until Ctrl-C.")
+JSON = typer.Option(False, "--json", help="Print the status document as JSON.")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 3600:
+        return f"{seconds // 60}:{seconds % 60:02d}"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}"
+
+
+def queues_table(doc: dict) -> Table:
+    table = Table(title=f"Queues of {doc['site']}", title_justify="left")
+    for col, justify in (
+        ("queue", "left"), ("strategy", "left"), ("waiting", "right"), ("longest", "right"),
+        ("logged in", "right"), ("available", "right"), ("busy", "right"), ("paused", "right"),
+        ("answered", "right"), ("abandoned", "right"), ("timed out", "right"), ("SLA today", "right"),
+    ):
+        table.add_column(col, justify=justify)
+    for q in doc["queues"]:
+        a, t = q["agents"], q["today"]
+        sla = "-" if t["service_level_pct"] is None else f"{t['service_level_pct']:.0f}% ≤{q['service_level_s']}s"
+        table.add_row(
+            q["name"], q["strategy"], str(q["waiting"]), _duration(q["longest_wait_s"]) if q["waiting"] else "-",
+            str(a["logged_in"]), str(a["available"]), str(a["busy"] + a["ringing"] + a["wrapup"]), str(a["paused"]),
+            str(t["answered"]), str(t["abandoned"]), str(t["timed_out"]), sla,
+        )
+    return table
+
+
+def callers_table(doc: dict) -> Table | None:
+    rows = [(q["name"], c) for q in doc["queues"] for c in q["callers"]]
+    if not rows:
+        return None
+    table = Table(title="Waiting callers", title_justify="left")
+    for col in ("queue", "pos", "caller", "wait"):
+        table.add_column(col)
+    for name, c in rows:
+        table.add_row(name, str(c["position"]), c["caller"] or "(anonymous)", _duration(c["wait_s"]))
+    return table
+
+
+def agents_table(doc: dict) -> Table:
+    table = Table(title="Agents", title_justify="left")
+    for col in ("agent", "ext", "state", "for", "current call", "pause reason", "queues"):
+        table.add_column(col)
+    for a in doc["agents"]:
+        queues = ", ".join(
+            f"{q['queue']}{' (p)' if q['paused'] else ''}" for q in a["queues"] if q["member"]
+        ) or "-"
+        table.add_row(
+            f"{a['agent']} ({a['name']})", a["extension"], a["state"], _duration(a["time_in_state_s"]),
+            a["current_call"] or "-", a["pause_reason"] or "-", queues,
+        )
+    return table
+
+
+def ami_line(doc: dict) -> str:
+    return doc["ami"]["detail"]
+
+
+def _fetch(site_file: Path) -> dict:
+    from pbxctl.cli import _fail, _load
+    from pbxctl.service.client import ServiceError, call
+
+    loaded = _load(site_file)
+    svc = loaded.site.service
+    try:
+        return call(svc.host, svc.port, "GET", "/api/status", timeout=10)
+    except ServiceError as exc:
+        _fail(str(exc))
+    raise AssertionError("unreachable")
+
+
+def _show(site_file: Path, watch: Optional[float], as_json: bool, parts) -> None:
+    console = Console()
+    if as_json:
+        while True:
+            doc = _fetch(site_file)
+            typer.echo(json.dumps(doc if parts is None else {k: doc[k] for k in ("site", "at", "ami", *parts)}, indent=2))
+            if not watch:
+                return
+            time.sleep(watch)
+
+    def render(doc: dict) -> Group:
+        items = [ami_line(doc)]
+        if parts is None or "queues" in parts:
+            items.append(queues_table(doc))
+            callers = callers_table(doc)
+            if callers is not None:
+                items.append(callers)
+        if parts is None or "agents" in parts:
+            items.append(agents_table(doc))
+        return Group(*items)
+
+    if not watch:
+        console.print(render(_fetch(site_file)))
+        return
+    try:
+        with Live(render(_fetch(site_file)), console=console, refresh_per_second=4) as live:
+            while True:
+                time.sleep(watch)
+                live.update(render(_fetch(site_file)))
+    except KeyboardInterrupt:
+        pass
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("status")
+    def status(site_file: Path = SITE, watch: Optional[float] = WATCH, as_json: bool = JSON) -> None:
+        """Queues and agents, live (from the running service)."""
+        _show(site_file, watch, as_json, None)
+
+    @app.command("queues")
+    def queues(site_file: Path = SITE, watch: Optional[float] = WATCH, as_json: bool = JSON) -> None:
+        """Queues live: waiting callers, longest wait, agents by state, today's SLA."""
+        _show(site_file, watch, as_json, ("queues",))
+
+    @app.command("agents")
+    def agents(site_file: Path = SITE, watch: Optional[float] = WATCH, as_json: bool = JSON) -> None:
+        """Agents live: state, time in state, current call, pause reason, queues."""
+        _show(site_file, watch, as_json, ("agents",))
