@@ -291,6 +291,7 @@ def serve_asterisk(
     from pbxctl.asterisk.fastagi_service import FixedClock, IvrAgiService, serve_fastagi
     from pbxctl.service.http_api import start_http
     from pbxctl.service.metrics import register_controller
+    from pbxctl.service.sla_monitor import SlaMonitor
     from pbxctl.site.holder import SiteHolder
     from pbxctl.site.secrets import resolve_secret
     from pbxctl.storage.callbacks import record_callback
@@ -322,6 +323,8 @@ def serve_asterisk(
         keepalive_s=ast.ami.keepalive,
         keepalive_timeout_s=ast.ami.keepalive_timeout,
     )
+    monitor = SlaMonitor(holder.get, controller)
+    controller.sla_alerts_active = monitor.active
     register_controller(controller, _time.time)
     service = IvrAgiService(
         holder.get,
@@ -349,7 +352,7 @@ def serve_asterisk(
         )
         try:
             async with server:
-                await asyncio.gather(server.serve_forever(), holder.watch(), controller.run())
+                await asyncio.gather(server.serve_forever(), holder.watch(), controller.run(), monitor.run())
         finally:
             await controller.flush()
             await runner.cleanup()

@@ -74,7 +74,41 @@ class Checker:
         self.check_entries()
         self.check_ivrs()
         self.check_loops()
+        self.check_alerts()
         return self.problems
+
+    def check_alerts(self) -> None:
+        alerts = self.site.alerts
+        names: dict[str, int] = {}
+        for i, rule in enumerate(alerts.rules):
+            base = ("alerts", "rules", i)
+            if rule.queue not in self.site.queues:
+                self.error((*base, "queue"), f"unknown queue {rule.queue!r}{self._known('queues')}")
+            if rule.hours is not None:
+                hours = self.loaded.hours.get(rule.hours)
+                if rule.hours not in self.site.hours:
+                    self.error((*base, "hours"), f"unknown hours {rule.hours!r}{self._known('hours')}")
+                elif hours is not None:
+                    known = hours.categories()
+                    for j, cat in enumerate(rule.during):
+                        if cat not in known:
+                            self.error((*base, "during", j), f"hours {rule.hours!r} has no category {cat!r} (it has: {', '.join(sorted(known))})")
+            for j, target in enumerate(rule.notify):
+                if target not in alerts.targets:
+                    self.error((*base, "notify", j), f"unknown alert target {target!r}{' (known: ' + ', '.join(sorted(alerts.targets)) + ')' if alerts.targets else ' (no alerts.targets are defined)'}")
+            if rule.rule_name in names:
+                self.error((*base, "name"), f"rule name {rule.rule_name!r} is also rule {names[rule.rule_name]}'s; give each rule its own name")
+            names[rule.rule_name] = i
+        for name, target in alerts.targets.items():
+            secrets = []
+            if target.email is not None:
+                secrets.append((("email", "password"), target.email.password))
+            if target.webhook is not None:
+                secrets.append((("webhook", "url"), target.webhook.url))
+                secrets += [(("webhook", "headers", k), v) for k, v in target.webhook.headers.items()]
+            for path, value in secrets:
+                if isinstance(value, str) and value and path != ("webhook", "url"):
+                    self.warn(("alerts", "targets", name, *path), "a literal secret in the site file; prefer {env: NAME} or {file: PATH}")
 
     # -- sections
     def check_pbx(self) -> None:

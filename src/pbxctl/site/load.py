@@ -93,15 +93,18 @@ _PATTERN_HELP = {
 
 def _field_names() -> set[str]:
     names: set[str] = set()
-    for obj in vars(m).values():
-        if isinstance(obj, type) and issubclass(obj, BaseModel):
-            for name, info in obj.model_fields.items():
-                names.add(info.alias or name)
+    for model in _models():
+        for name, info in model.model_fields.items():
+            names.add(info.alias or name)
     return names
 
 
 def _models() -> list[type[BaseModel]]:
-    return [o for o in vars(m).values() if isinstance(o, type) and issubclass(o, BaseModel) and o is not m.Model]
+    from pbxctl.site import alerts_model
+
+    found = {id(o): o for mod in (m, alerts_model) for o in vars(mod).values()
+             if isinstance(o, type) and issubclass(o, BaseModel) and o is not m.Model}
+    return list(found.values())
 
 
 def _suggest(key: str, siblings: set[str]) -> str:

@@ -457,6 +457,10 @@ class FeatureCodes(Model):
     agent_pause: FeatureCode = "*46"   # pause / unpause in every queue (toggle)
 
 
+# After Model, Port and the secret types: alerts_model builds on them.
+from pbxctl.site.alerts_model import Alerts  # noqa: E402
+
+
 class Site(Model):
     site: Ident
     description: Comment | None = None
@@ -465,6 +469,7 @@ class Site(Model):
     storage: Storage = Storage()
     service: ServiceSettings = ServiceSettings()
     feature_codes: FeatureCodes = FeatureCodes()
+    alerts: Alerts = Alerts()
     agents: dict[Ident, Agent] = {}
     queues: dict[Ident, Queue] = {}
     hours: dict[Ident, Hours] = {}
