@@ -124,19 +124,21 @@ class AmiLink:
         await asyncio.wait_for(waiter, timeout)
 
     # -- actions
-    async def action(self, action: dict, as_list: bool | None = None, timeout: float | None = None):
+    async def action(self, action: dict, as_list: bool = False, timeout: float | None = None):
         """Send one action; the Response (or the list up to its ...Complete event)."""
         if not self._up or self._manager is None:
             raise LinkDown(self.describe())
         return await self._send(self._manager, action, as_list, timeout)
 
-    async def action_during_ready(self, action: dict, as_list: bool | None = None, timeout: float | None = None):
+    async def action_during_ready(self, action: dict, as_list: bool = False, timeout: float | None = None):
         """For `on_ready` only: the link is logged in but does not count as up yet."""
         if self._manager is None:
             raise LinkDown(self.describe())
         return await self._send(self._manager, action, as_list, timeout)
 
-    async def _send(self, manager: _Manager, action: dict, as_list, timeout):
+    async def _send(self, manager: _Manager, action: dict, as_list: bool, timeout):
+        # as_list is always explicit: panoramisk guesses from the reply text otherwise, and
+        # takes QueueAdd's "Added interface to queue" for the start of a list.
         future = manager.send_action(dict(action), as_list=as_list)
         try:
             # shield: a timed-out wait must not cancel the future panoramisk still fills in.
@@ -219,7 +221,7 @@ class AmiLink:
         reply = await self._send(
             manager,
             {"Action": "Login", "Username": self.endpoint.username, "Secret": self.endpoint.secret, "Events": "on"},
-            None,
+            False,
             None,
         )
         if not getattr(reply, "success", False):
@@ -239,7 +241,7 @@ class AmiLink:
             except asyncio.TimeoutError:
                 pass
             try:
-                reply = await self._send(manager, {"Action": "Ping"}, None, self.keepalive_timeout_s)
+                reply = await self._send(manager, {"Action": "Ping"}, False, self.keepalive_timeout_s)
             except ActionFailed:
                 raise ConnectionError(
                     f"no Pong from {self.endpoint.where} within {self.keepalive_timeout_s:.0f} s (half-open link)"

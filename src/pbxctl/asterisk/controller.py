@@ -162,35 +162,45 @@ class QueueController:
                 live[view.name] = {
                     mv.interface: _live(mv) for mv in view.members
                 }
+            before = {(r.agent, r.queue): self.wanted.get((r.agent, r.queue)) for r in changes}
             staged = dict(self.wanted)
             for row in changes:
                 staged[(row.agent, row.queue)] = row
             ops = [op for op in reconcile(loaded.site, staged, live) if _about(op, loaded, agent)]
+            # Wanted first: the member events our own actions cause then match it and are
+            # not taken for someone else's change.
+            self.wanted = staged
             done: list[str] = []
+            failure = None
             for op in ops:
                 try:
                     reply = await self.link.action(ami_action(op))
                 except (LinkDown, ActionFailed) as exc:
-                    await self._save_done(changes, done, ops, source)
-                    raise CommandFailed(_partial(done, f"{describe(op)}: {exc}")) from None
+                    failure = f"{describe(op)}: {exc}"
+                    break
                 if not accepted(op, reply):
-                    await self._save_done(changes, done, ops, source)
-                    raise CommandFailed(_partial(done, f"{describe(op)}: Asterisk said {reply.get('Message', 'error')!r}"))
-                done.append(describe(op))
+                    failure = f"{describe(op)}: Asterisk said {reply.get('Message', 'error')!r}"
+                    break
+                done.append((op, describe(op)))
+            if failure is not None:
+                # Keep what Asterisk took, forget the rest.
+                taken = {_op_queue(op) for op, _ in done}
+                for key, old in before.items():
+                    if key[1] not in taken:
+                        if old is None:
+                            self.wanted.pop(key, None)
+                        else:
+                            self.wanted[key] = old
+                kept = [c for c in changes if c.queue in taken]
+                if kept:
+                    await self._save(kept, source)
+                raise CommandFailed(_partial([d for _, d in done], failure))
             await self._save(changes, source)
-            for row in changes:
-                self.wanted[(row.agent, row.queue)] = row
-            log.info("agent_command", agent=agent, action=action, queue=queue, reason=reason, source=source, changes=done)
-            return done or [f"{agent}: {c.queue} {'in' if c.logged_in else 'out'}{', paused' if c.paused else ''}" for c in changes]
-
-    async def _save_done(self, changes, done, ops, source) -> None:
-        # Keep the books right for the part Asterisk took.
-        queues_done = {getattr(op, "queue", None) or op.member.queue for op in ops[: len(done)]}
-        rows = [c for c in changes if c.queue in queues_done]
-        if rows:
-            await self._save(rows, source)
-            for row in rows:
-                self.wanted[(row.agent, row.queue)] = row
+            log.info("agent_command", agent=agent, action=action, queue=queue, reason=reason, source=source,
+                     changes=[d for _, d in done])
+            return [d for _, d in done] or [
+                f"{agent}: {c.queue} {'in' if c.logged_in else 'out'}{', paused' if c.paused else ''}" for c in changes
+            ]
 
     async def _save(self, rows: list[Wanted], source: str) -> None:
         now = dt.datetime.now(dt.timezone.utc)
@@ -247,6 +257,12 @@ def _about(op, loaded: LoadedSite, agent: str) -> bool:
 
     iface = op.member.interface if isinstance(op, AddMember) else op.interface
     return agent_by_interface(loaded.site).get(iface) == agent
+
+
+def _op_queue(op) -> str:
+    from pbxctl.domain.agent_membership import AddMember
+
+    return op.member.queue if isinstance(op, AddMember) else op.queue
 
 
 def _partial(done: list[str], failure: str) -> str:

@@ -41,7 +41,8 @@ def build_app(controller: QueueController) -> web.Application:
 
     async def status(_request: web.Request) -> web.Response:
         site = controller._site().site
-        doc = status_document(site, controller.state.queues(), controller.wanted, ami_document(controller), controller.clock())
+        now = controller.clock()
+        doc = status_document(site, controller.state.queues(now), controller.wanted, ami_document(controller), now)
         return web.json_response(doc)
 
     async def agent(request: web.Request) -> web.Response:

@@ -36,8 +36,8 @@ class ControllerCollector:
     def collect(self):
         ctl = self.controller
         site = ctl._site().site
-        views = {n: v for n, v in ctl.state.queues().items() if n in site.queues}
         now = self.now()
+        views = {n: v for n, v in ctl.state.queues(now).items() if n in site.queues}
         waiting = GaugeMetricFamily("pbxctl_queue_callers_waiting", "Callers waiting in the queue.", labels=["queue"])
         longest = GaugeMetricFamily(
             "pbxctl_queue_longest_wait_seconds", "Wait of the longest-waiting caller.", labels=["queue"]
