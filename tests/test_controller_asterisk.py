@@ -300,3 +300,84 @@ def test_waiting_caller_and_abandon_in_status_metrics_and_books(service, site, a
     rows = sqlite3.connect(site.parent / "pbxctl.db").execute("select queue, outcome from queue_calls").fetchall()
     assert ("support", "abandoned") in rows
     assert_status_matches_asterisk(after)
+
+
+class MailSink:
+    def __init__(self):
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+async def _caller_waits_until(secret: str, queue: str, caller: str, until, timeout: float) -> None:
+    """A caller waits in `queue` until `until()` is true, then hangs up."""
+    async with EventRecorder(secret) as rec:
+        await rec.send({
+            "Action": "Originate", "Channel": f"Local/{queue}@pbxctl-queue", "Application": "Wait", "Data": "60",
+            "CallerID": f"Customer <{caller}>", "Async": "true",
+        })
+        join = await rec.wait_for(lambda e: e.get("Event") == "QueueCallerJoin" and e.get("Queue") == queue, 15)
+        deadline = time.monotonic() + timeout
+        try:
+            while not until():
+                assert time.monotonic() < deadline, "the condition did not come true while the caller waited"
+                await asyncio.sleep(0.2)
+        finally:
+            await rec.send({"Action": "Hangup", "Channel": join["Channel"]})
+            await rec.wait_for(lambda e: e.get("Event") == "QueueCallerAbandon" and e.get("Queue") == queue, 10)
+
+
+def test_sla_rule_mails_an_alert_then_a_recovery(site, ami_secret):
+    from aiosmtpd.controller import Controller
+
+    from controller_harness import free_port
+
+    sink = MailSink()
+    smtp = Controller(sink, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    site.write_text(site.read_text() + f"""
+alerts:
+  targets:
+    team: {{email: {{to: [team@example.com], host: 127.0.0.1, port: {smtp.port}, sender: pbxctl@example.com}}}}
+  rules:
+    - {{queue: support, name: support_queueing, when: {{waiting_over: 0}}, for: 0, notify: [team]}}
+""")
+    svc = Service(site).start()
+    try:
+        asyncio.run(_caller_waits_until(ami_secret, "support", "+4791234567", lambda: len(sink.messages) >= 1, 20))
+        alert = sink.messages[0]
+        assert alert.rcpt_tos == ["team@example.com"]
+        body = alert.content.decode()
+        assert "support: 1 caller waiting > 0" in body
+        assert 'pbxctl_sla_alert_active{queue="support",rule="support_queueing"} 1.0' in svc.metrics()
+        deadline = time.monotonic() + 20
+        while len(sink.messages) < 2:
+            assert time.monotonic() < deadline, "no recovery mail"
+            time.sleep(0.2)
+        assert "recovered" in sink.messages[1].content.decode()
+        assert 'pbxctl_sla_alert_active{queue="support",rule="support_queueing"} 0.0' in svc.metrics()
+    finally:
+        svc.stop()
+        smtp.stop()
+
+
+def test_refused_login_is_reported_and_retried(site, tmp_path):
+    wrong = tmp_path / "wrong.secret"
+    wrong.write_text("not-the-secret\n")
+    text = site.read_text()
+    import re as _re
+
+    text = _re.sub(r"secret: \{file: [^}]*\}", f"secret: {{file: {wrong}}}", text, count=1)
+    site.write_text(text)
+    svc = Service(site).start(wait_up=False)
+    try:
+        doc = svc.wait(lambda d: d["ami"]["reconnects"] >= 2, 15, "two more login attempts")
+        assert not doc["ami"]["up"]
+        assert "login as 'pbxctl'" in doc["ami"]["detail"] and "refused" in doc["ami"]["detail"]
+        down = agent(site, "login", "lars")
+        assert down.returncode == 1 and "refused" in down.stderr
+        assert "ami_link_down" in svc.tail(200)
+    finally:
+        svc.stop()
