@@ -29,12 +29,12 @@ def _duration(seconds: float | None) -> str:
 
 def queues_table(doc: dict) -> Table:
     table = Table(title=f"Queues of {doc['site']}", title_justify="left")
-    for col, justify in (
-        ("queue", "left"), ("strategy", "left"), ("waiting", "right"), ("longest", "right"),
-        ("logged in", "right"), ("available", "right"), ("busy", "right"), ("paused", "right"),
-        ("answered", "right"), ("abandoned", "right"), ("timed out", "right"), ("SLA today", "right"),
-    ):
-        table.add_column(col, justify=justify)
+    # Short headers: the table must fit an 80-column terminal on the PBX box.
+    table.add_column("queue", no_wrap=True)
+    table.add_column("strategy")
+    for col in ("wait", "longest", "in", "free", "busy", "paused", "ans", "aband", "t/o", "SLA"):
+        table.add_column(col, justify="right")
+    table.caption = "in = logged in; busy includes ringing and wrap-up; ans/aband/t/o = today"
     for q in doc["queues"]:
         a, t = q["agents"], q["today"]
         sla = "-" if t["service_level_pct"] is None else f"{t['service_level_pct']:.0f}% ≤{q['service_level_s']}s"
@@ -60,14 +60,15 @@ def callers_table(doc: dict) -> Table | None:
 
 def agents_table(doc: dict) -> Table:
     table = Table(title="Agents", title_justify="left")
-    for col in ("agent", "ext", "state", "for", "current call", "pause reason", "queues"):
+    table.add_column("agent", no_wrap=True)
+    for col in ("ext", "state", "for", "call", "pause reason", "queues"):
         table.add_column(col)
     for a in doc["agents"]:
         queues = ", ".join(
             f"{q['queue']}{' (p)' if q['paused'] else ''}" for q in a["queues"] if q["member"]
         ) or "-"
         table.add_row(
-            f"{a['agent']} ({a['name']})", a["extension"], a["state"], _duration(a["time_in_state_s"]),
+            a["agent"], a["extension"], a["state"], _duration(a["time_in_state_s"]),
             a["current_call"] or "-", a["pause_reason"] or "-", queues,
         )
     return table
