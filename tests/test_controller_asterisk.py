@@ -300,6 +300,12 @@ def test_waiting_caller_and_abandon_in_status_metrics_and_books(service, site, a
     rows = sqlite3.connect(site.parent / "pbxctl.db").execute("select queue, outcome from queue_calls").fetchall()
     assert ("support", "abandoned") in rows
     assert_status_matches_asterisk(after)
+    # A restarted service reads today's calls back from the books.
+    counted = next(q for q in after["queues"] if q["name"] == "support")["today"]
+    service.stop()
+    service.start()
+    again = next(q for q in service.status()["queues"] if q["name"] == "support")["today"]
+    assert again["abandoned"] == counted["abandoned"] and again["answered"] == counted["answered"]
 
 
 class MailSink:

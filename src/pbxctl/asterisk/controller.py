@@ -27,7 +27,7 @@ from pbxctl.domain.agent_membership import (
 )
 from pbxctl.site.load import LoadedSite
 from pbxctl.storage.agent_memberships import AgentMembership, load_memberships, save_memberships
-from pbxctl.storage.queue_calls import QueueCallRecord, record_queue_calls
+from pbxctl.storage.queue_calls import QueueCallRecord, queue_calls_since, record_queue_calls
 
 log = structlog.get_logger("pbxctl.controller")
 
@@ -50,7 +50,11 @@ class QueueController:
         self._site = site
         self.engine = engine
         self.clock = clock
-        self.state = QueueState(self._service_levels())
+        queues = self._site().site.queues
+        # QueueParams carries no wrap-up time: the state needs the site's to show wrap-up.
+        self.state = QueueState(
+            {name: q.service_level for name, q in queues.items()}, wrapup={name: q.wrapup for name, q in queues.items()}
+        )
         self.link = AmiLink(endpoint, self._on_event, self._on_ready, **link_options)
         self.wanted: dict[tuple[str, str], Wanted] = {}
         self._commands = asyncio.Lock()
@@ -62,9 +66,6 @@ class QueueController:
         self.resyncs = 0
 
     # -- set-up
-    def _service_levels(self) -> dict[str, int]:
-        return {name: q.service_level for name, q in self._site().site.queues.items()}
-
     def load_wanted(self) -> None:
         self.wanted = {
             (r.agent, r.queue): Wanted(r.agent, r.queue, r.logged_in, r.paused, r.reason)
@@ -74,8 +75,21 @@ class QueueController:
     def on_call_ended(self, listener: Callable[[CallEnded], None]) -> None:
         self._listeners.append(listener)
 
+    def restore_today(self) -> int:
+        """Today's counters from the books (calls that ended before this process started)."""
+        midnight = dt.datetime.combine(dt.date.today(), dt.time()).astimezone(dt.timezone.utc)
+        rows = queue_calls_since(self.engine, midnight)
+        calls = [
+            CallEnded(r.queue, r.uniqueid, r.caller_id, _epoch(r.joined_at), _epoch(r.ended_at), r.outcome,
+                      r.wait_seconds, r.agent)
+            for r in rows
+        ]
+        return self.state.restore_today(calls, self.clock())
+
     async def run(self) -> None:
         await asyncio.to_thread(self.load_wanted)
+        restored = await asyncio.to_thread(self.restore_today)
+        log.info("books_read", wanted=len(self.wanted), calls_today=restored)
         await asyncio.gather(self.link.run(), self._flush_forever())
 
     def stop(self) -> None:
@@ -92,12 +106,17 @@ class QueueController:
     def _apply(self, message, now: float) -> None:
         ended = self.state.apply(message, now)
         if ended:
-            self._ended.extend(ended)
-            for call in ended:
-                for listener in self._listeners:
-                    listener(call)
+            self._ended_calls(ended)
         if message.get("Event") in MEMBER_EVENTS:
             self._follow_member_event(message)
+
+    def _ended_calls(self, ended) -> None:
+        if not ended:
+            return
+        self._ended.extend(ended)
+        for call in ended:
+            for listener in self._listeners:
+                listener(call)
 
     def _follow_member_event(self, message) -> None:
         """Membership changed by anyone (a desk-phone code, the Asterisk CLI, another tool):
@@ -128,7 +147,8 @@ class QueueController:
         try:
             status = await link.action_during_ready({"Action": "QueueStatus"}, as_list=True)
             channels = await link.action_during_ready({"Action": "CoreShowChannels"}, as_list=True)
-            self.state.resync(list(status), list(channels), self.clock())
+            # Callers who left while we were not watching end here, outcome as far as known.
+            self._ended_calls(self.state.resync(list(status), list(channels), self.clock()))
             buffered, self._buffer = self._buffer, []
             for message, at in buffered:
                 self._apply(message, at)
@@ -269,6 +289,11 @@ def _partial(done: list[str], failure: str) -> str:
     if not done:
         return f"not changed: {failure}"
     return f"partly done ({'; '.join(done)}), then failed: {failure}"
+
+
+def _epoch(when: dt.datetime) -> float:
+    # SQLite hands datetimes back naive; they were written in UTC.
+    return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
 def _utc(epoch: float) -> dt.datetime:

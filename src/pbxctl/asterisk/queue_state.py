@@ -7,20 +7,22 @@ the queue, device state), so events about different channels may reach AMI in an
 order. Nothing here assumes otherwise: outcomes are settled per caller uniqueid by
 whichever event proves them first, late and duplicate events of a settled caller are
 dropped, and a member's call is tracked by the caller it is connected to rather than by
-the order of status events. Events for queues, callers or members never seen before are
-taken as they come (a queue is created on first sight).
+the order of status events. Events about queues or callers never seen before are taken
+as they come (a queue is created on first sight); members come from QueueStatus and the
+QueueMember* events only.
 
 A caller's time in a queue ends with one outcome, reported once as a CallEnded:
   answered      AgentConnect (HoldTime is the wait; within the service level when ≤ it)
   timed_out, exit_empty, join_refused, other
                 the dialplan's `UserEvent: PbxctlQueueExit` (Status: ${QUEUESTATUS}) right
                 after Queue() returned
-  abandoned     the caller's Hangup after QueueCallerAbandon with no such UserEvent between
-A caller out of the queue unanswered is pending until its UserEvent or its Hangup. App_queue
-sends QueueCallerAbandon not only when the caller hangs up but also when Queue() gives up on
-a caller (timeout, leave-when-empty; seen in recordings of Asterisk 22), so that event alone
-settles nothing: a caller who hung up has no dialplan left to send the UserEvent. A pending
-caller's Hangup settles it as `abandoned` after a QueueCallerAbandon, else as `other`.
+  abandoned     the caller's Hangup after a QueueCallerAbandon and no such UserEvent
+A caller out of the queue unanswered is pending until its UserEvent or its Hangup.
+App_queue sends QueueCallerAbandon not only when the caller hangs up but also when
+Queue() gives up on a caller (timeout, leave-when-empty; seen in recordings of Asterisk
+22), so that event alone settles nothing: a caller who hung up has no dialplan left to
+send the UserEvent. A pending caller's Hangup settles it as `abandoned` after a
+QueueCallerAbandon, else as `other`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field, replace
 from itertools import islice
-from typing import Callable, Literal, Mapping, Sequence
+from typing import Iterable, Callable, Literal, Mapping, Sequence
 
 Outcome = Literal["answered", "abandoned", "timed_out", "exit_empty", "join_refused", "other"]
 MemberStateName = Literal["available", "ringing", "busy", "wrapup", "paused", "unavailable"]
@@ -384,6 +386,20 @@ class QueueState:
         found = self._counters.get(queue)
         return replace(found) if found is not None else QueueCounters(day=self._day)
 
+    def restore_today(self, calls: Iterable[CallEnded], now: float) -> int:
+        """Today's counters from calls recorded before this process started (the books),
+        so a restarted controller does not report a fresh day at 3 pm. Returns how many
+        calls counted."""
+        self._roll_day(now)
+        counted = 0
+        for call in calls:
+            if dt.datetime.fromtimestamp(call.ended_at).date() != self._day or call.uniqueid in self._ended:
+                continue
+            self._count(call.queue, call.uniqueid, call.caller_id, call.joined_at, call.outcome,
+                        call.wait_seconds, call.agent, call.ended_at)
+            counted += 1
+        return counted
+
     def pending(self) -> list[CallerView]:
         """Callers out of a queue whose outcome is not settled yet (awaiting UserEvent/Hangup)."""
         return [
@@ -411,7 +427,8 @@ class QueueState:
         for other in q.callers.values():
             if other.position >= position:
                 other.position += 1
-        caller = _Caller(queue, uid, ev.get("Channel", ""), ev.get("CallerIDNum", ""), ev.get("CallerIDName", ""), position, now)
+        get = ev.get
+        caller = _Caller(queue, uid, get("Channel", ""), get("CallerIDNum", ""), get("CallerIDName", ""), position, now)
         q.callers[uid] = caller
         self._callers[uid] = caller
         return ended
@@ -447,7 +464,10 @@ class QueueState:
                 self._settle_pending(caller, now)
             # joined before we knew of it: pending from here
             hold = max(hold, 0)
-            caller = _Caller(queue, uid, ev.get("Channel", ""), ev.get("CallerIDNum", ""), ev.get("CallerIDName", ""), 0, now - hold, False)
+            get = ev.get
+            caller = _Caller(
+                queue, uid, get("Channel", ""), get("CallerIDNum", ""), get("CallerIDName", ""), 0, now - hold, False
+            )
             self._queue(queue)
             self._callers[uid] = caller
         elif caller.waiting:
@@ -485,11 +505,13 @@ class QueueState:
 
     def _on_agent_called(self, ev: Event, now: float) -> None:
         uid, iface = ev.get("Uniqueid", ""), ev.get("Interface", "")
-        if not iface or uid in self._ended:
+        if not iface:
             return
         caller = self._callers.get(uid)
         if caller is not None and not caller.waiting:
             return  # the caller left already; this ring is over
+        if caller is None and self._ended.get(uid) == ev.get("Queue"):
+            return  # a late copy for a caller settled already
         self._seen_queue(ev)
         agent = self._agent(iface)
         if agent.ringing_for and agent.ringing_for != uid:
@@ -526,7 +548,9 @@ class QueueState:
             return None  # a late copy: the caller was settled, its member has moved on
         else:
             get = ev.get
-            call = CallerView(uid, get("Channel", ""), get("CallerIDNum", ""), get("CallerIDName", ""), 0, now - max(wait, 0), queue)
+            call = CallerView(
+                uid, get("Channel", ""), get("CallerIDNum", ""), get("CallerIDName", ""), 0, now - max(wait, 0), queue
+            )
             ended = self._settle_unknown(ev, uid, queue, "answered", max(wait, 0), agent_name, now)
         self._stop_ringing(uid)
         if iface:
@@ -546,8 +570,10 @@ class QueueState:
             # call was answered all the same. (A caller we never saw was answered before
             # we were watching: nothing to count.)
             ended = self._answer(ev, uid, queue, iface, now)
-        agent = self._agents.get(iface)
-        if agent is None or agent.done == uid:
+        if not iface:
+            return ended
+        agent = self._agent(iface)
+        if agent.done == uid:
             return ended  # a duplicate
         agent.done = uid
         if agent.call is None or agent.call.uniqueid == uid:
@@ -753,7 +779,15 @@ class QueueState:
         return [self._count(queue, uid, ev.get("CallerIDNum", ""), now - wait, outcome, wait, agent, now)]
 
     def _count(
-        self, queue: str, uid: str, caller_id: str, joined_at: float, outcome: Outcome, wait: float, agent: str | None, now: float
+        self,
+        queue: str,
+        uid: str,
+        caller_id: str,
+        joined_at: float,
+        outcome: Outcome,
+        wait: float,
+        agent: str | None,
+        now: float,
     ) -> CallEnded:
         counters = self._counters.get(queue)
         if counters is None:
@@ -773,7 +807,8 @@ class QueueState:
         if len(ended) > ENDED_MEMORY:
             for old in list(islice(ended, ENDED_MEMORY // 2)):
                 del ended[old]
-        return CallEnded(queue, uid, caller_id, joined_at, now, outcome, float(wait), agent if outcome == "answered" else None)
+        agent = agent if outcome == "answered" else None
+        return CallEnded(queue, uid, caller_id, joined_at, now, outcome, float(wait), agent)
 
     def _roll_day(self, now: float) -> None:
         """Counters are for the local date of `now`; a later date starts them again."""
