@@ -2,12 +2,13 @@
 """Benchmark: a recorded AMI event stream through panoramisk into QueueState.
 
 A local asyncio server (its own process) speaks just enough AMI: the greeting line, a
-Login answered with Response: Success, then the recording (tests/fixtures/ami/
+Login answered with Response: Success, the controller's resync (QueueStatus and
+CoreShowChannels, answered with empty lists), then the recording (tests/fixtures/ami/
 queue_load.ami[.gz], from scripts/record_ami_events.py) looped to at least 200 000
-events, and an end marker. A panoramisk Manager (events on, ping off) connects; its
-catch-all event callback feeds QueueState.apply with time.time() as `now`, as the
-controller does. Measured from the first event to the end marker: events/s with full
-state updates.
+events, and an end marker. The controller connects exactly as `pbxctl serve asterisk`
+does (AmiLink: panoramisk's Manager and AMIProtocol; QueueController._on_event ->
+QueueState.apply and the membership follower). Measured from the first event to the end
+marker: events/s with full state updates.
 
 In the same run, the bare rate: panoramisk's own AMIProtocol parsing the same bytes
 (64 KiB chunks, as a socket delivers them) with a dispatch that only counts: no socket,
@@ -32,7 +33,6 @@ import statistics
 import time
 from pathlib import Path
 
-from panoramisk import Manager
 from panoramisk.ami_protocol import AMIProtocol
 
 from pbxctl.asterisk.queue_state import QueueState
@@ -71,6 +71,14 @@ def serve(port_out, stream: bytes) -> None:
                 action_id = line.split(b":", 1)[1].strip()
         writer.write(b"Response: Success\r\nActionID: " + action_id + b"\r\nMessage: Authentication accepted\r\n\r\n")
         await writer.drain()
+        # The controller resyncs after login: QueueStatus, then CoreShowChannels (empty lists).
+        for complete in (b"QueueStatusComplete", b"CoreShowChannelsComplete"):
+            action = await reader.readuntil(b"\r\n\r\n")
+            aid = next((ln.split(b":", 1)[1].strip() for ln in action.split(b"\r\n") if ln.lower().startswith(b"actionid:")), b"")
+            writer.write(b"Response: Success\r\nActionID: " + aid + b"\r\nEventList: start\r\nMessage: will follow\r\n\r\n")
+            writer.write(b"Event: " + complete + b"\r\nActionID: " + aid + b"\r\nEventList: Complete\r\nListItems: 0\r\n\r\n")
+            await writer.drain()
+        await asyncio.sleep(0.2)  # the link counts as up once the resync is done
         view = memoryview(stream)
         for at in range(0, len(view), 1 << 20):
             writer.write(view[at : at + (1 << 20)])
@@ -95,35 +103,50 @@ def serve(port_out, stream: bytes) -> None:
 
 
 async def full_run(port: int, expected: int) -> tuple[int, float, QueueState]:
-    state = QueueState()
+    """The controller as `pbxctl serve asterisk` runs it: AmiLink (panoramisk Manager and
+    AMIProtocol) -> QueueController._on_event -> QueueState.apply and the membership
+    follower, against the bench site; books in a throw-away SQLite file."""
+    import tempfile
+
+    from pbxctl.asterisk.ami_link import AmiEndpoint
+    from pbxctl.asterisk.controller import QueueController
+    from pbxctl.site.load import load_site
+    from pbxctl.storage.db import engine_for
+
+    loaded = load_site(REPO / "scripts" / "bench_queue_site.yaml")
+    engine = engine_for(f"sqlite:///{tempfile.mkdtemp(prefix='pbxctl-bench-')}/bench.db")
+    controller = QueueController(
+        lambda: loaded, engine, AmiEndpoint("127.0.0.1", port, "bench", "bench"), keepalive_s=10**6
+    )
     loop = asyncio.get_running_loop()
     done = loop.create_future()
     count = 0
     first = 0.0
-    apply = state.apply
-    clock = time.time
+    deliver = controller._on_event  # what the link calls for every event
 
-    def on_event(manager, message) -> None:
+    def on_event(message) -> None:
         nonlocal count, first
         if count == 0:
             first = time.perf_counter()
         count += 1
         if message.get("Event") == "BenchEnd":
-            done.set_result(time.perf_counter())
+            if not done.done():
+                done.set_result(time.perf_counter())
             return
-        apply(message, clock())
+        deliver(message)
 
-    manager = Manager(
-        host="127.0.0.1", port=port, username="bench", secret="bench", events="on",
-        ping_delay=10**9, ping_interval=10**9, loop=loop,
-    )
-    manager.register_event("*", on_event)
-    manager.connect()
+    controller.link._on_event = on_event
+    runner = loop.create_task(controller.link.run())
     end = await asyncio.wait_for(done, timeout=600)
-    manager.close()
+    controller.stop()
+    runner.cancel()
+    try:
+        await runner
+    except (asyncio.CancelledError, Exception):
+        pass
     if count - 1 != expected:
-        raise SystemExit(f"the callback saw {count - 1} events, the stream has {expected}")
-    return count - 1, end - first, state
+        raise SystemExit(f"the controller saw {count - 1} events, the stream has {expected}")
+    return count - 1, end - first, controller.state
 
 
 class CountingFactory:
@@ -244,7 +267,7 @@ def main() -> None:
     views = state.queues()
     answered = sum(v.counters.answered for v in views.values())
     rates = lambda runs: ", ".join(f"{r[0]:,.0f}" for r in runs)  # noqa: E731
-    print(f"full (socket -> panoramisk Manager -> QueueState.apply), median of {args.rounds}")
+    print(f"full (socket -> AmiLink/panoramisk -> QueueController -> QueueState), median of {args.rounds}")
     print(f"  events          {events:,} in {seconds:.2f} s")
     print(f"  events/s        {full:,.0f}   (rounds: {rates(fulls)})")
     print(f"bare (panoramisk AMIProtocol.data_received, no-op dispatch), median of {args.rounds}")

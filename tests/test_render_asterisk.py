@@ -528,7 +528,7 @@ queues:
     conf = generate(path)[EXTENSIONS_FILE]
     assert " same => n(overflow),Goto(pbxctl-queue,second,1)" in sections(conf)["pbxctl-queue-exit"]
     channel: dict[str, str] = {}
-    assert run_queue(queue_run_lines(conf, "first"), channel) == {"QUEUE_MAX_PENALTY": "0"}
+    assert run_queue(queue_run_lines(conf, "first"), channel) == {"QUEUE_MAX_PENALTY": "0", "QUEUE_RAISE_PENALTY": "0"}
     # The caller times out after 20 s (before the first 30 s rule step) and overflows into
     # `second`, a round_robin queue where a1 (penalty 1) should be rung when a0 is busy.
     assert run_queue(queue_run_lines(conf, "second"), channel) == {}

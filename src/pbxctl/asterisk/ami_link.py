@@ -52,9 +52,15 @@ class AmiEndpoint:
 class _Manager(Manager):
     """panoramisk's Manager minus its own reconnect loop and pinger: AmiLink decides."""
 
-    def __init__(self, lost: asyncio.Event, **config):
+    def __init__(self, lost: asyncio.Event, on_event: Callable[[object], None], **config):
         super().__init__(**config)
         self._lost = lost
+        self._deliver = on_event
+
+    def dispatch(self, event):
+        # Every event goes to the controller: no per-event pattern matching (panoramisk's
+        # dispatch runs a regex per registered pattern and checks for coroutines).
+        self._deliver(event)
 
     def connection_lost(self, exc):  # called by AMIProtocol
         self._connected = False
@@ -193,13 +199,13 @@ class AmiLink:
         lost = asyncio.Event()
         manager = _Manager(
             lost,
+            lambda message: self._on_event(message),
             loop=loop,
             host=self.endpoint.host,
             port=self.endpoint.port,
             events="on",
             ping_delay=0,
         )
-        manager.register_event("*", lambda _m, message: self._on_event(message))
         try:
             transport, protocol = await asyncio.wait_for(
                 loop.create_connection(AMIProtocol, self.endpoint.host, self.endpoint.port), self.action_timeout_s

@@ -16,7 +16,10 @@ How app_queue rings, which this module mirrors (apps/app_queue.c):
   max_wait whole seconds after joining; no attempt starts after that, a ring in
   progress is cut short, and the caller leaves with QUEUESTATUS=TIMEOUT.
 - A member that cannot be rung (paused, on a call, in wrap-up: can_ring_entry) is
-  skipped and the next lowest metric is tried in the same attempt.
+  skipped and the next lowest metric is tried in the same attempt. (So is the next
+  member, or the next penalty group for ringall, when every phone rung rejects the
+  call as busy; not modelled here: members either ring until the timeout or cannot be
+  rung.)
 - Penalties (the site's priorities, see penalty_for) add penalty * 1,000,000 to the
   metric: a higher priority group is rung only when nobody of a lower one can be.
 - `ringall` rings every member sharing the lowest metric at once; every other strategy
@@ -32,10 +35,20 @@ How app_queue rings, which this module mirrors (apps/app_queue.c):
   ring the *same* member again in the next attempt. Only a call that was answered and
   ended updates calls taken and the last call time (update_queue).
 - Wrap-up: a member whose last call ended less than the wrap-up time ago (whole seconds)
-  is not rung; the member's own wrap-up (agents.X.wrapup) replaces the queue's when it
-  is set and not 0 (get_wrapuptime).
+  is not rung (can_ring_entry); the agent's own wrap-up (agents.X.wrapup) replaces the
+  queue's. Here `wrapup: 0` on an agent means no wrap-up, as the site model says;
+  app_queue (get_wrapuptime) takes a member wrap-up of 0 as unset and applies the
+  queue's instead: a known difference, see the xfail test in
+  tests/test_queue_strategies_asterisk.py.
+- `retry: 0` is taken as no pause here; app_queue replaces a retry of 0 by 5 s.
 - Escalation rules (queuerules.conf penaltychange) are looked at before each attempt:
   a rule for T seconds applies once the caller has waited more than T whole seconds.
+  `escalating` here means what the site model promises: after k steps groups 0..k ring
+  together (each rule raises the lower penalties to its maximum, the `r` field).
+  app_queue applies that raise only to a caller that has QUEUE_RAISE_PENALTY set; the
+  generated dialplan sets only QUEUE_MAX_PENALTY, so on the PBX a newly opened group
+  rings only while every lower group is away: a known difference, see the xfail test in
+  tests/test_queue_strategies_asterisk.py.
 """
 
 from __future__ import annotations
@@ -69,7 +82,7 @@ class MemberState:
     in the order of the site's `members` list). `last_call_end` is on the same clock as
     the `now` given to ring_plan (seconds; app_queue keeps whole seconds). `available`
     is False while the member is paused, logged out or on a call. `wrapup` is the agent's
-    own wrap-up, None (or 0) for the queue's.
+    own wrap-up, None for the queue's.
     """
 
     name: str
@@ -162,8 +175,9 @@ class RingPlan:
 
 
 def effective_wrapup(member: MemberState, queue_wrapup: int) -> int:
-    """app_queue get_wrapuptime: the member's own wrap-up if set and not 0, else the queue's."""
-    return member.wrapup if member.wrapup else queue_wrapup
+    """The agent's own wrap-up if it has one (0 included), else the queue's. (app_queue's
+    get_wrapuptime falls back to the queue's for 0 as well.)"""
+    return queue_wrapup if member.wrapup is None else member.wrapup
 
 
 def in_wrapup(member: MemberState, at: float, queue_wrapup: int) -> bool:

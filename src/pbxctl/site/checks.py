@@ -137,6 +137,16 @@ class Checker:
                     "on Asterisk an agent's own wrap-up applies to static membership only; "
                     "when logged in dynamically the queue's wrapup is used",
                 )
+        for qname, q in self.site.queues.items():
+            for i, mem in enumerate(q.members):
+                agent = self.site.agents.get(mem.agent)
+                if self.backend == "asterisk" and agent is not None and agent.wrapup == 0 and q.wrapup > 0:
+                    # app_queue reads a member's wrap-up 0 as "not set" and uses the queue's.
+                    self.warn(
+                        ("agents", mem.agent, "wrapup"),
+                        f"on Asterisk an agent's wrapup 0 does not override queue {qname!r}'s {q.wrapup} s "
+                        "(app_queue reads 0 as unset)",
+                    )
         codes = self.site.feature_codes
         if codes.agent_login == codes.agent_pause:
             self.error(("feature_codes", "agent_pause"), f"{codes.agent_pause} is also the agent_login code")

@@ -198,7 +198,8 @@ class Queue(Model):
     escalation_step: PositiveSeconds | None = None
     members: list[Member] = []
     ring_time: Annotated[int, Field(ge=1, le=600)] = 15
-    retry: Annotated[int, Field(ge=0, le=600)] = 5
+    # At least 1: app_queue reads retry 0 as "unset" and waits its default 5 s.
+    retry: Annotated[int, Field(ge=1, le=600)] = 5
     max_wait: PositiveSeconds | None = None
     overflow: DestinationText | None = None
     when_empty: DestinationText | None = None
