@@ -128,6 +128,18 @@ def test_login_pause_unpause_logout_from_the_cli_match_queue_show(service, site)
     assert lars["state"] == "paused" and lars["pause_reason"] == "lunch"
     assert_status_matches_asterisk(doc)
 
+    # The operator's view: the CLI tables and the JSON document say the same.
+    table = pbxctl("agents", "-s", str(site))
+    assert table.returncode == 0, table.stderr
+    assert re.search(r"lars\s+│\s+1004\s+│\s+paused", table.stdout) and "lunch" in table.stdout
+    queues = pbxctl("queues", "-s", str(site), "--json")
+    assert queues.returncode == 0
+    import json
+
+    doc = json.loads(queues.stdout)
+    assert [q["name"] for q in doc["queues"]] == ["sales_east", "sales_west", "support"]
+    assert next(q for q in doc["queues"] if q["name"] == "support")["agents"]["paused"] == 1
+
     assert agent(site, "unpause", "lars").returncode == 0
     assert not queue_show("support")[DYNAMIC]["paused"]
     again = agent(site, "login", "lars")
