@@ -273,7 +273,7 @@ def test_asterisk_restart_gets_agents_state_back(service, site):
     resyncs = service.status()["ami"]["resyncs"]
     restarted = subprocess.run([str(SANDBOX), "restart"], capture_output=True, text=True, timeout=180)
     assert restarted.returncode == 0, restarted.stderr
-    doc = service.wait(lambda d: d["ami"]["up"] and d["ami"]["resyncs"] > resyncs, 60, "resync after the restart")
+    service.wait(lambda d: d["ami"]["up"] and d["ami"]["resyncs"] > resyncs, 60, "resync after the restart")
     # A static member's pause does not survive an Asterisk restart by itself: pbxctl re-applied it.
     kari = queue_show("sales_east")["PJSIP/1001"]
     assert kari["paused"] and kari["reason"] == "meeting"

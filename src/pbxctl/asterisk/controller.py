@@ -19,7 +19,8 @@ from pbxctl.asterisk.member_actions import accepted, ami_action, describe, live_
 from pbxctl.asterisk.queue_state import CallEnded, QueueState
 from pbxctl.domain.agent_membership import (
     Action,
-    AgentCommandError,
+    AddMember,
+    LiveMember,
     Wanted,
     agent_by_interface,
     plan_request,
@@ -266,22 +267,16 @@ class QueueController:
             log.error("queue_calls_not_saved", error=str(exc), pending=len(self._ended))
 
 
-def _live(member):
-    from pbxctl.domain.agent_membership import LiveMember
-
+def _live(member) -> LiveMember:
     return LiveMember(member.interface, member.membership, member.paused, member.pause_reason or "")
 
 
 def _about(op, loaded: LoadedSite, agent: str) -> bool:
-    from pbxctl.domain.agent_membership import AddMember
-
     iface = op.member.interface if isinstance(op, AddMember) else op.interface
     return agent_by_interface(loaded.site).get(iface) == agent
 
 
 def _op_queue(op) -> str:
-    from pbxctl.domain.agent_membership import AddMember
-
     return op.member.queue if isinstance(op, AddMember) else op.queue
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from pbxctl.domain.agent_membership import AddMember, LiveMember, MemberOp, PauseMember, RemoveMember
+from pbxctl.domain.agent_membership import AddMember, LiveMember, MemberOp, RemoveMember
 
 
 def ami_action(op: MemberOp) -> dict[str, str]:

@@ -9,7 +9,7 @@ from prometheus_client import Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, CollectorRegistry
 
-from pbxctl.service.status_view import AGENT_STATES, agent_documents, service_level_ratio
+from pbxctl.service.status_view import AGENT_STATES, agent_documents, member_state_counts, service_level_ratio
 
 OUTCOMES = ("answered", "abandoned", "timed_out", "exit_empty", "join_refused", "other")
 
@@ -51,10 +51,7 @@ class ControllerCollector:
         for name, view in views.items():
             waiting.add_metric([name], len(view.callers))
             longest.add_metric([name], max((now - c.joined_at for c in view.callers), default=0.0))
-            counts = dict.fromkeys(AGENT_STATES, 0)
-            for mv in view.members:
-                counts[mv.state] = counts.get(mv.state, 0) + 1
-            for state, n in counts.items():
+            for state, n in member_state_counts(view).items():
                 agents.add_metric([name, state], n)
             ratio = service_level_ratio(view.counters)
             if ratio is not None:

@@ -28,6 +28,14 @@ def service_level_ratio(counters) -> float | None:
     return counters.answered_within_sl / offered if offered else None
 
 
+def member_state_counts(view) -> dict[str, int]:
+    """Members of one queue by state (every state present, zero or not)."""
+    counts = dict.fromkeys(AGENT_STATES, 0)
+    for mv in view.members:
+        counts[mv.state] = counts.get(mv.state, 0) + 1
+    return counts
+
+
 def _caller(c, now: float) -> dict[str, Any]:
     return {
         "position": c.position,
@@ -41,9 +49,7 @@ def _caller(c, now: float) -> dict[str, Any]:
 
 def queue_document(site: m.Site, view, now: float) -> dict[str, Any]:
     callers = sorted(view.callers, key=lambda c: c.position)
-    counts = {state: 0 for state in AGENT_STATES}
-    for mv in view.members:
-        counts[mv.state] = counts.get(mv.state, 0) + 1
+    counts = member_state_counts(view)
     c = view.counters
     ratio = service_level_ratio(c)
     configured = site.queues.get(view.name)

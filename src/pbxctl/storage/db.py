@@ -28,7 +28,7 @@ def engine_for(url: str) -> Engine:
     engine = create_engine(url, pool_pre_ping=True)
     import pbxctl.storage.agent_memberships  # noqa: F401  (registers the tables)
     import pbxctl.storage.callbacks  # noqa: F401
-    import pbxctl.storage.queue_calls  # noqa: F401
+    import pbxctl.storage.queue_calls  # noqa: F401  # pyflakes: registers a table
 
     SQLModel.metadata.create_all(engine)
     return engine
