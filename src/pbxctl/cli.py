@@ -252,6 +252,9 @@ from pbxctl.status_cli import register as _register_status  # noqa: E402
 app.add_typer(routes_app, name="routes")
 app.add_typer(agent_app, name="agent")
 _register_status(app)
+from pbxctl.calls_cli import register as _register_calls  # noqa: E402
+
+_register_calls(app)
 
 serve_app = typer.Typer(help="Long-running services beside the PBX.", no_args_is_help=True)
 app.add_typer(serve_app, name="serve")
@@ -289,6 +292,8 @@ def serve_asterisk(
     from pbxctl.asterisk.ami_link import AmiEndpoint
     from pbxctl.asterisk.controller import QueueController
     from pbxctl.asterisk.fastagi_service import FixedClock, IvrAgiService, serve_fastagi
+    from pbxctl.asterisk.supervision_control import SupervisionControl
+    from pbxctl.asterisk.supervisor_codes import conference_handler, conference_merge_handler, supervise_handler
     from pbxctl.service.http_api import start_http
     from pbxctl.service.metrics import register_controller
     from pbxctl.service.sla_monitor import SlaMonitor
@@ -323,6 +328,9 @@ def serve_asterisk(
         keepalive_s=ast.ami.keepalive,
         keepalive_timeout_s=ast.ami.keepalive_timeout,
     )
+    supervision = SupervisionControl(holder.get, controller.link)
+    controller.watchers.append(supervision)
+    controller.supervision = supervision
     monitor = SlaMonitor(holder.get, controller)
     controller.sla_alerts_active = monitor.active
     register_controller(controller, _time.time)
@@ -331,7 +339,12 @@ def serve_asterisk(
         clock=fixed,
         record_callback=functools.partial(record_callback, engine, source="ivr"),
         timeout_s=agi.timeout_ms / 1000,
-        scripts={"agent": (agent_code_handler(controller), 5.0)},
+        scripts={
+            "agent": (agent_code_handler(controller), 5.0),
+            "supervise": (supervise_handler(supervision), 5.0),
+            "conference": (conference_handler(supervision), 5.0),
+            "conference_merge": (conference_merge_handler(supervision), 5.0),
+        },
     )
     svc = loaded.site.service
     port = http_port or svc.port

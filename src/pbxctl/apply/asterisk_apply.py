@@ -20,6 +20,7 @@ from pbxctl.asterisk.ami_client import AmiClient, AmiError
 from pbxctl.render.asterisk import (
     ENGINE_STRATEGY,
     EXTENSIONS_FILE,
+    FEATURES_FILE,
     QUEUERULES_FILE,
     QUEUES_FILE,
     agent_interface,
@@ -32,8 +33,10 @@ OPERATOR_FILES = {
     EXTENSIONS_FILE: "extensions.conf",
     QUEUES_FILE: "queues.conf",
     QUEUERULES_FILE: "queuerules.conf",
+    FEATURES_FILE: "features.conf",
 }
-RELOAD_COMMANDS = ("dialplan reload", "queue reload all")
+# Features first: the dialplan's agent leg names the dynamic features.
+RELOAD_COMMANDS = ("module reload features", "dialplan reload", "queue reload all")
 
 
 @dataclass
@@ -111,6 +114,11 @@ async def verify_loaded(loaded: LoadedSite, ami: AmiClient, extensions_text: str
             elif members[iface] != str(penalty_for(queue, mem)):
                 missing.append(f"queue {name} member {iface} has penalty {members[iface]}, expected {penalty_for(queue, mem)}")
     checked.append(f"{len(site.queues)} queues")
+    features = await ami.command("features show")
+    for name in ("pbxctl_help", "pbxctl_xfer_return"):
+        if name not in features:
+            missing.append(f"in-call feature {name} is not loaded (is features_pbxctl.conf included in features.conf?)")
+    checked.append("in-call features")
     if missing:
         raise ApplyError("Asterisk did not load the generated configuration:\n  " + "\n  ".join(missing))
     return checked

@@ -12,10 +12,12 @@ from pbxctl.render.asterisk_targets import destination_target, ivr_context, step
 from pbxctl.render.templates import header_lines, render
 from pbxctl.site import model as m
 from pbxctl.site.load import LoadedSite
+from pbxctl.site.supervision_model import BARGE_MODES
 
 EXTENSIONS_FILE = "extensions_pbxctl.conf"
 QUEUES_FILE = "queues_pbxctl.conf"
 QUEUERULES_FILE = "queuerules_pbxctl.conf"
+FEATURES_FILE = "features_pbxctl.conf"
 
 # app_queue strategy per site strategy. Priority groups become penalties (see penalty_for).
 ENGINE_STRATEGY = {
@@ -202,7 +204,20 @@ def render_extensions_conf(loaded: LoadedSite) -> str:
         outbound_context=ast.outbound_context,
         internal_context=ast.internal_context,
         codes=site.feature_codes,
+        barge_codes=[(mode, getattr(site.supervision.codes, mode)) for mode in BARGE_MODES],
+        keys=site.supervision.keys,
+        notices=[(mode, getattr(site.supervision.notify_agent, mode)) for mode in BARGE_MODES],
+        in_call=site.desk_phone.in_call,
+        transfers=site.desk_phone.transfers,
+        conference=site.desk_phone.conference,
     )
+
+
+def render_features_conf(loaded: LoadedSite) -> str:
+    """The in-call codes that run pbxctl dialplan ([applicationmap] entries; the agent's leg
+    enables them through DYNAMIC_FEATURES)."""
+    return render("asterisk/features_pbxctl.conf.j2", header=header_lines(loaded),
+                  in_call=loaded.site.desk_phone.in_call)
 
 
 def generate_asterisk(loaded: LoadedSite) -> dict[str, str]:
@@ -210,4 +225,5 @@ def generate_asterisk(loaded: LoadedSite) -> dict[str, str]:
         EXTENSIONS_FILE: render_extensions_conf(loaded),
         QUEUES_FILE: render_queues_conf(loaded),
         QUEUERULES_FILE: render_queuerules_conf(loaded),
+        FEATURES_FILE: render_features_conf(loaded),
     }

@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pbxctl.asterisk.ami_link import LinkDown
 from pbxctl.asterisk.controller import CommandFailed, QueueController
 from pbxctl.domain.agent_membership import AgentCommandError
+from pbxctl.domain.supervision import SupervisionError
 from pbxctl.service.status_view import status_document
 
 ACTIONS = ("login", "logout", "pause", "unpause", "login_toggle", "pause_toggle")
@@ -65,12 +66,47 @@ def build_app(controller: QueueController) -> web.Application:
             return web.json_response({"error": str(exc)}, status=502)
         return web.json_response({"agent": name, "action": action, "changes": changes})
 
+    async def body_of(request: web.Request) -> dict:
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except ValueError:
+            raise web.HTTPBadRequest(text='{"error": "the request body is not JSON"}', content_type="application/json")
+        return body if isinstance(body, dict) else {}
+
+    async def supervised(work) -> web.Response:
+        try:
+            return web.json_response(await work)
+        except SupervisionError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        except LinkDown as exc:
+            return web.json_response({"error": str(exc)}, status=503)
+
+    async def calls(_request: web.Request) -> web.Response:
+        sup = controller.supervision
+        return web.json_response({"calls": sup.listing(), "help_requests": sup.help_events[-20:]})
+
+    async def barge(request: web.Request) -> web.Response:
+        body = await body_of(request)
+        target, mode = str(body.get("target") or ""), str(body.get("mode") or "listen")
+        if body.get("set_mode"):
+            return await supervised(controller.supervision.set_mode(target, mode, body.get("from") or None))
+        return await supervised(controller.supervision.barge(target, mode, str(body.get("from") or "")))
+
+    async def transfer(request: web.Request) -> web.Response:
+        body = await body_of(request)
+        return await supervised(controller.supervision.transfer(
+            str(body.get("target") or ""), str(body.get("to") or ""),
+            with_return=bool(body.get("with_return")), attended=bool(body.get("attended"))))
+
     app = web.Application()
     app.add_routes(
         [
             web.get("/metrics", metrics),
             web.get("/api/status", status),
             web.post("/api/agents/{agent}/{action}", agent),
+            web.get("/api/calls", calls),
+            web.post("/api/barge", barge),
+            web.post("/api/transfer", transfer),
         ]
     )
     return app

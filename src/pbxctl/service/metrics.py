@@ -67,6 +67,21 @@ class ControllerCollector:
         events = CounterMetricFamily("pbxctl_ami_events", "AMI events received.")
         events.add_metric([], ctl.events_seen)
         yield from (waiting, longest, agents, level, agent_state, connected, reconnects, events)
+        supervision = getattr(ctl, "supervision", None)
+        if supervision is not None:
+            calls = supervision.listing()
+            live = GaugeMetricFamily("pbxctl_live_calls", "Queue calls in progress.", labels=["queue"])
+            helping = GaugeMetricFamily("pbxctl_help_requests_open", "Live calls whose agent asked for help.", labels=["queue"])
+            listened = GaugeMetricFamily("pbxctl_barge_sessions", "Supervisors listening in, by mode.", labels=["mode"])
+            for name in site.queues:
+                live.add_metric([name], sum(1 for c in calls if c["queue"] == name))
+                helping.add_metric([name], sum(1 for c in calls if c["queue"] == name and c["help_requested"]))
+            for mode in ("listen", "whisper", "both"):
+                listened.add_metric([mode], sum(1 for c in calls for lis in c["listeners"] if lis["mode"] == mode))
+            asked = CounterMetricFamily("pbxctl_help_requests", "Help requests from agents during calls.", labels=["queue"])
+            for name, n in sorted(supervision.calls.help_total.items()):
+                asked.add_metric([name], n)
+            yield from (live, helping, listened, asked)
         alerts = getattr(ctl, "sla_alerts_active", None)
         if alerts is not None:
             active = GaugeMetricFamily("pbxctl_sla_alert_active", "1 while an SLA rule is alerting.", labels=["queue", "rule"])

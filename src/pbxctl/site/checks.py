@@ -21,6 +21,7 @@ from pbxctl.render.asterisk_targets import RESERVED_EXTENSIONS
 from pbxctl.site import model as m
 from pbxctl.site.load import LoadedSite
 from pbxctl.site.problems import Problem, format_path
+from pbxctl.site.supervision_checks import check_supervision
 from pbxctl.site.values import Destination, is_destination, parse_destination
 
 P = tuple[str | int, ...]
@@ -75,6 +76,7 @@ class Checker:
         self.check_ivrs()
         self.check_loops()
         self.check_alerts()
+        check_supervision(self)
         return self.problems
 
     def check_alerts(self) -> None:
@@ -147,12 +149,6 @@ class Checker:
                         f"on Asterisk an agent's wrapup 0 does not override queue {qname!r}'s {q.wrapup} s "
                         "(app_queue reads 0 as unset)",
                     )
-        codes = self.site.feature_codes
-        if codes.agent_login == codes.agent_pause:
-            self.error(("feature_codes", "agent_pause"), f"{codes.agent_pause} is also the agent_login code")
-        for key, code in (("agent_login", codes.agent_login), ("agent_pause", codes.agent_pause)):
-            if code in seen:
-                self.error(("feature_codes", key), f"{code} is agent {seen[code]!r}'s extension")
 
     def check_queues(self) -> None:
         unsupported = UNSUPPORTED_STRATEGIES.get(self.backend, {})

@@ -100,9 +100,9 @@ def _field_names() -> set[str]:
 
 
 def _models() -> list[type[BaseModel]]:
-    from pbxctl.site import alerts_model
+    from pbxctl.site import alerts_model, supervision_model
 
-    found = {id(o): o for mod in (m, alerts_model) for o in vars(mod).values()
+    found = {id(o): o for mod in (m, alerts_model, supervision_model) for o in vars(mod).values()
              if isinstance(o, type) and issubclass(o, BaseModel) and o is not m.Model}
     return list(found.values())
 

@@ -460,6 +460,7 @@ class FeatureCodes(Model):
 
 # After Model, Port and the secret types: alerts_model builds on them.
 from pbxctl.site.alerts_model import Alerts  # noqa: E402
+from pbxctl.site.supervision_model import DeskPhone, Supervision, Supervisor  # noqa: E402
 
 
 class Site(Model):
@@ -472,6 +473,9 @@ class Site(Model):
     feature_codes: FeatureCodes = FeatureCodes()
     alerts: Alerts = Alerts()
     agents: dict[Ident, Agent] = {}
+    supervisors: dict[Ident, Supervisor] = {}
+    supervision: Supervision = Supervision()
+    desk_phone: DeskPhone = DeskPhone()
     queues: dict[Ident, Queue] = {}
     hours: dict[Ident, Hours] = {}
     entries: dict[EntryNumber, Entry] = {}

@@ -1,0 +1,236 @@
+"""Live queue calls from AMI events: who talks to whom, since when, who listens in which
+mode, whether the agent asked for help, whether a third party joined.
+
+Event parsing only; what is allowed (barge, transfer) is decided in domain/supervision.py.
+A call is known from AgentConnect (the caller's and the agent's channels) until either
+channel hangs up; a restart rebuilds what it can from CoreShowChannels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SPY_MODES = {"w": "whisper", "B": "both"}
+
+
+@dataclass
+class Listener:
+    channel: str
+    supervisor: str
+    mode: str
+    since: float
+
+
+@dataclass
+class LiveCall:
+    call_id: str               # the caller channel's Uniqueid
+    caller_channel: str
+    caller_number: str
+    agent: str | None
+    agent_channel: str
+    agent_interface: str
+    queue: str
+    connected_at: float
+    state: str = "talking"     # talking | held | conference | transferring
+    help_at: float | None = None
+    third_party: str | None = None
+    room: str | None = None
+    listeners: dict[str, Listener] = field(default_factory=dict)
+
+    def as_dict(self, now: float) -> dict:
+        return {
+            "call": self.call_id,
+            "caller": self.caller_number,
+            "agent": self.agent,
+            "agent_channel": self.agent_channel,
+            "caller_channel": self.caller_channel,
+            "queue": self.queue,
+            "duration": max(0, round(now - self.connected_at)),
+            "state": self.state,
+            "help_requested": self.help_at is not None,
+            "help_waiting": None if self.help_at is None else max(0, round(now - self.help_at)),
+            "third_party": self.third_party,
+            "listeners": [
+                {"supervisor": lis.supervisor, "mode": lis.mode, "channel": lis.channel, "since": lis.since}
+                for lis in self.listeners.values()
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class HelpRequested:
+    call: LiveCall
+    at: float
+
+
+class LiveCalls:
+    def __init__(self, agent_of_interface):
+        # interface (PJSIP/1001, Local/1001@agents/n) -> agent name, from the site
+        self._agent_of = agent_of_interface
+        self.calls: dict[str, LiveCall] = {}
+        self.help_total: dict[str, int] = {}
+        self._sessions: dict[str, tuple[str, str]] = {}   # supervisor channel -> (supervisor, mode)
+
+    # -- lookups
+    def by_agent(self, agent: str) -> LiveCall | None:
+        found = [c for c in self.calls.values() if c.agent == agent]
+        return max(found, key=lambda c: c.connected_at) if found else None
+
+    def by_channel(self, channel: str) -> LiveCall | None:
+        for call in self.calls.values():
+            if channel in (call.caller_channel, call.agent_channel):
+                return call
+        return None
+
+    def find(self, target: str) -> LiveCall | None:
+        """A call by its id, by agent name, or by either channel."""
+        return self.calls.get(target) or self.by_agent(target) or self.by_channel(target)
+
+    def listing(self, now: float) -> list[dict]:
+        return [c.as_dict(now) for c in sorted(self.calls.values(), key=lambda c: c.connected_at)]
+
+    # -- events
+    def apply(self, message, now: float) -> list[HelpRequested]:
+        event = message.get("Event")
+        handler = _HANDLERS.get(event)
+        if handler is None:
+            return []
+        return handler(self, message, now) or []
+
+    def _agent_connect(self, msg, now):
+        iface = msg.get("Interface", "")
+        call = LiveCall(
+            call_id=msg.get("Uniqueid", ""),
+            caller_channel=msg.get("Channel", ""),
+            caller_number=msg.get("CallerIDNum", ""),
+            agent=self._agent_of(iface),
+            agent_channel=msg.get("DestChannel", ""),
+            agent_interface=iface,
+            queue=msg.get("Queue", ""),
+            connected_at=now,
+        )
+        self.calls[call.call_id] = call
+
+    def _hangup(self, msg, now):
+        channel = msg.get("Channel", "")
+        self._sessions.pop(channel, None)
+        for call in list(self.calls.values()):
+            call.listeners.pop(channel, None)
+            if channel == call.caller_channel or (channel == call.agent_channel and call.state != "conference"):
+                del self.calls[call.call_id]
+
+    def _hold(self, msg, now):
+        call = self.by_channel(msg.get("Channel", ""))
+        if call is not None and call.state == "talking":
+            call.state = "held"
+
+    def _unhold(self, msg, now):
+        call = self.by_channel(msg.get("Channel", ""))
+        if call is not None and call.state == "held":
+            call.state = "talking"
+
+    def _spy_start(self, msg, now):
+        spyer, spyee = msg.get("SpyerChannel", ""), msg.get("SpyeeChannel", "")
+        call = self.by_channel(spyee)
+        session = self._sessions.get(spyer)
+        if call is None or session is None:
+            return   # not a supervisor's session (e.g. the agent-notice whisper)
+        supervisor, mode = session
+        call.listeners[spyer] = Listener(spyer, supervisor, mode, now)
+
+    def _spy_stop(self, msg, now):
+        spyer = msg.get("SpyerChannel", "")
+        for call in self.calls.values():
+            call.listeners.pop(spyer, None)
+
+    def _user_event(self, msg, now):
+        kind = msg.get("UserEvent", "")
+        channel = msg.get("Channel", "")
+        if kind == "PbxctlBarge":
+            self._sessions[channel] = (msg.get("Supervisor", ""), msg.get("Mode", ""))
+            call = self.by_channel(msg.get("Target", ""))
+            if call is not None and channel in call.listeners:
+                call.listeners[channel].mode = msg.get("Mode", "")
+        elif kind == "PbxctlHelp":
+            call = self.by_channel(channel)
+            if call is not None and call.help_at is None:
+                call.help_at = now
+                self.help_total[call.queue] = self.help_total.get(call.queue, 0) + 1
+                return [HelpRequested(call, now)]
+        elif kind == "PbxctlConference":
+            call = self.calls.get(msg.get("CallId", ""))
+            if call is not None:
+                call.state = "conference"
+                call.third_party = msg.get("Third", "") or None
+                call.room = msg.get("Room", "") or None
+        elif kind == "PbxctlTransfer":
+            call = self.by_channel(channel)
+            if call is not None:
+                call.state = "transferring"
+        return None
+
+    # -- after a reconnect
+    def resync(self, channels: list, now: float) -> None:
+        """Rebuild from CoreShowChannels: a channel of a known agent interface sharing a
+        bridge with a channel running Queue is a queue call."""
+        rows = [c for c in channels if c.get("Event") == "CoreShowChannel"]
+        names = {r.get("Channel", "") for r in rows}
+        for call in list(self.calls.values()):
+            if call.caller_channel not in names:
+                del self.calls[call.call_id]
+        by_bridge: dict[str, list[dict]] = {}
+        for row in rows:
+            if row.get("BridgeId"):
+                by_bridge.setdefault(row["BridgeId"], []).append(row)
+        for members in by_bridge.values():
+            callers = [r for r in members if r.get("Application") == "Queue"]
+            for caller in callers:
+                if caller.get("Uniqueid") in self.calls:
+                    continue
+                for other in members:
+                    iface = _interface_of(other.get("Channel", ""))
+                    agent = self._agent_of(iface) if iface else None
+                    if other is caller or agent is None:
+                        continue
+                    self.calls[caller["Uniqueid"]] = LiveCall(
+                        call_id=caller["Uniqueid"], caller_channel=caller["Channel"],
+                        caller_number=caller.get("CallerIDNum", ""), agent=agent,
+                        agent_channel=other["Channel"], agent_interface=iface,
+                        queue=caller.get("ApplicationData", "").split(",")[0],
+                        connected_at=now - float(_seconds(other.get("Duration", "0"))),
+                    )
+        for row in rows:
+            if row.get("Application") == "ChanSpy":
+                target = row.get("ApplicationData", "").split(",")[0]
+                call = self.by_channel(target)
+                options = (row.get("ApplicationData", "").split(",") + [""])[1]
+                if call is not None and "X" in options:   # a supervisor session, not a notice
+                    mode = next((m for k, m in SPY_MODES.items() if k in options), "listen")
+                    call.listeners[row["Channel"]] = Listener(row["Channel"], "", mode, now)
+
+
+def _interface_of(channel: str) -> str:
+    """PJSIP/1001-0000002a -> PJSIP/1001; Local/1001@agents-00000003;1 -> Local/1001@agents/n."""
+    if channel.startswith("Local/"):
+        base = channel.rsplit("-", 1)[0]
+        return base + "/n"
+    return channel.rsplit("-", 1)[0]
+
+
+def _seconds(duration: str) -> int:
+    parts = [int(p) for p in duration.split(":") if p.isdigit()]
+    total = 0
+    for p in parts:
+        total = total * 60 + p
+    return total
+
+
+_HANDLERS = {
+    "AgentConnect": LiveCalls._agent_connect,
+    "Hangup": LiveCalls._hangup,
+    "Hold": LiveCalls._hold,
+    "Unhold": LiveCalls._unhold,
+    "ChanSpyStart": LiveCalls._spy_start,
+    "ChanSpyStop": LiveCalls._spy_stop,
+    "UserEvent": LiveCalls._user_event,
+}

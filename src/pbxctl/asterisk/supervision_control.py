@@ -1,0 +1,262 @@
+"""Barge, mode switching, help requests, transfers and three-way merges, carried out over
+AMI for the live calls the controller follows. Decisions come from domain/supervision.py;
+the dialplan ([pbxctl-barge], [pbxctl-xfer-return], [pbxctl-conference-room]) does the media.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import structlog
+
+from pbxctl.asterisk.ami_link import ActionFailed, AmiLink, LinkDown
+from pbxctl.asterisk.live_calls import HelpRequested, LiveCall, LiveCalls
+from pbxctl.domain.agent_membership import agent_by_interface
+from pbxctl.domain.supervision import (
+    SupervisionError,
+    check_mode,
+    check_supervisor_extension,
+    check_transfer_target,
+    room_name,
+    supervisor_device,
+)
+from pbxctl.site.load import LoadedSite
+from pbxctl.site.secrets import SecretUnavailable, resolve_secret
+
+log = structlog.get_logger("pbxctl.supervision")
+
+# OriginateResponse Reason: Asterisk's control frame numbers.
+ORIGINATE_REASONS = {"0": "could not be dialled", "1": "hung up", "3": "did not answer", "5": "is busy", "8": "is congested"}
+
+
+@dataclass
+class PendingConference:
+    call_id: str
+    third_party: str
+    agent: str | None
+
+
+class SupervisionControl:
+    def __init__(self, site: Callable[[], LoadedSite], link: AmiLink, clock: Callable[[], float] = time.time):
+        self._site = site
+        self.link = link
+        self.clock = clock
+        self.calls = LiveCalls(self._agent_of)
+        self._rooms: dict[str, PendingConference] = {}
+        self.help_events: list[dict] = []
+
+    def _agent_of(self, interface: str) -> str | None:
+        return agent_by_interface(self._site().site).get(interface)
+
+    # -- the event stream (QueueController.watchers)
+    def apply(self, message, now: float) -> None:
+        for help in self.calls.apply(message, now):
+            self._help_requested(help)
+
+    def resync(self, channels: list, now: float) -> None:
+        self.calls.resync(channels, now)
+
+    def listing(self) -> list[dict]:
+        return self.calls.listing(self.clock())
+
+    # -- helpers
+    def _call(self, target: str) -> LiveCall:
+        call = self.calls.find(target)
+        if call is None:
+            site = self._site().site
+            if target in site.agents:
+                raise SupervisionError(f"agent {target!r} has no call now")
+            raise SupervisionError(f"no live call {target!r} (give an agent's name or a call id from `pbxctl calls`)")
+        return call
+
+    async def _act(self, action: dict, as_list: bool = False, timeout: float | None = None):
+        try:
+            return await self.link.action(action, as_list=as_list, timeout=timeout)
+        except ActionFailed as exc:
+            raise SupervisionError(f"Asterisk could not take {action['Action']}: {exc}") from None
+
+    async def _ok(self, action: dict, what: str) -> None:
+        reply = await self._act(action)
+        if reply.get("Response") != "Success":
+            raise SupervisionError(f"{what}: Asterisk said {reply.get('Message', 'error')!r}")
+
+    # -- barge
+    async def barge(self, target: str, mode: str, from_extension: str) -> dict:
+        """Ring the supervisor; on answer the dialplan joins the call in `mode`. Returns when
+        the supervisor answered (or raises why not)."""
+        loaded = self._site()
+        site = loaded.site
+        check_mode(mode)
+        supervisor = check_supervisor_extension(site, from_extension)
+        call = self._call(target)
+        agent_ext = site.agents[call.agent].extension if call.agent in site.agents else ""
+        ring = site.supervision.ring_time
+        replies = await self._act(
+            {
+                "Action": "Originate",
+                "Channel": supervisor_device(site, supervisor),
+                "Context": "pbxctl-barge",
+                "Exten": mode,
+                "Priority": "1",
+                "Timeout": str(ring * 1000),
+                "CallerID": f'"pbxctl barge {call.agent or ""}" <{agent_ext}>',
+                "Variable": [
+                    f"PBXCTL_BARGE_TARGET={call.agent_channel}",
+                    f"PBXCTL_BARGE_AGENT={call.agent or ''}",
+                    f"PBXCTL_BARGE_SUPERVISOR={supervisor}",
+                ],
+                "Async": "true",
+            },
+            as_list=True,
+            timeout=ring + 15,
+        )
+        final = replies[-1] if isinstance(replies, list) else replies
+        if final.get("Response") != "Success" or final.get("Event") != "OriginateResponse":
+            why = ORIGINATE_REASONS.get(final.get("Reason", ""), final.get("Message", "failed"))
+            log.info("barge_not_joined", supervisor=supervisor, call=call.call_id, why=why)
+            raise SupervisionError(f"supervisor {supervisor}'s phone ({from_extension}) {why}; not joined")
+        log.info("barge_joined", supervisor=supervisor, call=call.call_id, agent=call.agent, mode=mode)
+        return {"call": call.call_id, "agent": call.agent, "supervisor": supervisor, "mode": mode,
+                "channel": final.get("Channel", "")}
+
+    async def set_mode(self, target: str, mode: str, from_extension: str | None = None) -> dict:
+        site = self._site().site
+        check_mode(mode)
+        call = self._call(target)
+        sessions = list(call.listeners.values())
+        if from_extension:
+            supervisor = check_supervisor_extension(site, from_extension)
+            sessions = [s for s in sessions if s.supervisor == supervisor]
+        if not sessions:
+            raise SupervisionError(f"nobody is listening in on call {call.call_id} ({call.agent}) to switch")
+        if len(sessions) > 1:
+            names = ", ".join(sorted({s.supervisor for s in sessions}))
+            raise SupervisionError(f"several supervisors listen in ({names}): say whose with --from")
+        session = sessions[0]
+        # A Redirect ends the supervisor's ChanSpy and starts it again in the new mode.
+        await self._ok({"Action": "Redirect", "Channel": session.channel, "Context": "pbxctl-barge",
+                        "Exten": mode, "Priority": "1"}, f"switching {session.supervisor} to {mode}")
+        log.info("barge_mode_set", supervisor=session.supervisor, call=call.call_id, mode=mode)
+        return {"call": call.call_id, "agent": call.agent, "supervisor": session.supervisor, "mode": mode}
+
+    # -- help
+    def _help_requested(self, help: HelpRequested) -> None:
+        call = help.call
+        event = {"call": call.call_id, "agent": call.agent, "queue": call.queue, "at": help.at}
+        self.help_events.append(event)
+        del self.help_events[:-100]
+        log.warning("help_requested", **event)
+        ring = self._site().site.supervision.help.ring
+        if ring:
+            asyncio.get_running_loop().create_task(self._ring_for_help(call))
+
+    async def _ring_for_help(self, call: LiveCall) -> None:
+        site = self._site().site
+        help = site.supervision.help
+        devices = "&".join(supervisor_device(site, name) for name in help.ring)
+        try:
+            await self._act(
+                {
+                    "Action": "Originate",
+                    "Channel": "Local/s@pbxctl-help-ring/n",
+                    "Context": "pbxctl-barge",
+                    "Exten": "whisper",
+                    "Priority": "1",
+                    "Timeout": str(help.ring_time * 1000),
+                    "CallerID": f'"help {call.agent or ""}" <{site.agents[call.agent].extension if call.agent in site.agents else ""}>',
+                    "Variable": [
+                        f"PBXCTL_HELP_DEVICES={devices}",
+                        f"PBXCTL_HELP_RING={help.ring_time}",
+                        f"PBXCTL_BARGE_TARGET={call.agent_channel}",
+                        f"PBXCTL_BARGE_AGENT={call.agent or ''}",
+                        "PBXCTL_BARGE_SUPERVISOR=help",
+                    ],
+                    "Async": "true",
+                },
+                as_list=True,
+                timeout=help.ring_time + 15,
+            )
+        except (SupervisionError, LinkDown) as exc:
+            log.error("help_ring_failed", call=call.call_id, error=str(exc))
+
+    # -- transfers
+    async def transfer(self, target: str, to: str, with_return: bool = False, attended: bool = False) -> dict:
+        site = self._site().site
+        to = check_transfer_target(to)
+        call = self._call(target)
+        if attended and with_return:
+            raise SupervisionError("choose --attended or --with-return, not both")
+        if attended:
+            # The agent's own leg dials the target (Asterisk's attended transfer); the agent
+            # completes it by hanging up, or makes it three-way with the in-call code.
+            await self._ok({"Action": "Atxfer", "Channel": call.agent_channel, "Exten": to,
+                            "Context": site.pbx.asterisk.internal_context}, "attended transfer")
+            kind = "attended"
+        elif with_return:
+            await self._ok({"Action": "Setvar", "Channel": call.caller_channel, "Variable": "PBXCTL_XFER_BACK",
+                            "Value": call.agent_interface}, "transfer with return")
+            await self._ok({"Action": "Redirect", "Channel": call.caller_channel, "Context": "pbxctl-xfer-return",
+                            "Exten": to, "Priority": "1"}, "transfer with return")
+            kind = "with_return"
+        else:
+            await self._ok({"Action": "Redirect", "Channel": call.caller_channel, "Context": "pbxctl-extension",
+                            "Exten": to, "Priority": "1"}, "blind transfer")
+            kind = "blind"
+        log.info("transfer", call=call.call_id, agent=call.agent, to=to, kind=kind)
+        return {"call": call.call_id, "agent": call.agent, "to": to, "kind": kind}
+
+    # -- three-way from a desk phone's second line
+    def conference_room(self, caller: str, channel: str, number: str) -> tuple[str, str]:
+        """(result, room) for [pbxctl-conference-dial]: the agent behind this second line
+        and that agent's live call."""
+        from pbxctl.domain.agent_membership import agent_by_caller
+
+        site = self._site().site
+        agent = agent_by_caller(site, caller, channel)
+        if agent is None:
+            return "not_an_agent", ""
+        call = self.calls.by_agent(agent)
+        if call is None or not number.isdigit():
+            return "no_call", ""
+        room = room_name(call.call_id)
+        self._rooms[room] = PendingConference(call.call_id, number, agent)
+        return "ok", room
+
+    async def conference_merge(self, room: str) -> dict[str, str]:
+        """The third party reached the room: move the caller and the agent's first line in."""
+        pending = self._rooms.get(room)
+        if pending is None:
+            raise SupervisionError(f"no three-way call is being set up for room {room}")
+        call = self.calls.calls.get(pending.call_id)
+        if call is None:
+            raise SupervisionError(f"the call behind room {room} has ended")
+        await self._ok(
+            {"Action": "Redirect", "Channel": call.caller_channel, "Context": "pbxctl-conference-room",
+             "Exten": f"c-{room}", "Priority": "1", "ExtraChannel": call.agent_channel,
+             "ExtraContext": "pbxctl-conference-room", "ExtraExten": f"a-{room}", "ExtraPriority": "1"},
+            "moving the call into the conference",
+        )
+        del self._rooms[room]
+        log.info("three_way", call=call.call_id, agent=call.agent, third_party=pending.third_party, room=room)
+        return {
+            "PBXCTL_CONF_QUEUE": call.queue or "NONE",
+            "PBXCTL_CONF_CALLID": call.call_id,
+            "PBXCTL_CONF_AGENT": call.agent_interface,
+            "PBXCTL_CONF_THIRD": pending.third_party,
+        }
+
+    # -- PINs
+    def supervisor_pin(self, name: str) -> str | None:
+        loaded = self._site()
+        sup = loaded.site.supervisors[name]
+        if sup.pin is None:
+            return None
+        try:
+            return resolve_secret(sup.pin, f"supervisors.{name}.pin", loaded.base_dir)
+        except SecretUnavailable as exc:
+            # Never let a missing PIN open the door: an impossible PIN refuses every try.
+            log.error("supervisor_pin_unavailable", supervisor=name, error=str(exc))
+            return "\x00unavailable"
