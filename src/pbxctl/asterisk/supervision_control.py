@@ -32,6 +32,11 @@ log = structlog.get_logger("pbxctl.supervision")
 ORIGINATE_REASONS = {"0": "could not be dialled", "1": "hung up", "3": "did not answer", "5": "is busy", "8": "is congested"}
 
 
+# The agent notice: MF digit 1 (700 + 900 Hz), played in-band towards the agent's phone.
+NOTICE_DIGIT = "1"
+NOTICE_MS = 300
+
+
 @dataclass
 class PendingConference:
     call_id: str
@@ -55,6 +60,29 @@ class SupervisionControl:
     def apply(self, message, now: float) -> None:
         for help in self.calls.apply(message, now):
             self._help_requested(help)
+        if message.get("Event") == "UserEvent" and message.get("UserEvent") == "PbxctlBarge":
+            self._notice(message.get("Target", ""), message.get("Mode", ""))
+
+    def _notice(self, agent_channel: str, mode: str) -> None:
+        """A supervisor joined or switched mode: the agent hears it, if configured so."""
+        notice = getattr(self._site().site.supervision.notify_agent, mode, "none")
+        if notice == "none" or not agent_channel:
+            return
+        asyncio.get_running_loop().create_task(self._play_notice(agent_channel, 2 if notice == "double" else 1))
+
+    async def _play_notice(self, agent_channel: str, beeps: int) -> None:
+        for i in range(beeps):
+            if i:
+                await asyncio.sleep(NOTICE_MS * 2 / 1000)
+            try:
+                reply = await self.link.action({"Action": "PlayMF", "Channel": agent_channel, "Digit": NOTICE_DIGIT,
+                                                "Duration": str(NOTICE_MS)})
+            except (LinkDown, ActionFailed) as exc:
+                log.warning("agent_notice_failed", channel=agent_channel, error=str(exc))
+                return
+            if reply.get("Response") != "Success":
+                log.warning("agent_notice_failed", channel=agent_channel, answer=reply.get("Message", ""))
+                return
 
     def resync(self, channels: list, now: float) -> None:
         self.calls.resync(channels, now)

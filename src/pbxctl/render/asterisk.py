@@ -206,7 +206,6 @@ def render_extensions_conf(loaded: LoadedSite) -> str:
         codes=site.feature_codes,
         barge_codes=[(mode, getattr(site.supervision.codes, mode)) for mode in BARGE_MODES],
         keys=site.supervision.keys,
-        notices=[(mode, getattr(site.supervision.notify_agent, mode)) for mode in BARGE_MODES],
         in_call=site.desk_phone.in_call,
         transfers=site.desk_phone.transfers,
         conference=site.desk_phone.conference,

@@ -5,12 +5,12 @@ Imported by model.py after Model, the value types and the secret types it builds
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from pbxctl.site.model import AgentDevices, FeatureCode, Model, Secret
-from pbxctl.site.values import Extension, Ident, Prompt, Text
+from pbxctl.site.values import Extension, Ident, Text
 
 BargeMode = Literal["listen", "whisper", "both"]
 BARGE_MODES: tuple[str, ...] = ("listen", "whisper", "both")
@@ -53,8 +53,10 @@ class SwitchKeys(Model):
         return self
 
 
-# "tone": a short 1400 Hz tone; "none": silent; anything else is a sound file name.
-Notice = Union[Literal["tone", "none"], Prompt]
+# "tone": one short beep (an MF tone, 700+900 Hz, 300 ms) in the agent's ear; "double": two.
+# Asterisk can play a tone to one leg of a bridged call (AMI PlayMF) but not a sound file
+# without ARI, so recorded prompts are not offered.
+Notice = Literal["none", "tone", "double"]
 
 
 class AgentNotice(Model):
