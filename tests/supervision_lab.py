@@ -27,6 +27,7 @@ from pbxctl.asterisk.ami_protocol import parse_message
 TEST_DIALPLAN_FILE = "extensions_pbxctl_sv_test.conf"
 PHONES = "pbxctl-sv-phones"
 CALLERS = "pbxctl-sv-callers"
+DIAL = "pbxctl-sv-dial"
 DB_FAMILY = "pbxctl_sv"
 NOTICE_HZ = (700, 900)   # MF digit 1: the agent notice
 RATE = 8000
@@ -49,6 +50,11 @@ exten => _X.,1,NoOp(pbxctl test phone ${{EXTEN}})
  same => n,Hangup()
  same => n(answer),Answer()
  same => n,Goto({CALLERS},talk,1)
+
+; The site's internal and outbound context: dials the extension's phone.
+[{DIAL}]
+exten => _X.,1,Dial(Local/${{EXTEN}}@{PHONES}/n,60)
+ same => n,Hangup()
 
 ; A phone that answers at once (callers, and an agent's second line).
 [{CALLERS}]
@@ -79,8 +85,7 @@ def install_test_dialplan(config_dir: Path) -> bool:
 
 
 def is_ours(channel: str) -> bool:
-    return channel.startswith("Local/") and (f"@{PHONES}-" in channel or f"@{CALLERS}-" in channel
-                                              or "@pbxctl-" in channel)
+    return channel.startswith("Local/") and "@pbxctl-" in channel
 
 
 def _power(samples, freq: float) -> float:
