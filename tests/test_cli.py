@@ -53,11 +53,11 @@ def test_generate_is_deterministic_and_keeps_foreign_files(tmp_path):
         result = runner.invoke(app, ["generate", str(site), "--out", str(out)])
         assert result.exit_code == 0, result.output
     names = sorted(p.name for p in out1.iterdir())
-    assert names == ["extensions_pbxctl.conf", "queuerules_pbxctl.conf", "queues_pbxctl.conf"]
+    assert names == ["extensions_pbxctl.conf", "features_pbxctl.conf", "queuerules_pbxctl.conf", "queues_pbxctl.conf"]
     for name in names:
         assert (out1 / name).read_bytes() == (out2 / name).read_bytes()
     again = runner.invoke(app, ["generate", str(site), "--out", str(out1)])
-    assert again.output.count("(unchanged)") == 3
+    assert again.output.count("(unchanged)") == 4
     (out2 / "queues_pbxctl.conf").write_text("[mine]\n")
     refused = runner.invoke(app, ["generate", str(site), "--out", str(out2)])
     assert refused.exit_code == 1 and "was not written by pbxctl" in refused.output

@@ -17,6 +17,7 @@ import pytest
 
 from pbxctl.render.asterisk import (
     EXTENSIONS_FILE,
+    FEATURES_FILE,
     QUEUERULES_FILE,
     QUEUES_FILE,
     escalation_steps,
@@ -27,7 +28,7 @@ from pbxctl.site.load import load_site
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "conf" / "example.yaml"
 GOLDEN = Path(__file__).parent / "golden" / "asterisk"
-FILES = (EXTENSIONS_FILE, QUEUES_FILE, QUEUERULES_FILE)
+FILES = (EXTENSIONS_FILE, QUEUES_FILE, QUEUERULES_FILE, FEATURES_FILE)
 
 # A site that uses every element type and every kind of destination, for the structural
 # checks below (the example does not transfer or dial extensions).
@@ -317,9 +318,10 @@ def test_queue_settings(rich: dict[str, str]):
     assert "joinempty = yes" in everyone
     assert "leavewhenempty = paused,invalid,unavailable" in everyone
     tiers = queue_run_lines(rich[EXTENSIONS_FILE], "tiers")
-    assert " same => n,Queue(tiers,tr,,,60)" in tiers
+    # the 7th argument: the Gosub run on the agent's leg before bridging (in-call codes)
+    assert " same => n,Queue(tiers,tr,,,60,,pbxctl-agent-leg)" in tiers
     everyone_run = queue_run_lines(rich[EXTENSIONS_FILE], "everyone")
-    assert " same => n,Queue(everyone,t,,,)" in everyone_run
+    assert " same => n,Queue(everyone,t,,,,,pbxctl-agent-leg)" in everyone_run
 
 
 # --- dialplan targets -------------------------------------------------------------------
@@ -417,9 +419,12 @@ def test_every_goto_target_is_defined(site: str, example: dict[str, str], rich: 
     ast = load_site(EXAMPLE).site.pbx.asterisk if site == "example" else None
     outbound = ast.outbound_context if ast else "trunk-out"
     internal = ast.internal_context if ast else "phones"
-    # ${PBXCTL_RESULT} jumps to a label of [pbxctl-agent-code]: one for each answer of the service.
+    # ${PBXCTL_RESULT} jumps to a label of [pbxctl-agent-code] and the other code contexts: one
+    # for each answer of the service. A transfer with return that nobody takes goes back to
+    # the caller's queue (PBXCTL_QUEUE, set before Queue()).
     assert sorted(set(dynamic_gotos(conf))) == sorted(
-        {"${PBXCTL_NEXT}", "${PBXCTL_RESULT}", f"{outbound},${{EXTEN}},1", f"{internal},${{EXTEN}},1"}
+        {"${PBXCTL_NEXT}", "${PBXCTL_RESULT}", f"{outbound},${{EXTEN}},1", f"{internal},${{EXTEN}},1",
+         "pbxctl-queue,${PBXCTL_QUEUE},1"}
     )
     code_context = conf.split("[pbxctl-agent-code]", 1)[1].split("\n[", 1)[0]
     labels = set(re.findall(r"same => n\(([a-z_]+)\)", code_context))
