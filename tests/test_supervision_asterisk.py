@@ -77,8 +77,28 @@ def lab_site(sandbox, tmp_path_factory):
     run(put_back())
 
 
+def keep_recording(request, lab: Lab) -> None:
+    """With PBXCTL_RECORD_AMI_DIR set, the test's AMI traffic is written there (gzip, AMI
+    blocks; X-Pbxctl-T: seconds since the first) - how tests/fixtures/ami/supervision_*.ami.gz
+    were made for tests/test_live_calls.py."""
+    import gzip
+    import os
+
+    directory = os.environ.get("PBXCTL_RECORD_AMI_DIR")
+    if not directory or not lab.events:
+        return
+    t0 = lab.events[0]["_t"]
+    blocks = []
+    for event in lab.events:
+        lines = [f"{k}: {v}" for k, v in event.items() if k != "_t"]
+        lines.append(f"X-Pbxctl-T: {event['_t'] - t0:.3f}")
+        blocks.append("\r\n".join(lines) + "\r\n\r\n")
+    name = request.node.name.removeprefix("test_")
+    Path(directory, f"supervision_{name}.ami.gz").write_bytes(gzip.compress("".join(blocks).encode(), mtime=0))
+
+
 @pytest.fixture
-def play(lab_site, ami_secret):
+def play(lab_site, ami_secret, request):
     """play(scenario): `async scenario(lab, site_file, service)` with every phone answering;
     afterwards no test channel may be left (checked, then cleared for the next test)."""
     site_file, service, root = lab_site
@@ -95,6 +115,7 @@ def play(lab_site, ami_secret):
                         await lab.none_left()
                     return result
                 finally:
+                    keep_recording(request, lab)
                     await lab.clear()
                     await lab.none_left()
 
