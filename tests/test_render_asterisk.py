@@ -537,3 +537,35 @@ queues:
     # The caller times out after 20 s (before the first 30 s rule step) and overflows into
     # `second`, a round_robin queue where a1 (penalty 1) should be rung when a0 is busy.
     assert run_queue(queue_run_lines(conf, "second"), channel) == {}
+
+
+def test_conference_ends_with_the_caller_only_when_configured(tmp_path: Path):
+    """The caller is ConfBridge's marked user; `ends_with_caller` makes the agent and the
+    third party end_marked, so they are hung up when the caller leaves."""
+    from conftest import copy_example
+
+    site = copy_example(tmp_path)
+    plain = generate_asterisk(load_site(site))[EXTENSIONS_FILE]
+    room = plain.split("[pbxctl-conference-room]", 1)[1].split("\n[", 1)[0]
+    assert "CONFBRIDGE(user,marked)=yes" in room and "end_marked" not in room
+    site.write_text(site.read_text().replace("ends_with_caller: false", "ends_with_caller: true"))
+    ending = generate_asterisk(load_site(site))[EXTENSIONS_FILE]
+    room = ending.split("[pbxctl-conference-room]", 1)[1].split("\n[", 1)[0]
+    assert room.count("Set(CONFBRIDGE(user,end_marked)=yes)") == 2   # the agent's and the third party's
+    caller_part = room.split("exten => _a-.", 1)[0]
+    assert "end_marked" not in caller_part
+
+
+def test_in_call_codes_are_set_on_the_agents_leg_only(example: dict[str, str]):
+    conf = example[EXTENSIONS_FILE]
+    leg = conf.split("[pbxctl-agent-leg]", 1)[1].split("\n[", 1)[0]
+    assert "Set(DYNAMIC_FEATURES=pbxctl_help#pbxctl_xfer_return)" in leg
+    assert "Set(FEATUREMAP(blindxfer)=##)" in leg and "Set(FEATUREMAP(atxfer)=*2)" in leg
+    assert "Set(FEATURE(atxferthreeway)=*3)" in leg
+    # every Queue() runs it on the member's channel (7th argument); nothing sets it on callers
+    queue_lines = [line for line in conf.splitlines() if ",Queue(" in line]
+    assert queue_lines and all(line.endswith(",,pbxctl-agent-leg)") for line in queue_lines)
+    assert conf.count("DYNAMIC_FEATURES") == 1
+    features = example["features_pbxctl.conf"]
+    assert "[applicationmap](+)" in features
+    assert "pbxctl_help => *9,self,Gosub(pbxctl-help,s,1)" in features

@@ -247,6 +247,17 @@ def test_barge_code_with_pin_joins_in_whisper_mode(play):
     play(scenario)
 
 
+def root_of(site_file: Path) -> Path:
+    text = site_file.read_text()
+    return Path(re.search(r"config_dir: (\S+)/etc/asterisk", text).group(1))
+
+
+def queue_log_lines(root: Path, call_id: str, event: str) -> list[list[str]]:
+    """The data fields of queue_log lines for this call and event (time|callid|queue|agent|event|data...)."""
+    lines = (root / "var/log/asterisk/queue_log").read_text(errors="replace").splitlines()
+    return [line.split("|")[5:] for line in lines if line.split("|")[1:2] == [call_id] and line.split("|")[4:5] == [event]]
+
+
 def prompts_played(lab: Lab, start: int, channel: str) -> list[str]:
     return [e.get("AppData", "") for e in lab.events[start:]
             if e.get("Event") == "Newexten" and e.get("Channel") == channel and e.get("Application") == "Playback"]
@@ -356,6 +367,12 @@ def test_star71_three_way_puts_three_in_one_conference_that_survives_the_agent_l
         event = await lab.wait_from(start, lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "PbxctlConference")
         room = event["Room"]
         assert event["Third"] == "9001" and event["Queue"] == "help_desk"
+        # Asterisk logs no three-way call: the dialplan's own queue_log line does.
+        for _ in range(20):
+            if queue_log_lines(root_of(site_file), connect["Uniqueid"], "PBXCTLCONF"):
+                break
+            await asyncio.sleep(0.1)
+        assert queue_log_lines(root_of(site_file), connect["Uniqueid"], "PBXCTLCONF") == [["9001"]]
 
         async def members() -> set[str]:
             reply = await lab.action({"Action": "ConfbridgeList", "Conference": room})
@@ -457,6 +474,58 @@ def test_blind_transfer_from_the_cli_and_with_return_by_feature_code(play):
         assert back["Target"] == "9002" and back["Channel"] == caller
         await lab.wait_from(lab.events.index(back), lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "PbxctlSvAnswered"
                             and "7101@pbxctl-sv-phones" in e.get("Channel", ""))
+        await lab.hang_up(caller)
+
+    play(scenario)
+
+
+def test_attended_transfer_from_the_cli_and_in_call_three_way(play):
+    async def scenario(lab: Lab, site_file: Path, service: Service):
+        # pbxctl transfer --attended: the agent's own leg calls the target (AMI Atxfer);
+        # the agent hangs up to hand the caller over.
+        connect = await lab.call_queue("help_desk")
+        caller, agent = connect["Channel"], connect["DestChannel"]
+        await wait_calls(site_file, lambda cs: any(c["agent"] == "a1" for c in cs), "a1's call")
+        start = lab.mark()
+        done = await cli_async(site_file, "transfer", "a1", "--to", "9001", "--attended")
+        assert done.returncode == 0, done.stderr
+        await lab.wait_from(start, lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "PbxctlSvAnswered"
+                            and "9001@pbxctl-sv-phones" in e.get("Channel", ""))
+        await asyncio.sleep(0.5)
+        await lab.hang_up_handset(agent)
+        await lab.wait_from(start, lambda e: e.get("Event") == "AttendedTransfer" and e.get("Result") == "Success")
+        await asyncio.sleep(0.3)
+        channels = {c["Channel"]: c for c in await lab.channels()}
+        peers = [n for n, c in channels.items() if c.get("BridgeId") and c["BridgeId"] == channels[caller].get("BridgeId") and n != caller]
+        assert len(peers) == 1 and peers[0].startswith("Local/9001@"), peers
+        await lab.hang_up(caller)
+        await lab.none_left()
+
+        # In-call: *2 + number (Asterisk's attended transfer), talk, *3: all three in one bridge.
+        connect = await lab.call_queue("help_desk")
+        caller, agent = connect["Channel"], connect["DestChannel"]
+        start = lab.mark()
+        await lab.press(agent, "*2")
+        await asyncio.sleep(1.0)
+        await lab.press(agent, "9001")
+        await lab.wait_from(start, lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "PbxctlSvAnswered"
+                            and "9001@pbxctl-sv-phones" in e.get("Channel", ""), timeout=20)
+        await asyncio.sleep(0.5)
+        await lab.press(agent, "*3")
+        event = await lab.wait_from(start, lambda e: e.get("Event") == "AttendedTransfer")
+        assert event.get("Result") == "Success" and event.get("DestType") == "Threeway", event
+        await asyncio.sleep(0.3)
+        channels = {c["Channel"]: c for c in await lab.channels()}
+        bridge = channels[caller]["BridgeId"]
+        members = sorted(n for n, c in channels.items() if c.get("BridgeId") == bridge)
+        assert len(members) == 3 and agent in members, members
+        calls = await wait_calls(site_file, lambda cs: cs and cs[0]["state"] == "conference", "the three-way call")
+        assert calls[0]["third_party"] == "9001"
+        await lab.hang_up_handset(agent)
+        await asyncio.sleep(0.5)
+        channels = {c["Channel"]: c for c in await lab.channels()}
+        assert len([n for n, c in channels.items() if c.get("BridgeId") == bridge]) == 2, "caller and third party go on"
+        assert queue_log_lines(root_of(site_file), connect["Uniqueid"], "PBXCTLCONF") == [["9001"]]
         await lab.hang_up(caller)
 
     play(scenario)

@@ -63,6 +63,15 @@ class HelpRequested:
     at: float
 
 
+@dataclass(frozen=True)
+class ThreeWayJoined:
+    """Asterisk's own attended transfer turned into a three-way call: Asterisk logs it
+    nowhere, so the service writes a queue_log line."""
+
+    call: LiveCall
+    third_party: str
+
+
 class LiveCalls:
     def __init__(self, agent_of_interface):
         # interface (PJSIP/1001, Local/1001@agents/n) -> agent name, from the site
@@ -90,7 +99,7 @@ class LiveCalls:
         return [c.as_dict(now) for c in sorted(self.calls.values(), key=lambda c: c.connected_at)]
 
     # -- events
-    def apply(self, message, now: float) -> list[HelpRequested]:
+    def apply(self, message, now: float) -> list[HelpRequested | ThreeWayJoined]:
         event = message.get("Event")
         handler = _HANDLERS.get(event)
         if handler is None:
@@ -169,6 +178,18 @@ class LiveCalls:
                 call.state = "transferring"
         return None
 
+    def _attended_transfer(self, msg, now):
+        if msg.get("Result") != "Success" or msg.get("DestType") != "Threeway":
+            return None
+        call = self.calls.get(msg.get("TransfereeUniqueid", "")) or self.by_channel(msg.get("OrigTransfererChannel", ""))
+        if call is None:
+            return None
+        third = next((v for v in (msg.get("TransferTargetExten"), msg.get("TransferTargetCallerIDNum"))
+                      if v and v != "<unknown>"), "")
+        call.state = "conference"
+        call.third_party = third or None
+        return [ThreeWayJoined(call, third)]
+
     # -- after a reconnect
     def resync(self, channels: list, now: float) -> None:
         """Rebuild from CoreShowChannels: a channel of a known agent interface sharing a
@@ -233,4 +254,5 @@ _HANDLERS = {
     "ChanSpyStart": LiveCalls._spy_start,
     "ChanSpyStop": LiveCalls._spy_stop,
     "UserEvent": LiveCalls._user_event,
+    "AttendedTransfer": LiveCalls._attended_transfer,
 }

@@ -13,7 +13,7 @@ from typing import Callable
 import structlog
 
 from pbxctl.asterisk.ami_link import ActionFailed, AmiLink, LinkDown
-from pbxctl.asterisk.live_calls import HelpRequested, LiveCall, LiveCalls
+from pbxctl.asterisk.live_calls import HelpRequested, LiveCall, LiveCalls, ThreeWayJoined
 from pbxctl.domain.agent_membership import agent_by_interface
 from pbxctl.domain.supervision import (
     SupervisionError,
@@ -58,8 +58,11 @@ class SupervisionControl:
 
     # -- the event stream (QueueController.watchers)
     def apply(self, message, now: float) -> None:
-        for help in self.calls.apply(message, now):
-            self._help_requested(help)
+        for news in self.calls.apply(message, now):
+            if isinstance(news, HelpRequested):
+                self._help_requested(news)
+            elif isinstance(news, ThreeWayJoined):
+                asyncio.get_running_loop().create_task(self._log_three_way(news))
         if message.get("Event") == "UserEvent" and message.get("UserEvent") == "PbxctlBarge":
             self._notice(message.get("Target", ""), message.get("Mode", ""))
 
@@ -91,6 +94,11 @@ class SupervisionControl:
         return self.calls.listing(self.clock())
 
     # -- helpers
+    def _member_name(self, call: LiveCall) -> str:
+        """The agent as queue_log names members: the member name pbxctl gives app_queue."""
+        agents = self._site().site.agents
+        return agents[call.agent].name if call.agent in agents else call.agent_interface
+
     def _call(self, target: str) -> LiveCall:
         call = self.calls.find(target)
         if call is None:
@@ -210,6 +218,20 @@ class SupervisionControl:
         except (SupervisionError, LinkDown) as exc:
             log.error("help_ring_failed", call=call.call_id, error=str(exc))
 
+    async def _log_three_way(self, news: ThreeWayJoined) -> None:
+        """The same queue_log line as [pbxctl-conference-room] writes for *71 calls."""
+        call = news.call
+        log.info("three_way", call=call.call_id, agent=call.agent, third_party=news.third_party, via="attended_transfer")
+        try:
+            reply = await self.link.action({"Action": "QueueLog", "Queue": call.queue or "NONE", "Event": "PBXCTLCONF",
+                                            "Uniqueid": call.call_id, "Interface": self._member_name(call),
+                                            "Message": news.third_party})
+        except (LinkDown, ActionFailed) as exc:
+            log.error("three_way_not_logged", call=call.call_id, error=str(exc))
+            return
+        if reply.get("Response") != "Success":
+            log.error("three_way_not_logged", call=call.call_id, answer=reply.get("Message", ""))
+
     # -- transfers
     async def transfer(self, target: str, to: str, with_return: bool = False, attended: bool = False) -> dict:
         site = self._site().site
@@ -272,7 +294,7 @@ class SupervisionControl:
         return {
             "PBXCTL_CONF_QUEUE": call.queue or "NONE",
             "PBXCTL_CONF_CALLID": call.call_id,
-            "PBXCTL_CONF_AGENT": call.agent_interface,
+            "PBXCTL_CONF_AGENT": self._member_name(call),
             "PBXCTL_CONF_THIRD": pending.third_party,
         }
 
