@@ -67,6 +67,8 @@ class QueueController:
         self.resyncs = 0
         # Others that follow the same event stream (live calls): apply(msg, now), resync(channels, now).
         self.watchers: list = []
+        # The SupervisionControl following the same stream (live calls, barge), when serving.
+        self.supervision = None
 
     # -- set-up
     def load_wanted(self) -> None:

@@ -83,17 +83,23 @@ def build_app(controller: QueueController) -> web.Application:
 
     async def calls(_request: web.Request) -> web.Response:
         sup = controller.supervision
+        if sup is None:
+            return web.json_response({"error": "live calls are not followed by this service"}, status=503)
         return web.json_response({"calls": sup.listing(), "help_requests": sup.help_events[-20:]})
 
     async def barge(request: web.Request) -> web.Response:
         body = await body_of(request)
         target, mode = str(body.get("target") or ""), str(body.get("mode") or "listen")
+        if controller.supervision is None:
+            return web.json_response({"error": "live calls are not followed by this service"}, status=503)
         if body.get("set_mode"):
             return await supervised(controller.supervision.set_mode(target, mode, body.get("from") or None))
         return await supervised(controller.supervision.barge(target, mode, str(body.get("from") or "")))
 
     async def transfer(request: web.Request) -> web.Response:
         body = await body_of(request)
+        if controller.supervision is None:
+            return web.json_response({"error": "live calls are not followed by this service"}, status=503)
         return await supervised(controller.supervision.transfer(
             str(body.get("target") or ""), str(body.get("to") or ""),
             with_return=bool(body.get("with_return")), attended=bool(body.get("attended"))))

@@ -40,6 +40,9 @@ def _shadowing(path: tuple[str, ...], code: str, others: dict[tuple[str, ...], s
 
 def check_supervision(checker: "Checker") -> None:
     site = checker.site
+    if checker.backend == "freeswitch" and site.supervisors:
+        checker.warn(("supervisors",), "barge, help requests, three-way and transfers with return are generated for "
+                     "Asterisk only so far; on FreeSWITCH these settings do nothing yet")
     owners = {agent.extension: f"agent {name!r}" for name, agent in site.agents.items()}
     for name, sup in site.supervisors.items():
         base = ("supervisors", name)
