@@ -32,12 +32,16 @@ def sandbox_rx(command: str) -> str:
     return subprocess.run([str(SANDBOX), "rx", command], capture_output=True, text=True, check=True, timeout=30).stdout
 
 
+def point_at_sandbox(text: str, sandbox: dict[str, Path]) -> str:
+    """A site file's sandbox paths made this machine's (its dir may be overridden)."""
+    text = text.replace("/var/lib/pbxctl-sandbox/root/etc/asterisk", str(sandbox["config_dir"]))
+    return text.replace("/var/lib/pbxctl-sandbox/ami.secret", str(sandbox["secret_file"]))
+
+
 @pytest.fixture
 def example_site(sandbox, tmp_path) -> Path:
-    """conf/example.yaml pointed at this machine's sandbox (its dir may be overridden)."""
-    text = (REPO / "conf" / "example.yaml").read_text()
-    text = text.replace("/var/lib/pbxctl-sandbox/root/etc/asterisk", str(sandbox["config_dir"]))
-    text = text.replace("/var/lib/pbxctl-sandbox/ami.secret", str(sandbox["secret_file"]))
+    """conf/example.yaml pointed at this machine's sandbox."""
+    text = point_at_sandbox((REPO / "conf" / "example.yaml").read_text(), sandbox)
     site = tmp_path / "example.yaml"
     site.write_text(text)
     install_custom_prompts(sandbox["root"], text)

@@ -72,24 +72,28 @@ exten => _X.,1,UserEvent(PbxctlTestExit,Number: ${{EXTEN}},QueueStatus: ${{QUEUE
 """
 
 
-def install_test_dialplan(config_dir: Path) -> bool:
-    """Write the test dialplan file and #include it once from extensions.conf, owned and
+def install_dialplan_file(config_dir: Path, name: str, text: str, note: str) -> bool:
+    """Write a test-only dialplan file and #include it once from extensions.conf, owned and
     moded like extensions.conf. True when something changed (a dialplan reload is due)."""
     operator = config_dir / "extensions.conf"
-    target = config_dir / TEST_DIALPLAN_FILE
+    target = config_dir / name
     changed = False
-    if not target.exists() or target.read_text() != TEST_DIALPLAN:
-        target.write_text(TEST_DIALPLAN)
+    if not target.exists() or target.read_text() != text:
+        target.write_text(text)
         changed = True
-    include = f'#include "{TEST_DIALPLAN_FILE}"'
-    text = operator.read_text()
-    if include not in text.splitlines():
-        operator.write_text(text + ("" if text.endswith("\n") else "\n") + f"\n; Added by pbxctl's tests: test agents.\n{include}\n")
+    include = f'#include "{name}"'
+    current = operator.read_text()
+    if include not in current.splitlines():
+        operator.write_text(current + ("" if current.endswith("\n") else "\n") + f"\n; Added by pbxctl's tests: {note}.\n{include}\n")
         changed = True
     st = operator.stat()
     shutil.chown(target, st.st_uid, st.st_gid)
     target.chmod(st.st_mode & 0o777)
     return changed
+
+
+def install_test_dialplan(config_dir: Path) -> bool:
+    return install_dialplan_file(config_dir, TEST_DIALPLAN_FILE, TEST_DIALPLAN, "test agents")
 
 
 def interface(ext: str) -> str:
@@ -268,7 +272,7 @@ class Lab:
             lambda e: e.get("Event") == "QueueCallerLeave" and e.get("Channel") == call.channel and queue in (None, e.get("Queue")), timeout
         )
 
-    async def answered_by(self, call: Call, timeout: float = 10) -> str:
+    async def answered_by(self, call: Call, timeout: float = 20) -> str:
         """Wait for the call to be answered and to end (AgentComplete); the agent (a1...)."""
         done = await self.rec.wait_for(lambda e: e.get("Event") == "AgentComplete" and e.get("Channel") == call.channel, timeout)
         return self.agent_of(done)

@@ -15,14 +15,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
-import shutil
 import struct
 import time
 import uuid
 from pathlib import Path
 
-from pbxctl.asterisk.ami_events import EventRecorder
-from pbxctl.asterisk.ami_protocol import parse_message
+from queue_calls import TimedRecorder, install_dialplan_file
 
 TEST_DIALPLAN_FILE = "extensions_pbxctl_sv_test.conf"
 PHONES = "pbxctl-sv-phones"
@@ -67,21 +65,7 @@ exten => talk,1,UserEvent(PbxctlSvAnswered,Phone: ${{CHANNEL}})
 
 
 def install_test_dialplan(config_dir: Path) -> bool:
-    operator = config_dir / "extensions.conf"
-    target = config_dir / TEST_DIALPLAN_FILE
-    changed = False
-    if not target.exists() or target.read_text() != TEST_DIALPLAN:
-        target.write_text(TEST_DIALPLAN)
-        changed = True
-    include = f'#include "{TEST_DIALPLAN_FILE}"'
-    text = operator.read_text()
-    if include not in text.splitlines():
-        operator.write_text(text + ("" if text.endswith("\n") else "\n") + f"\n; Added by pbxctl's tests: test phones.\n{include}\n")
-        changed = True
-    st = operator.stat()
-    shutil.chown(target, st.st_uid, st.st_gid)
-    target.chmod(st.st_mode & 0o777)
-    return changed
+    return install_dialplan_file(config_dir, TEST_DIALPLAN_FILE, TEST_DIALPLAN, "test phones")
 
 
 def is_ours(channel: str) -> bool:
@@ -114,37 +98,13 @@ def handset(channel: str) -> str:
     return channel[:-1] + "2"
 
 
-class Lab(EventRecorder):
-    """One AMI connection recording every event, plus the moves a test makes."""
+class Lab(TimedRecorder):
+    """One AMI connection recording every event (stamped `_t`), plus the moves a test makes."""
 
     def __init__(self, secret: str, root: Path | None = None):
         super().__init__(secret)
         self.root = root
         self._numbers = itertools.count(int(time.time()) % 10000 * 100)
-
-    async def _pump(self) -> None:
-        while True:
-            block = await self._reader.readuntil(b"\r\n\r\n")
-            event: dict = parse_message(block)
-            event["_t"] = time.monotonic()
-            self.events.append(event)
-
-    async def action(self, fields: dict, timeout: float = 10.0) -> list[dict]:
-        action_id = f"sv-{uuid.uuid4().hex[:10]}"
-        start = len(self.events)
-        await self.send({**fields, "ActionID": action_id})
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            mine = [e for e in self.events[start:] if e.get("ActionID") == action_id]
-            if mine:
-                first = mine[0]
-                listing = first.get("EventList") == "start" or "will follow" in first.get("Message", "")
-                if not listing or first.get("Response") != "Success":
-                    return mine
-                if any(e.get("EventList") == "Complete" or e.get("Event", "").endswith("Complete") for e in mine[1:]):
-                    return mine
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"no complete answer to {fields.get('Action')} within {timeout} s")
 
     async def ok(self, fields: dict) -> dict:
         reply = (await self.action(fields))[0]
@@ -215,16 +175,7 @@ class Lab(EventRecorder):
         return event["Channel"]
 
     async def wait_from(self, start: int, predicate, timeout: float = 15.0) -> dict:
-        deadline = time.monotonic() + timeout
-        seen = start
-        while time.monotonic() < deadline:
-            for event in self.events[seen:]:
-                if predicate(event):
-                    return event
-            seen = len(self.events)
-            await asyncio.sleep(0.05)
-        names = [(e.get("Event"), e.get("Channel", "")[-30:]) for e in self.events[-30:]]
-        raise AssertionError(f"no matching AMI event within {timeout} s; last events: {names}")
+        return await self.wait_for(predicate, timeout, start)
 
     def mark(self) -> int:
         return len(self.events)

@@ -24,6 +24,7 @@ from pbxctl.domain.queue_strategy import plan_for
 from pbxctl.render.asterisk import EXTENSIONS_FILE, QUEUERULES_FILE, QUEUES_FILE
 from pbxctl.site.load import load_site
 
+from conftest import point_at_sandbox
 from queue_calls import DB_FAMILY, Call, Lab, TimedRecorder, install_test_dialplan
 
 pytestmark = pytest.mark.asterisk
@@ -56,9 +57,7 @@ def queue_site(sandbox, tmp_path_factory):
     Afterwards the generated files that were there before are put back and reloaded."""
     config_dir = sandbox["config_dir"]
     secret = sandbox["secret_file"].read_text().strip()
-    text = SITE.read_text()
-    text = text.replace("/var/lib/pbxctl-sandbox/root/etc/asterisk", str(config_dir))
-    text = text.replace("/var/lib/pbxctl-sandbox/ami.secret", str(sandbox["secret_file"]))
+    text = point_at_sandbox(SITE.read_text(), sandbox)
     site_file = tmp_path_factory.mktemp("queue_site") / "queues.yaml"
     site_file.write_text(text)
     before = {name: (config_dir / name).read_bytes() for name in GENERATED if (config_dir / name).exists()}

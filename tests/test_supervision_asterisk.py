@@ -24,6 +24,7 @@ from pbxctl.asterisk.ami_client import AmiClient
 from pbxctl.render.asterisk import EXTENSIONS_FILE, FEATURES_FILE, QUEUERULES_FILE, QUEUES_FILE
 from pbxctl.site.load import load_site
 
+from conftest import point_at_sandbox
 from controller_harness import Service, free_port, pbxctl
 from supervision_lab import DB_FAMILY, Lab, install_test_dialplan
 
@@ -43,9 +44,7 @@ def lab_site(sandbox, tmp_path_factory):
     config_dir = sandbox["config_dir"]
     secret = sandbox["secret_file"].read_text().strip()
     tmp = tmp_path_factory.mktemp("supervision")
-    text = SITE.read_text()
-    text = text.replace("/var/lib/pbxctl-sandbox/root/etc/asterisk", str(config_dir))
-    text = text.replace("/var/lib/pbxctl-sandbox/ami.secret", str(sandbox["secret_file"]))
+    text = point_at_sandbox(SITE.read_text(), sandbox)
     text = text.replace("port: 4573", f"port: {free_port()}").replace("port: 9464", f"port: {free_port()}")
     text = text.replace("sqlite:///pbxctl-supervision.db", f"sqlite:///{tmp / 'pbxctl.db'}")
     site_file = tmp / "supervision.yaml"
@@ -149,6 +148,14 @@ async def wait_calls(site_file: Path, predicate, what: str, timeout: float = 10)
     raise AssertionError(f"pbxctl calls never showed {what}: {calls}")
 
 
+async def a1_talking(lab: Lab, site_file: Path) -> tuple[dict, str, str]:
+    """A caller into help_desk, answered by a1, and known to the service: the AgentConnect
+    event, the caller's channel and the agent's."""
+    connect = await lab.call_queue("help_desk")
+    await wait_calls(site_file, lambda cs: any(c["agent"] == "a1" for c in cs), "a1's call")
+    return connect, connect["Channel"], connect["DestChannel"]
+
+
 async def spy_of(lab: Lab, supervisor_prefix: str) -> dict:
     """The supervisor's ChanSpy channel as CoreShowChannels shows it."""
     for _ in range(50):
@@ -169,9 +176,7 @@ def spy_mode(channel: dict) -> str:
 
 def test_barge_from_cli_switches_modes_and_notifies_only_the_agent(play):
     async def scenario(lab: Lab, site_file: Path, service: Service):
-        connect = await lab.call_queue("help_desk")
-        caller, agent = connect["Channel"], connect["DestChannel"]
-        await wait_calls(site_file, lambda cs: any(c["agent"] == "a1" for c in cs), "a1's call")
+        connect, caller, agent = await a1_talking(lab, site_file)
 
         agent_ear, caller_ear = await lab.start_hearing(agent), await lab.start_hearing(caller)
         start = lab.mark()
@@ -228,9 +233,7 @@ def test_barge_from_cli_switches_modes_and_notifies_only_the_agent(play):
 
 def test_barge_code_with_pin_joins_in_whisper_mode(play):
     async def scenario(lab: Lab, site_file: Path, service: Service):
-        connect = await lab.call_queue("help_desk")
-        agent = connect["DestChannel"]
-        await wait_calls(site_file, lambda cs: any(c["agent"] == "a1" for c in cs), "a1's call")
+        connect, caller, agent = await a1_talking(lab, site_file)
         start = lab.mark()
         sup = await lab.dial_from("8102", "*2237101")
         await lab.wait_from(start, lambda e: e.get("Event") == "Newexten" and e.get("Channel") == sup and e.get("Application") == "Read")
@@ -307,8 +310,7 @@ def test_barge_cli_refusals(play):
     async def scenario(lab: Lab, site_file: Path, service: Service):
         done = await cli_async(site_file, "barge", "a2", "--mode", "listen", "--from", "8101")
         assert done.returncode != 0 and "agent 'a2' has no call now" in done.stderr
-        connect = await lab.call_queue("help_desk")
-        await wait_calls(site_file, lambda cs: any(c["agent"] == "a1" for c in cs), "a1's call")
+        connect, caller, agent = await a1_talking(lab, site_file)
         done = await cli_async(site_file, "barge", "a1", "--mode", "listen", "--from", "7102")
         assert done.returncode != 0 and "7102 is not a supervisor's extension" in done.stderr
         done = await cli_async(site_file, "barge", "a1", "--mode", "shout", "--from", "8101")
@@ -328,9 +330,7 @@ def test_barge_cli_refusals(play):
 
 def test_help_request_shows_in_calls_counts_and_rings_the_supervisor_into_whisper(play):
     async def scenario(lab: Lab, site_file: Path, service: Service):
-        connect = await lab.call_queue("help_desk")
-        agent = connect["DestChannel"]
-        await wait_calls(site_file, lambda cs: any(c["agent"] == "a1" for c in cs), "a1's call")
+        connect, caller, agent = await a1_talking(lab, site_file)
         start = lab.mark()
         await lab.press(agent, "*9")
         await lab.wait_from(start, lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "PbxctlHelp")
@@ -354,9 +354,7 @@ def test_help_request_shows_in_calls_counts_and_rings_the_supervisor_into_whispe
 
 def test_star71_three_way_puts_three_in_one_conference_that_survives_the_agent_leaving(play):
     async def scenario(lab: Lab, site_file: Path, service: Service):
-        connect = await lab.call_queue("help_desk")
-        caller, agent = connect["Channel"], connect["DestChannel"]
-        await wait_calls(site_file, lambda cs: any(c["agent"] == "a1" for c in cs), "a1's call")
+        connect, caller, agent = await a1_talking(lab, site_file)
         start = lab.mark()
         line2 = await lab.dial_from("7101", "*719001")
         answered = await lab.wait_from(start, lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "PbxctlSvAnswered"
@@ -401,9 +399,7 @@ def test_star71_three_way_puts_three_in_one_conference_that_survives_the_agent_l
 
 def test_star71_third_party_not_answering_leaves_the_call_as_it_was(play):
     async def scenario(lab: Lab, site_file: Path, service: Service):
-        connect = await lab.call_queue("help_desk")
-        caller, agent = connect["Channel"], connect["DestChannel"]
-        await wait_calls(site_file, lambda cs: any(c["agent"] == "a1" for c in cs), "a1's call")
+        connect, caller, agent = await a1_talking(lab, site_file)
         start = lab.mark()
         line2 = await lab.dial_from("7101", "*719002")   # 9002 rings and never answers
         await lab.wait_from(start, lambda e: e.get("Event") == "Hangup" and e.get("Channel") == line2, timeout=20)
@@ -420,9 +416,7 @@ def test_star71_third_party_not_answering_leaves_the_call_as_it_was(play):
 
 def test_transfer_with_return_comes_back_to_the_agent_after_the_timeout(play):
     async def scenario(lab: Lab, site_file: Path, service: Service):
-        connect = await lab.call_queue("help_desk")
-        caller = connect["Channel"]
-        await wait_calls(site_file, lambda cs: any(c["agent"] == "a1" for c in cs), "a1's call")
+        connect, caller, agent = await a1_talking(lab, site_file)
         start = lab.mark()
         done = await cli_async(site_file, "transfer", "a1", "--to", "9002", "--with-return")
         assert done.returncode == 0, done.stderr
@@ -446,14 +440,12 @@ def test_transfer_with_return_comes_back_to_the_agent_after_the_timeout(play):
 
 def test_blind_transfer_from_the_cli_and_with_return_by_feature_code(play):
     async def scenario(lab: Lab, site_file: Path, service: Service):
-        connect = await lab.call_queue("help_desk")
-        caller, agent = connect["Channel"], connect["DestChannel"]
-        await wait_calls(site_file, lambda cs: any(c["agent"] == "a1" for c in cs), "a1's call")
+        connect, caller, agent = await a1_talking(lab, site_file)
         start = lab.mark()
         done = await cli_async(site_file, "transfer", "a1", "--to", "9001")
         assert done.returncode == 0, done.stderr
-        answered = await lab.wait_from(start, lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "PbxctlSvAnswered"
-                                       and "9001@pbxctl-sv-phones" in e.get("Channel", ""))
+        await lab.wait_from(start, lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "PbxctlSvAnswered"
+                            and "9001@pbxctl-sv-phones" in e.get("Channel", ""))
         await lab.wait_from(start, lambda e: e.get("Event") == "Hangup" and e.get("Channel") == agent)
         await asyncio.sleep(0.3)
         channels = {c["Channel"]: c for c in await lab.channels()}
@@ -483,9 +475,7 @@ def test_attended_transfer_from_the_cli_and_in_call_three_way(play):
     async def scenario(lab: Lab, site_file: Path, service: Service):
         # pbxctl transfer --attended: the agent's own leg calls the target (AMI Atxfer);
         # the agent hangs up to hand the caller over.
-        connect = await lab.call_queue("help_desk")
-        caller, agent = connect["Channel"], connect["DestChannel"]
-        await wait_calls(site_file, lambda cs: any(c["agent"] == "a1" for c in cs), "a1's call")
+        connect, caller, agent = await a1_talking(lab, site_file)
         start = lab.mark()
         done = await cli_async(site_file, "transfer", "a1", "--to", "9001", "--attended")
         assert done.returncode == 0, done.stderr

@@ -38,9 +38,10 @@ class EventRecorder:
         self._writer.write(encode_action(fields))
         await self._writer.drain()
 
-    async def wait_for(self, predicate, timeout: float = 15.0) -> dict[str, str]:
+    async def wait_for(self, predicate, timeout: float = 15.0, start: int = 0) -> dict[str, str]:
+        """The first event from index `start` on that matches."""
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = start
         while time.monotonic() < deadline:
             for event in self.events[seen:]:
                 if predicate(event):
