@@ -89,7 +89,6 @@ def register(app: typer.Typer) -> None:
             return
         if not from_:
             _fail("say which supervisor's phone to ring: --from EXTENSION")
-        typer.echo(f"ringing {from_} ...", err=True)
         doc = _api(site_file, "POST", "/api/barge", {"target": target, "mode": chosen, "from": from_}, timeout=330)
         typer.echo(f"{doc['supervisor']} joined {doc['agent']}'s call {doc['call']} in {doc['mode']} mode")
 
