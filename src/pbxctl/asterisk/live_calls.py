@@ -210,7 +210,8 @@ class LiveCalls:
                     continue
                 for other in members:
                     iface = _interface_of(other.get("Channel", ""))
-                    agent = self._agent_of(iface) if iface else None
+                    # A Local device may be configured with or without /n.
+                    agent = (self._agent_of(iface) or self._agent_of(iface.removesuffix("/n"))) if iface else None
                     if other is caller or agent is None:
                         continue
                     self.calls[caller["Uniqueid"]] = LiveCall(
