@@ -519,3 +519,49 @@ def test_attended_transfer_from_the_cli_and_in_call_three_way(play):
         await lab.hang_up(caller)
 
     play(scenario)
+
+
+def test_conference_ends_with_the_caller_when_configured(play, lab_site, sandbox, ami_secret):
+    """desk_phone.conference.ends_with_caller: true - the agent and the third party are
+    end_marked users of the room: when the caller (the marked user) leaves, they are hung
+    up too. The site is re-applied with the setting for this test and put back after."""
+    site_file = lab_site[0]
+    original = site_file.read_text()
+
+    def apply(text: str) -> None:
+        site_file.write_text(text)
+
+        async def go():
+            async with AmiClient("127.0.0.1", 5038, "pbxctl", ami_secret) as ami:
+                await apply_asterisk(load_site(site_file), sandbox["config_dir"], ami)
+
+        run(go())
+
+    async def scenario(lab: Lab, site_file: Path, service: Service):
+        connect, caller, agent = await a1_talking(lab, site_file)
+        start = lab.mark()
+        line2 = await lab.dial_from("7101", "*719001")
+        await lab.wait_from(start, lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "PbxctlSvAnswered"
+                            and "9001@pbxctl-sv-phones" in e.get("Channel", ""))
+        await asyncio.sleep(0.5)
+        await lab.hang_up(line2)
+        event = await lab.wait_from(start, lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "PbxctlConference")
+        for _ in range(50):
+            reply = await lab.action({"Action": "ConfbridgeList", "Conference": event["Room"]})
+            inside = {e["Channel"] for e in reply if e.get("Event") == "ConfbridgeList"}
+            if len(inside) == 3:
+                break
+            await asyncio.sleep(0.1)
+        assert len(inside) == 3, inside
+        third = next(c for c in inside if c.startswith("Local/9001@"))
+        left = lab.mark()
+        await lab.hang_up_handset(caller)     # the caller leaves
+        for channel in (agent, third):
+            await lab.wait_from(left, lambda e, c=channel: e.get("Event") == "Hangup" and e.get("Channel") == c, timeout=5)
+
+    apply(original.replace('conference: {code: "*71", ring_time: 10}',
+                           'conference: {code: "*71", ring_time: 10, ends_with_caller: true}'))
+    try:
+        play(scenario)
+    finally:
+        apply(original)
