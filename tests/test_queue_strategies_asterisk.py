@@ -18,19 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from pbxctl.apply.asterisk_apply import apply_asterisk
-from pbxctl.asterisk.ami_client import AmiClient
 from pbxctl.domain.queue_strategy import plan_for
-from pbxctl.render.asterisk import EXTENSIONS_FILE, QUEUERULES_FILE, QUEUES_FILE
-from pbxctl.site.load import load_site
 
-from conftest import point_at_sandbox
+from conftest import point_at_sandbox, applied_test_site
 from queue_calls import DB_FAMILY, Call, Lab, TimedRecorder, install_test_dialplan
 
 pytestmark = pytest.mark.asterisk
 
 SITE = Path(__file__).parent / "sites" / "queues.yaml"
-GENERATED = (EXTENSIONS_FILE, QUEUES_FILE, QUEUERULES_FILE)
 # How far an observed round may start from its nominal time k * (ring_time + retry).
 START_TOLERANCE = 0.5
 # Observed round starts are Asterisk's decision time to within milliseconds; nominal
@@ -43,37 +38,14 @@ def run(coro):
     return asyncio.run(coro)
 
 
-async def put_back(secret: str) -> None:
-    """Reload the files put back; forget the agents' answer/ring settings."""
-    async with AmiClient("127.0.0.1", 5038, "pbxctl", secret) as ami:
-        await ami.command("dialplan reload")
-        await ami.command("queue reload all")
-        await ami.action({"Action": "DBDelTree", "Family": DB_FAMILY})
-
-
 @pytest.fixture(scope="module")
 def queue_site(sandbox, tmp_path_factory):
     """tests/sites/queues.yaml applied to the sandbox with the test dialplan installed.
     Afterwards the generated files that were there before are put back and reloaded."""
-    config_dir = sandbox["config_dir"]
-    secret = sandbox["secret_file"].read_text().strip()
-    text = point_at_sandbox(SITE.read_text(), sandbox)
     site_file = tmp_path_factory.mktemp("queue_site") / "queues.yaml"
-    site_file.write_text(text)
-    before = {name: (config_dir / name).read_bytes() for name in GENERATED if (config_dir / name).exists()}
-    install_test_dialplan(config_dir)
-    loaded = load_site(site_file)
-
-    async def apply():
-        async with AmiClient("127.0.0.1", 5038, "pbxctl", secret) as ami:
-            await apply_asterisk(loaded, config_dir, ami)
-            await ami.command("dialplan reload")  # the test dialplan, even when the site did not change
-
-    run(apply())
-    yield loaded.site
-    for name, data in before.items():
-        (config_dir / name).write_bytes(data)
-    run(put_back(secret))
+    site_file.write_text(point_at_sandbox(SITE.read_text(), sandbox))
+    with applied_test_site(sandbox, site_file, install_test_dialplan, DB_FAMILY) as loaded:
+        yield loaded.site
 
 
 @pytest.fixture

@@ -21,17 +21,15 @@ import pytest
 
 from pbxctl.apply.asterisk_apply import apply_asterisk
 from pbxctl.asterisk.ami_client import AmiClient
-from pbxctl.render.asterisk import EXTENSIONS_FILE, FEATURES_FILE, QUEUERULES_FILE, QUEUES_FILE
 from pbxctl.site.load import load_site
 
-from conftest import point_at_sandbox
+from conftest import point_at_sandbox, applied_test_site
 from controller_harness import Service, free_port, pbxctl
 from supervision_lab import DB_FAMILY, Lab, install_test_dialplan
 
 pytestmark = pytest.mark.asterisk
 
 SITE = Path(__file__).parent / "sites" / "supervision.yaml"
-GENERATED = (EXTENSIONS_FILE, QUEUES_FILE, QUEUERULES_FILE, FEATURES_FILE)
 PIN = "4321"
 
 
@@ -41,8 +39,6 @@ def run(coro):
 
 @pytest.fixture(scope="module")
 def lab_site(sandbox, tmp_path_factory):
-    config_dir = sandbox["config_dir"]
-    secret = sandbox["secret_file"].read_text().strip()
     tmp = tmp_path_factory.mktemp("supervision")
     text = point_at_sandbox(SITE.read_text(), sandbox)
     text = text.replace("port: 4573", f"port: {free_port()}").replace("port: 9464", f"port: {free_port()}")
@@ -50,30 +46,12 @@ def lab_site(sandbox, tmp_path_factory):
     site_file = tmp / "supervision.yaml"
     site_file.write_text(text)
     (tmp / "sv-pin.txt").write_text(PIN + "\n")
-    before = {name: (config_dir / name).read_bytes() for name in GENERATED if (config_dir / name).exists()}
-    install_test_dialplan(config_dir)
-    loaded = load_site(site_file)
-
-    async def apply():
-        async with AmiClient("127.0.0.1", 5038, "pbxctl", secret) as ami:
-            await apply_asterisk(loaded, config_dir, ami)
-            await ami.command("dialplan reload")
-
-    run(apply())
-    service = Service(site_file).start()
-    yield site_file, service, sandbox["root"]
-    service.stop()
-    for name, data in before.items():
-        (config_dir / name).write_bytes(data)
-
-    async def put_back():
-        async with AmiClient("127.0.0.1", 5038, "pbxctl", secret) as ami:
-            await ami.command("module reload features")
-            await ami.command("dialplan reload")
-            await ami.command("queue reload all")
-            await ami.action({"Action": "DBDelTree", "Family": DB_FAMILY})
-
-    run(put_back())
+    with applied_test_site(sandbox, site_file, install_test_dialplan, DB_FAMILY):
+        service = Service(site_file).start()
+        try:
+            yield site_file, service, sandbox["root"]
+        finally:
+            service.stop()
 
 
 def keep_recording(request, lab: Lab) -> None:

@@ -329,7 +329,6 @@ def serve_asterisk(
         keepalive_timeout_s=ast.ami.keepalive_timeout,
     )
     supervision = SupervisionControl(holder.get, controller.link)
-    controller.watchers.append(supervision)
     controller.supervision = supervision
     monitor = SlaMonitor(holder.get, controller)
     controller.sla_alerts_active = monitor.active

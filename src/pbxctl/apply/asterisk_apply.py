@@ -19,6 +19,7 @@ from pbxctl.apply.files import (
 from pbxctl.asterisk.ami_client import AmiClient, AmiError
 from pbxctl.render.asterisk import (
     ENGINE_STRATEGY,
+    DYNAMIC_FEATURES,
     EXTENSIONS_FILE,
     FEATURES_FILE,
     QUEUERULES_FILE,
@@ -115,7 +116,7 @@ async def verify_loaded(loaded: LoadedSite, ami: AmiClient, extensions_text: str
                 missing.append(f"queue {name} member {iface} has penalty {members[iface]}, expected {penalty_for(queue, mem)}")
     checked.append(f"{len(site.queues)} queues")
     features = await ami.command("features show")
-    for name in ("pbxctl_help", "pbxctl_xfer_return"):
+    for name in DYNAMIC_FEATURES:
         if name not in features:
             missing.append(f"in-call feature {name} is not loaded (is features_pbxctl.conf included in features.conf?)")
     checked.append("in-call features")

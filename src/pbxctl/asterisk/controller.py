@@ -65,9 +65,8 @@ class QueueController:
         self._listeners: list[Callable[[CallEnded], None]] = []
         self.events_seen = 0
         self.resyncs = 0
-        # Others that follow the same event stream (live calls): apply(msg, now), resync(channels, now).
-        self.watchers: list = []
-        # The SupervisionControl following the same stream (live calls, barge), when serving.
+        # The SupervisionControl following the same event stream (live calls, barge), when
+        # serving: apply(msg, now) for each event, resync(channels, now) after each resync.
         self.supervision = None
 
     # -- set-up
@@ -109,11 +108,11 @@ class QueueController:
         self._apply(message, self.clock())
 
     def _apply(self, message, now: float) -> None:
-        for watcher in self.watchers:
+        if self.supervision is not None:
             try:
-                watcher.apply(message, now)
+                self.supervision.apply(message, now)
             except Exception:  # one odd event must not stop the queue books
-                log.exception("watcher_failed", watcher=type(watcher).__name__, event=message.get("Event"))
+                log.exception("live_calls_failed", event=message.get("Event"))
         ended = self.state.apply(message, now)
         if ended:
             self._ended_calls(ended)
@@ -159,8 +158,8 @@ class QueueController:
             channels = await link.action_during_ready({"Action": "CoreShowChannels"}, as_list=True)
             # Callers who left while we were not watching end here, outcome as far as known.
             self._ended_calls(self.state.resync(list(status), list(channels), self.clock()))
-            for watcher in self.watchers:
-                watcher.resync(list(channels), self.clock())
+            if self.supervision is not None:
+                self.supervision.resync(list(channels), self.clock())
             buffered, self._buffer = self._buffer, []
             for message, at in buffered:
                 self._apply(message, at)

@@ -34,7 +34,6 @@ class LiveCall:
     state: str = "talking"     # talking | held | conference | transferring
     help_at: float | None = None
     third_party: str | None = None
-    room: str | None = None
     listeners: dict[str, Listener] = field(default_factory=dict)
 
     def as_dict(self, now: float) -> dict:
@@ -171,7 +170,6 @@ class LiveCalls:
             if call is not None:
                 call.state = "conference"
                 call.third_party = msg.get("Third", "") or None
-                call.room = msg.get("Room", "") or None
         elif kind == "PbxctlTransfer":
             call = self.by_channel(channel)
             if call is not None:

@@ -14,7 +14,7 @@ import structlog
 
 from pbxctl.asterisk.ami_link import ActionFailed, AmiLink, LinkDown
 from pbxctl.asterisk.live_calls import HelpRequested, LiveCall, LiveCalls, ThreeWayJoined
-from pbxctl.domain.agent_membership import agent_by_interface
+from pbxctl.domain.agent_membership import agent_by_caller, agent_by_interface
 from pbxctl.domain.supervision import (
     SupervisionError,
     check_mode,
@@ -41,7 +41,6 @@ NOTICE_MS = 300
 class PendingConference:
     call_id: str
     third_party: str
-    agent: str | None
 
 
 class SupervisionControl:
@@ -56,7 +55,7 @@ class SupervisionControl:
     def _agent_of(self, interface: str) -> str | None:
         return agent_by_interface(self._site().site).get(interface)
 
-    # -- the event stream (QueueController.watchers)
+    # -- the event stream (QueueController.supervision)
     def apply(self, message, now: float) -> None:
         for news in self.calls.apply(message, now):
             if isinstance(news, HelpRequested):
@@ -99,6 +98,12 @@ class SupervisionControl:
         agents = self._site().site.agents
         return agents[call.agent].name if call.agent in agents else call.agent_interface
 
+    def _caller_id(self, label: str, call: LiveCall) -> str:
+        """What the supervisor's phone shows: the label, the agent's name and extension."""
+        agents = self._site().site.agents
+        extension = agents[call.agent].extension if call.agent in agents else ""
+        return f'"{label} {call.agent or ""}" <{extension}>'
+
     def _call(self, target: str) -> LiveCall:
         call = self.calls.find(target)
         if call is None:
@@ -128,7 +133,6 @@ class SupervisionControl:
         check_mode(mode)
         supervisor = check_supervisor_extension(site, from_extension)
         call = self._call(target)
-        agent_ext = site.agents[call.agent].extension if call.agent in site.agents else ""
         ring = site.supervision.ring_time
         replies = await self._act(
             {
@@ -138,7 +142,7 @@ class SupervisionControl:
                 "Exten": mode,
                 "Priority": "1",
                 "Timeout": str(ring * 1000),
-                "CallerID": f'"pbxctl barge {call.agent or ""}" <{agent_ext}>',
+                "CallerID": self._caller_id("pbxctl barge", call),
                 "Variable": [
                     f"PBXCTL_BARGE_TARGET={call.agent_channel}",
                     f"PBXCTL_BARGE_AGENT={call.agent or ''}",
@@ -202,7 +206,7 @@ class SupervisionControl:
                     "Exten": "whisper",
                     "Priority": "1",
                     "Timeout": str(help.ring_time * 1000),
-                    "CallerID": f'"help {call.agent or ""}" <{site.agents[call.agent].extension if call.agent in site.agents else ""}>',
+                    "CallerID": self._caller_id("help", call),
                     "Variable": [
                         f"PBXCTL_HELP_DEVICES={devices}",
                         f"PBXCTL_HELP_RING={help.ring_time}",
@@ -262,8 +266,6 @@ class SupervisionControl:
     def conference_room(self, caller: str, channel: str, number: str) -> tuple[str, str]:
         """(result, room) for [pbxctl-conference-dial]: the agent behind this second line
         and that agent's live call."""
-        from pbxctl.domain.agent_membership import agent_by_caller
-
         site = self._site().site
         agent = agent_by_caller(site, caller, channel)
         if agent is None:
@@ -272,7 +274,7 @@ class SupervisionControl:
         if call is None or not number.isdigit():
             return "no_call", ""
         room = room_name(call.call_id)
-        self._rooms[room] = PendingConference(call.call_id, number, agent)
+        self._rooms[room] = PendingConference(call.call_id, number)
         return "ok", room
 
     async def conference_merge(self, room: str) -> dict[str, str]:

@@ -18,6 +18,8 @@ EXTENSIONS_FILE = "extensions_pbxctl.conf"
 QUEUES_FILE = "queues_pbxctl.conf"
 QUEUERULES_FILE = "queuerules_pbxctl.conf"
 FEATURES_FILE = "features_pbxctl.conf"
+# [applicationmap] entries of features_pbxctl.conf, enabled on the agent's leg.
+DYNAMIC_FEATURES = ("pbxctl_help", "pbxctl_xfer_return")
 
 # app_queue strategy per site strategy. Priority groups become penalties (see penalty_for).
 ENGINE_STRATEGY = {
@@ -209,6 +211,7 @@ def render_extensions_conf(loaded: LoadedSite) -> str:
         in_call=site.desk_phone.in_call,
         transfers=site.desk_phone.transfers,
         conference=site.desk_phone.conference,
+        dynamic_features="#".join(DYNAMIC_FEATURES),
     )
 
 

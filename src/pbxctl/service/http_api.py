@@ -74,33 +74,32 @@ def build_app(controller: QueueController) -> web.Application:
         return body if isinstance(body, dict) else {}
 
     async def supervised(work) -> web.Response:
+        """`work(supervision)`'s answer as JSON; its refusals as errors."""
+        if controller.supervision is None:
+            return web.json_response({"error": "live calls are not followed by this service"}, status=503)
         try:
-            return web.json_response(await work)
+            return web.json_response(await work(controller.supervision))
         except SupervisionError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         except LinkDown as exc:
             return web.json_response({"error": str(exc)}, status=503)
 
     async def calls(_request: web.Request) -> web.Response:
-        sup = controller.supervision
-        if sup is None:
-            return web.json_response({"error": "live calls are not followed by this service"}, status=503)
-        return web.json_response({"calls": sup.listing(), "help_requests": sup.help_events[-20:]})
+        async def listing(sup):
+            return {"calls": sup.listing(), "help_requests": sup.help_events[-20:]}
+
+        return await supervised(listing)
 
     async def barge(request: web.Request) -> web.Response:
         body = await body_of(request)
         target, mode = str(body.get("target") or ""), str(body.get("mode") or "listen")
-        if controller.supervision is None:
-            return web.json_response({"error": "live calls are not followed by this service"}, status=503)
         if body.get("set_mode"):
-            return await supervised(controller.supervision.set_mode(target, mode, body.get("from") or None))
-        return await supervised(controller.supervision.barge(target, mode, str(body.get("from") or "")))
+            return await supervised(lambda sup: sup.set_mode(target, mode, body.get("from") or None))
+        return await supervised(lambda sup: sup.barge(target, mode, str(body.get("from") or "")))
 
     async def transfer(request: web.Request) -> web.Response:
         body = await body_of(request)
-        if controller.supervision is None:
-            return web.json_response({"error": "live calls are not followed by this service"}, status=503)
-        return await supervised(controller.supervision.transfer(
+        return await supervised(lambda sup: sup.transfer(
             str(body.get("target") or ""), str(body.get("to") or ""),
             with_return=bool(body.get("with_return")), attended=bool(body.get("attended"))))
 

@@ -10,6 +10,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, CollectorRegistry
 
 from pbxctl.service.status_view import AGENT_STATES, agent_documents, member_state_counts, service_level_ratio
+from pbxctl.site.supervision_model import BARGE_MODES
 
 OUTCOMES = ("answered", "abandoned", "timed_out", "exit_empty", "join_refused", "other")
 
@@ -76,7 +77,7 @@ class ControllerCollector:
             for name in site.queues:
                 live.add_metric([name], sum(1 for c in calls if c["queue"] == name))
                 helping.add_metric([name], sum(1 for c in calls if c["queue"] == name and c["help_requested"]))
-            for mode in ("listen", "whisper", "both"):
+            for mode in BARGE_MODES:
                 listened.add_metric([mode], sum(1 for c in calls for lis in c["listeners"] if lis["mode"] == mode))
             asked = CounterMetricFamily("pbxctl_help_requests", "Help requests from agents during calls.", labels=["queue"])
             for name, n in sorted(supervision.calls.help_total.items()):
