@@ -122,12 +122,12 @@ def serve(site: Path, cpu: int | None) -> None:
     import datetime as dt
 
     from pbxctl.asterisk.fastagi_service import FixedClock, IvrAgiService
-    from pbxctl.cli import _configure_logging
+    from pbxctl.cli.serve import configure_logging
     from pbxctl.site.holder import SiteHolder
 
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
-    _configure_logging()  # as `pbxctl serve asterisk`: one log line per decision
+    configure_logging()  # as `pbxctl serve asterisk`: one log line per decision
     t0 = time.perf_counter()
     holder = SiteHolder(site)
     load_ms = (time.perf_counter() - t0) * 1000

@@ -121,7 +121,7 @@ def controller_site(example: Path, tmp_path: Path, ami_port: int) -> Path:
 
 
 class Service:
-    """`pbxctl serve asterisk SITE` in a subprocess; its log kept for failure messages."""
+    """`pbxctl serve asterisk -s SITE` in a subprocess; its log kept for failure messages."""
 
     def __init__(self, site: Path):
         import yaml
@@ -135,7 +135,7 @@ class Service:
     def start(self, wait_up: bool = True, timeout: float = 20) -> "Service":
         self.log = open(self.log_path, "ab")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen([str(PBXCTL), "serve", "asterisk", str(self.site)], stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.proc = subprocess.Popen([str(PBXCTL), "serve", "asterisk", "-s", str(self.site)], stdout=self.log, stderr=subprocess.STDOUT, env=env)
         if wait_up:
             self.wait(lambda doc: doc["ami"]["up"], timeout, "the AMI link up")
         return self

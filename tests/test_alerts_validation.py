@@ -24,7 +24,7 @@ alerts:
 def validate(tmp_path: Path, extra: str) -> subprocess.CompletedProcess:
     site = copy_example(tmp_path)
     site.write_text(site.read_text() + extra)
-    return subprocess.run([str(PBXCTL), "validate", str(site)], capture_output=True, text=True)
+    return subprocess.run([str(PBXCTL), "validate", "-s", str(site)], capture_output=True, text=True)
 
 
 def test_rules_and_targets_validate(tmp_path):

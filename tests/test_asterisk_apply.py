@@ -35,18 +35,18 @@ def ami(secret: str, username: str = "pbxctl") -> AmiClient:
 
 @pytest.fixture
 def applied(example_site):
-    result = runner.invoke(app, ["apply", str(example_site)])
+    result = runner.invoke(app, ["apply", "-s", str(example_site)])
     assert result.exit_code == 0, result.output
     return load_site(example_site)
 
 
 def test_apply_twice_changes_nothing_the_second_time(example_site, sandbox):
-    first = runner.invoke(app, ["apply", str(example_site)])
+    first = runner.invoke(app, ["apply", "-s", str(example_site)])
     assert first.exit_code == 0, first.output
-    second = runner.invoke(app, ["apply", str(example_site)])
+    second = runner.invoke(app, ["apply", "-s", str(example_site)])
     assert second.exit_code == 0, second.output
     assert "no change" in second.output
-    diff = runner.invoke(app, ["diff", str(example_site)])
+    diff = runner.invoke(app, ["diff", "-s", str(example_site)])
     assert "no change" in diff.output
     # the include lines are there exactly once
     for operator, include in [("extensions.conf", "extensions_pbxctl.conf"), ("queues.conf", "queues_pbxctl.conf"), ("queuerules.conf", "queuerules_pbxctl.conf")]:
@@ -187,7 +187,7 @@ def test_refuses_to_replace_a_file_pbxctl_did_not_write(example_site, tmp_path):
     config.mkdir()
     (config / "extensions.conf").write_text("[general]\n")
     (config / "queues_pbxctl.conf").write_text("[myqueue]\nstrategy=ringall\n")
-    result = runner.invoke(app, ["apply", str(example_site), "--config-dir", str(config), "--no-reload"])
+    result = runner.invoke(app, ["apply", "-s", str(example_site), "--config-dir", str(config), "--no-reload"])
     assert result.exit_code == 1
     assert "was not written by pbxctl" in result.output
     assert (config / "queues_pbxctl.conf").read_text() == "[myqueue]\nstrategy=ringall\n"

@@ -97,7 +97,7 @@ def proxy():
 @pytest.fixture
 def site(example_site, tmp_path, proxy):
     site = controller_site(example_site, tmp_path, proxy.port)
-    applied = pbxctl("apply", str(site), timeout=60)
+    applied = pbxctl("apply", "-s", str(site), timeout=60)
     assert applied.returncode == 0, applied.stderr
     reset_members()
     return site

@@ -26,7 +26,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def applied_site(example_site):
-    result = runner.invoke(app, ["apply", str(example_site)])
+    result = runner.invoke(app, ["apply", "-s", str(example_site)])
     assert result.exit_code == 0, result.output
     return example_site
 

@@ -28,7 +28,7 @@ def call(host: str, port: int, method: str, path: str, body: dict | None = None,
     except urllib.error.URLError as exc:
         reason = getattr(exc.reason, "strerror", None) or exc.reason
         raise ServiceError(
-            f"the pbxctl service is not answering at {host}:{port} ({reason}); is `pbxctl serve asterisk SITE` running?"
+            f"the pbxctl service is not answering at {host}:{port} ({reason}); is `pbxctl serve asterisk -s SITE.yaml` running?"
         ) from None
     except TimeoutError:
         raise ServiceError(f"the pbxctl service at {host}:{port} did not answer within {timeout:.0f} s") from None

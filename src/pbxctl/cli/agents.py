@@ -9,27 +9,20 @@ from typing import Optional
 
 import typer
 
+from pbxctl.cli.common import SITE, call_service, fail, load_site_or_fail
 from pbxctl.domain.agent_membership import AgentCommandError, check_request
 
-agent_app = typer.Typer(help="Agents: log in, log out, pause, unpause.", no_args_is_help=True)
-
-SITE = typer.Option(..., "--site", "-s", envvar="PBXCTL_SITE", help="The site YAML file.")
+app = typer.Typer(name="agent", help="Agents: log in, log out, pause, unpause.", no_args_is_help=True)
 
 
-def _run(site_file: Path, agent: str, action: str, queue: str | None, reason: str = "") -> None:
-    from pbxctl.cli import _fail, _load
-    from pbxctl.service.client import ServiceError, call
-
-    loaded = _load(site_file)
+def _run(site: Path | None, agent: str, action: str, queue: str | None, reason: str = "") -> None:
+    loaded = load_site_or_fail(site)
     try:
         check_request(loaded.site, agent, queue)
     except AgentCommandError as exc:
-        _fail(str(exc))
-    svc = loaded.site.service
-    try:
-        answer = call(svc.host, svc.port, "POST", f"/api/agents/{agent}/{action}", {"queue": queue, "reason": reason, "source": "cli"})
-    except ServiceError as exc:
-        _fail(f"{agent} {action}: {exc}")
+        fail(str(exc))
+    body = {"queue": queue, "reason": reason, "source": "cli"}
+    answer = call_service(loaded, "POST", f"/api/agents/{agent}/{action}", body, error_prefix=f"{agent} {action}: ")
     changes = answer.get("changes") or []
     if not changes:
         typer.echo(f"{agent}: nothing to change")
@@ -37,42 +30,42 @@ def _run(site_file: Path, agent: str, action: str, queue: str | None, reason: st
         typer.echo(line)
 
 
-@agent_app.command("login")
+@app.command("login")
 def login(
     agent: str = typer.Argument(..., help="The agent (key under agents:)."),
-    site_file: Path = SITE,
+    site: Optional[Path] = SITE,
     queue: Optional[str] = typer.Option(None, "--queue", "-q", help="Only this queue (default: all the agent's queues)."),
 ) -> None:
     """Log a dynamic agent in (adds it as a member; its device is the state interface)."""
-    _run(site_file, agent, "login", queue)
+    _run(site, agent, "login", queue)
 
 
-@agent_app.command("logout")
+@app.command("logout")
 def logout(
     agent: str = typer.Argument(..., help="The agent."),
-    site_file: Path = SITE,
+    site: Optional[Path] = SITE,
     queue: Optional[str] = typer.Option(None, "--queue", "-q", help="Only this queue (default: all)."),
 ) -> None:
     """Log a dynamic agent out of its queues."""
-    _run(site_file, agent, "logout", queue)
+    _run(site, agent, "logout", queue)
 
 
-@agent_app.command("pause")
+@app.command("pause")
 def pause(
     agent: str = typer.Argument(..., help="The agent."),
-    site_file: Path = SITE,
+    site: Optional[Path] = SITE,
     queue: Optional[str] = typer.Option(None, "--queue", "-q", help="Only this queue (default: all it is in)."),
     reason: str = typer.Option("", "--reason", "-r", help="Why (shown in status, kept by Asterisk)."),
 ) -> None:
     """Pause an agent: it stays logged in but is not offered calls."""
-    _run(site_file, agent, "pause", queue, reason)
+    _run(site, agent, "pause", queue, reason)
 
 
-@agent_app.command("unpause")
+@app.command("unpause")
 def unpause(
     agent: str = typer.Argument(..., help="The agent."),
-    site_file: Path = SITE,
+    site: Optional[Path] = SITE,
     queue: Optional[str] = typer.Option(None, "--queue", "-q", help="Only this queue (default: all it is in)."),
 ) -> None:
     """Unpause an agent."""
-    _run(site_file, agent, "unpause", queue)
+    _run(site, agent, "unpause", queue)

@@ -13,18 +13,9 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-SITE = typer.Option(..., "--site", "-s", envvar="PBXCTL_SITE", help="The site YAML file.")
-WATCH = typer.Option(None, "--watch", "-w", help="Refresh every N seconds until Ctrl-C.")
-JSON = typer.Option(False, "--json", help="Print the status document as JSON.")
+from pbxctl.cli.common import JSON, SITE, WATCH, call_service, format_duration, load_site_or_fail
 
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    if seconds < 3600:
-        return f"{seconds // 60}:{seconds % 60:02d}"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}"
+app = typer.Typer()
 
 
 def queues_table(doc: dict) -> Table:
@@ -39,7 +30,7 @@ def queues_table(doc: dict) -> Table:
         a, t = q["agents"], q["today"]
         sla = "-" if t["service_level_pct"] is None else f"{t['service_level_pct']:.0f}% ≤{q['service_level_s']}s"
         table.add_row(
-            q["name"], q["strategy"], str(q["waiting"]), _duration(q["longest_wait_s"]) if q["waiting"] else "-",
+            q["name"], q["strategy"], str(q["waiting"]), format_duration(q["longest_wait_s"]) if q["waiting"] else "-",
             str(a["logged_in"]), str(a["available"]), str(a["busy"] + a["ringing"] + a["wrapup"]), str(a["paused"]),
             str(t["answered"]), str(t["abandoned"]), str(t["timed_out"]), sla,
         )
@@ -54,7 +45,7 @@ def callers_table(doc: dict) -> Table | None:
     for col in ("queue", "pos", "caller", "wait"):
         table.add_column(col)
     for name, c in rows:
-        table.add_row(name, str(c["position"]), c["caller"] or "(anonymous)", _duration(c["wait_s"]))
+        table.add_row(name, str(c["position"]), c["caller"] or "(anonymous)", format_duration(c["wait_s"]))
     return table
 
 
@@ -68,7 +59,7 @@ def agents_table(doc: dict) -> Table:
             f"{q['queue']}{' (p)' if q['paused'] else ''}" for q in a["queues"] if q["member"]
         ) or "-"
         table.add_row(
-            a["agent"], a["extension"], a["state"], _duration(a["time_in_state_s"]),
+            a["agent"], a["extension"], a["state"], format_duration(a["time_in_state_s"]),
             a["current_call"] or "-", a["pause_reason"] or "-", queues,
         )
     return table
@@ -78,20 +69,11 @@ def ami_line(doc: dict) -> str:
     return doc["ami"]["detail"]
 
 
-def _fetch(site_file: Path) -> dict:
-    from pbxctl.cli import _fail, _load
-    from pbxctl.service.client import ServiceError, call
-
-    loaded = _load(site_file)
-    svc = loaded.site.service
-    try:
-        return call(svc.host, svc.port, "GET", "/api/status", timeout=10)
-    except ServiceError as exc:
-        _fail(str(exc))
-    raise AssertionError("unreachable")
+def _fetch(site: Path | None) -> dict:
+    return call_service(load_site_or_fail(site), "GET", "/api/status", timeout=10)
 
 
-def _show(site_file: Path, watch: Optional[float], as_json: bool, parts) -> None:
+def _show(site_file: Path | None, watch: Optional[float], as_json: bool, parts) -> None:
     console = Console()
     if as_json:
         while True:
@@ -124,18 +106,19 @@ def _show(site_file: Path, watch: Optional[float], as_json: bool, parts) -> None
         pass
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("status")
-    def status(site_file: Path = SITE, watch: Optional[float] = WATCH, as_json: bool = JSON) -> None:
-        """Queues and agents, live (from the running service)."""
-        _show(site_file, watch, as_json, None)
+@app.command("status")
+def status(site: Optional[Path] = SITE, watch: Optional[float] = WATCH, as_json: bool = JSON) -> None:
+    """Queues and agents, live (from the running service)."""
+    _show(site, watch, as_json, None)
 
-    @app.command("queues")
-    def queues(site_file: Path = SITE, watch: Optional[float] = WATCH, as_json: bool = JSON) -> None:
-        """Queues live: waiting callers, longest wait, agents by state, today's SLA."""
-        _show(site_file, watch, as_json, ("queues",))
 
-    @app.command("agents")
-    def agents(site_file: Path = SITE, watch: Optional[float] = WATCH, as_json: bool = JSON) -> None:
-        """Agents live: state, time in state, current call, pause reason, queues."""
-        _show(site_file, watch, as_json, ("agents",))
+@app.command("queues")
+def queues(site: Optional[Path] = SITE, watch: Optional[float] = WATCH, as_json: bool = JSON) -> None:
+    """Queues live: waiting callers, longest wait, agents by state, today's SLA."""
+    _show(site, watch, as_json, ("queues",))
+
+
+@app.command("agents")
+def agents(site: Optional[Path] = SITE, watch: Optional[float] = WATCH, as_json: bool = JSON) -> None:
+    """Agents live: state, time in state, current call, pause reason, queues."""
+    _show(site, watch, as_json, ("agents",))
