@@ -13,8 +13,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from pbxctl.domain.route_files import read_route_file
 from pbxctl.domain.route_list import RouteList
+from pbxctl.site.data_files import read_route_file
 
 N = 100_000
 

@@ -1,4 +1,5 @@
-"""RouteList (digits typed by callers -> destinations) and its CSV/XLSX files."""
+"""RouteList (digits typed by callers -> destinations) and writing its CSV/XLSX files
+(reading them: tests/test_data_files.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from pbxctl.domain.route_files import read_route_file, write_route_file
+from pbxctl.domain.route_files import write_route_file
 from pbxctl.domain.route_list import RouteList, RouteListError, RouteRow, parse_value
+from pbxctl.site.data_files import read_route_file
 
 
 def rows(*items: tuple[str, str]) -> list[RouteRow]:
@@ -267,136 +269,3 @@ def test_write_unknown_type(tmp_path: Path):
     with pytest.raises(ValueError, match=r"^unknown file type '\.txt': use \.csv or \.xlsx$"):
         write_route_file(tmp_path / "routes.txt", ROUND_TRIP)
     assert list(tmp_path.iterdir()) == []
-
-
-def csv_rows(tmp_path: Path, text: str, name: str = "r.csv") -> list[tuple[str, str, str]]:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return [(r.value, r.destination, r.where) for r in read_route_file(path)]
-
-
-def csv_errors(tmp_path: Path, text: str, name: str = "r.csv") -> list[tuple[str, str]]:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(RouteListError) as info:
-        read_route_file(path)
-    return info.value.problems
-
-
-@pytest.mark.parametrize(
-    "text, expected",
-    [
-        # no header: line 1 is data
-        ("5003,queue:a\n5004,queue:b\n", [("5003", "queue:a", "r.csv:1"), ("5004", "queue:b", "r.csv:2")]),
-        # header in any case and spacing
-        ("Value , Destination\n5003,queue:a\n", [("5003", "queue:a", "r.csv:2")]),
-        # header after blank lines; blank lines keep their line numbers
-        ("\n\nvalue,destination\n\n5003,queue:a\n", [("5003", "queue:a", "r.csv:5")]),
-        # UTF-8 BOM as Excel writes it
-        ("\ufeffvalue,destination\n5003,queue:a\n", [("5003", "queue:a", "r.csv:2")]),
-        # quoted cells and padding
-        ('"value","destination"\n" 0150 ","queue:a"\n', [("0150", "queue:a", "r.csv:2")]),
-        # an empty trailing cell is not a third column
-        ("value,destination\n5003,queue:a,\n", [("5003", "queue:a", "r.csv:2")]),
-        # semicolons (Excel in Norwegian locale) and tabs
-        ("value;destination\n0150;queue:a\n0001-0099;queue:b\n", [("0150", "queue:a", "r.csv:2"), ("0001-0099", "queue:b", "r.csv:3")]),
-        ("value\tdestination\n0150\tqueue:a\n0200\tqueue:b\n", [("0150", "queue:a", "r.csv:2"), ("0200", "queue:b", "r.csv:3")]),
-        ("1000;queue:a\n1001;queue:b\n", [("1000", "queue:a", "r.csv:1"), ("1001", "queue:b", "r.csv:2")]),
-    ],
-    ids=["no-header", "header-case", "blank-lines", "bom", "quoted", "trailing-empty", "semicolon", "tab", "semicolon-no-header"],
-)
-def test_csv_reading(tmp_path: Path, text: str, expected):
-    assert csv_rows(tmp_path, text) == expected
-
-
-def test_header_only_on_the_first_row(tmp_path: Path):
-    """A second 'value,destination' line is data, and fails as a value."""
-    got = csv_rows(tmp_path, "value,destination\n5003,queue:a\nvalue,destination\n")
-    assert got == [("5003", "queue:a", "r.csv:2"), ("value", "destination", "r.csv:3")]
-    with pytest.raises(RouteListError) as info:
-        RouteList.build(read_route_file(tmp_path / "r.csv"))
-    assert info.value.problems == [("r.csv:3", "value 'value' is not digits")]
-
-
-def test_csv_wrong_column_counts(tmp_path: Path):
-    text = "value,destination\n5003,queue:a\n5004\n5005,\n5006,queue:b,extra\n5007,queue:c\n"
-    assert csv_errors(tmp_path, text) == [
-        ("r.csv:3", "needs two columns: value,destination"),
-        ("r.csv:4", "needs two columns: value,destination"),
-        ("r.csv:5", "has 3 columns; expected two: value,destination"),
-    ]
-
-
-def test_semicolon_csv_wrong_column_counts(tmp_path: Path):
-    text = "value;destination\n1000;queue:a\n1001\n1002;queue:a;extra\n1003;queue:b\n"
-    assert csv_errors(tmp_path, text) == [
-        ("r.csv:3", "needs two columns: value,destination"),
-        ("r.csv:4", "has 3 columns; expected two: value,destination"),
-    ]
-
-
-def test_csv_not_utf8(tmp_path: Path):
-    path = tmp_path / "r.csv"
-    path.write_bytes(b"value,destination\n5003,queue:\xe6\n")
-    with pytest.raises(RouteListError) as info:
-        read_route_file(path)
-    assert info.value.problems == [(str(path), "not UTF-8 text (invalid continuation byte at byte 29)")]
-
-
-def test_unknown_file_type(tmp_path: Path):
-    path = tmp_path / "routes.ods"
-    path.write_text("x")
-    with pytest.raises(RouteListError) as info:
-        read_route_file(path)
-    assert info.value.problems == [(str(path), "unknown file type '.ods': use .csv or .xlsx")]
-
-
-def xlsx(tmp_path: Path, *lines: list) -> Path:
-    book = openpyxl.Workbook()
-    sheet = book.active
-    for line in lines:
-        sheet.append(line)
-    path = tmp_path / "routes.xlsx"
-    book.save(path)
-    return path
-
-
-def test_xlsx_numeric_cell_is_an_error(tmp_path: Path):
-    path = xlsx(tmp_path, ["value", "destination"], ["0150", "queue:a"], [150, "queue:b"], ["0200", "queue:c"], [2.5, "queue:d"])
-    with pytest.raises(RouteListError) as info:
-        read_route_file(path)
-    assert info.value.problems == [
-        ("routes.xlsx:3", "value 150 is a number cell; format the column as text so leading zeros survive"),
-        ("routes.xlsx:5", "value 2.5 is a number cell; format the column as text so leading zeros survive"),
-    ]
-
-
-def test_xlsx_wrong_column_counts_and_blank_rows(tmp_path: Path):
-    path = xlsx(
-        tmp_path,
-        ["value", "destination"],
-        ["0150", "queue:a"],
-        ["0160"],
-        [None, None],
-        ["0170", "queue:b", "extra"],
-        ["0180", "queue:c", None],
-    )
-    with pytest.raises(RouteListError) as info:
-        read_route_file(path)
-    assert info.value.problems == [
-        ("routes.xlsx:3", "needs two columns: value,destination"),
-        ("routes.xlsx:5", "has 3 columns; expected two: value,destination"),
-    ]
-
-
-def test_xlsx_without_header(tmp_path: Path):
-    path = xlsx(tmp_path, ["0150", "queue:a"], ["0160", "queue:b"])
-    assert read_route_file(path) == [RouteRow("0150", "queue:a", "routes.xlsx:1"), RouteRow("0160", "queue:b", "routes.xlsx:2")]
-
-
-def test_damaged_xlsx(tmp_path: Path):
-    path = tmp_path / "routes.xlsx"
-    path.write_bytes(b"this is not a zip file")
-    with pytest.raises(RouteListError) as info:
-        read_route_file(path)
-    assert info.value.problems == [(str(path), "cannot read as an Excel workbook: File is not a zip file")]

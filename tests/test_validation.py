@@ -279,7 +279,7 @@ def test_routing_lists_from_csv_report_csv_file_and_line(tmp_path: Path):
         f"{path}:13 routing_lists.postcodes.entries[\"0100\"]: value '0100' overlaps '0001-0299' (postcodes.csv:2)",
         f"{path}:15 routing_lists.customers.file: customers.csv:3: needs two columns: value,destination",
         f"{path}:15 routing_lists.customers.file: customers.csv:4: has 3 columns; expected two: value,destination",
-        f"{path}:17 routing_lists.missing.file: file 'nowhere.csv' not found (looked at {tmp_path.resolve() / 'nowhere.csv'})",
+        f"{path}:17 routing_lists.missing.file: nowhere.csv: not found (looked at {tmp_path.resolve() / 'nowhere.csv'})",
     ]
 
 

@@ -28,6 +28,15 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
+def fail_with_places(lines: list[str], outcome: str) -> NoReturn:
+    """Fail with problems that carry their own place (`FILE:LINE: message`, as `validate`
+    prints them: no `pbxctl:` prefix), then one line saying what did not happen."""
+    for line in lines:
+        typer.echo(line, err=True)
+    typer.echo(outcome, err=True)
+    raise typer.Exit(1)
+
+
 def site_path(site: Path | None) -> Path:
     """The site file of a command: `-s`/`--site`, else PBXCTL_SITE."""
     if site is None:

@@ -1,4 +1,5 @@
-"""Routing lists to and from CSV and Excel files: two columns, value and destination."""
+"""Routing-list files: two columns, value and destination. The rows come from
+`site/data_files.py` (the one reader of data files); writing is here."""
 
 from __future__ import annotations
 
@@ -11,21 +12,13 @@ from pbxctl.domain.route_list import RouteListError, RouteRow
 HEADER = ("value", "destination")
 
 
-def read_route_file(path: Path) -> list[RouteRow]:
-    """Rows with 'file:line' positions; raise RouteListError for unreadable rows."""
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return _read_csv(path)
-    if suffix in (".xlsx", ".xlsm"):
-        return _read_xlsx(path)
-    raise RouteListError([(str(path), f"unknown file type {suffix!r}: use .csv or .xlsx")])
-
-
 def _is_header(cells: list[str]) -> bool:
     return bool(cells) and cells[0].strip().lower() == "value"
 
 
-def _rows_from(cells_by_line: Iterable[tuple[int, list[str]]], name: str) -> list[RouteRow]:
+def route_rows(cells_by_line: Iterable[tuple[int, list[str]]], name: str) -> list[RouteRow]:
+    """(line, cells) of a routing-list file -> rows placed as `name:line`; a first row whose
+    first cell is `value` is a header. Raise RouteListError naming every bad row."""
     rows: list[RouteRow] = []
     problems: list[tuple[str, str]] = []
     first = True
@@ -48,51 +41,6 @@ def _rows_from(cells_by_line: Iterable[tuple[int, list[str]]], name: str) -> lis
     if problems:
         raise RouteListError(problems)
     return rows
-
-
-def _delimiter(text: str) -> str:
-    """The separator of the first line: ',' or what Excel writes in ',' decimal locales."""
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    counts = {d: first.count(d) for d in (",", ";", "\t")}
-    best = max(counts, key=counts.get)
-    return best if counts[best] else ","
-
-
-def _read_csv(path: Path) -> list[RouteRow]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise RouteListError([(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
-    reader = csv.reader(text.splitlines(), delimiter=_delimiter(text))
-    return _rows_from(((i, row) for i, row in enumerate(reader, start=1)), path.name)
-
-
-def _read_xlsx(path: Path) -> list[RouteRow]:
-    import openpyxl
-
-    try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a damaged file
-        raise RouteListError([(str(path), f"cannot read as an Excel workbook: {exc}")]) from None
-    sheet = book.worksheets[0]
-    problems: list[tuple[str, str]] = []
-    lines: list[tuple[int, list[str]]] = []
-    for i, row in enumerate(sheet.iter_rows(values_only=True), start=1):
-        cells: list[str] = []
-        for cell in row:
-            if isinstance(cell, (int, float)) and not isinstance(cell, bool):
-                problems.append(
-                    (f"{path.name}:{i}", f"value {cell!r} is a number cell; format the column as text so leading zeros survive")
-                )
-                cells = []
-                break
-            cells.append("" if cell is None else str(cell))
-        if cells:
-            lines.append((i, cells))
-    book.close()
-    if problems:
-        raise RouteListError(problems)
-    return _rows_from(lines, path.name)
 
 
 def write_route_file(path: Path, rows: Iterable[tuple[str, str]]) -> int:

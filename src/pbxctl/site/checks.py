@@ -5,7 +5,7 @@ checking them and building them are the same work."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 from pbxctl.domain.opening_hours import (
     DatedException,
@@ -16,15 +16,16 @@ from pbxctl.domain.opening_hours import (
 )
 from pbxctl.domain.phone_numbers import InvalidNumber, NumberingPlan, normalize_number
 from pbxctl.domain.route_list import RouteList, RouteListError, RouteRow
-from pbxctl.domain.route_files import read_route_file
 from pbxctl.render.asterisk_targets import RESERVED_EXTENSIONS
 from pbxctl.site import model as m
+from pbxctl.site.data_files import DataFileError, data_file_path, read_route_file, read_rows
 from pbxctl.site.load import LoadedSite
 from pbxctl.site.problems import Problem, format_path
 from pbxctl.site.supervision_checks import check_supervision
 from pbxctl.site.values import Destination, is_destination, parse_destination
 
 P = tuple[str | int, ...]
+T = TypeVar("T")
 
 # What each backend's queue engine cannot express.
 UNSUPPORTED_STRATEGIES = {
@@ -258,24 +259,25 @@ class Checker:
                 except InvalidNumber as exc:
                     self.error(base + ("numbers", i), str(exc))
             if lst.file:
-                path = self._data_file(base + ("file",), lst.file)
-                if path is not None:
-                    for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
-                        raw = line.split(",")[0].strip()
-                        if not raw or raw.startswith("#") or raw.lower() in ("number", "numbers"):
-                            continue
-                        try:
-                            numbers.add(normalize_number(raw, plan))
-                        except InvalidNumber as exc:
-                            self.error(base + ("file",), f"{path.name}:{lineno}: {exc}")
+                for line, cells in self._read_data_file(base + ("file",), lst.file, read_rows):
+                    raw = cells[0].strip() if cells else ""
+                    if not raw or raw.startswith("#") or raw.lower() in ("number", "numbers"):
+                        continue
+                    try:
+                        numbers.add(normalize_number(raw, plan))
+                    except InvalidNumber as exc:
+                        self.error(base + ("file",), f"{lst.file}:{line}: {exc}")
             self.loaded.caller_lists[name] = frozenset(numbers)
 
-    def _data_file(self, path: P, name: str) -> Path | None:
-        file = (self.loaded.base_dir / name).resolve()
-        if not file.is_file():
-            self.error(path, f"file {name!r} not found (looked at {file})")
-            return None
-        return file
+    def _read_data_file(self, key: P, name: str, read: Callable[[Path, str], list[T]]) -> list[T]:
+        """`read` (a reader of `site/data_files.py`) applied to the file a site key names;
+        its problems reported at that key, and no rows."""
+        try:
+            return read(data_file_path(self.loaded.base_dir, name), name)
+        except DataFileError as exc:
+            for line in exc.lines():
+                self.error(key, line)
+            return []
 
     def check_routing_lists(self) -> None:
         for name, lst in self.site.routing_lists.items():
@@ -285,13 +287,7 @@ class Checker:
                 for value, dest in lst.entries.items()
             ]
             if lst.file:
-                path = self._data_file(base + ("file",), lst.file)
-                if path is not None:
-                    try:
-                        rows.extend(read_route_file(path))
-                    except RouteListError as exc:
-                        for where, message in exc.problems:
-                            self.error(base + ("file",), f"{where}: {message}")
+                rows.extend(self._read_data_file(base + ("file",), lst.file, read_route_file))
             routes, problems = build_route_list(self.site, rows)
             for row, where, message in problems:
                 if row is None:

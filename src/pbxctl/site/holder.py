@@ -12,6 +12,7 @@ from pathlib import Path
 
 import structlog
 
+from pbxctl.site.data_files import data_file_path
 from pbxctl.site.load import LoadedSite, load_site
 from pbxctl.site.problems import SiteInvalid
 
@@ -22,7 +23,7 @@ def data_files(loaded: LoadedSite) -> list[Path]:
     files = [loaded.path]
     for lst in [*loaded.site.routing_lists.values(), *loaded.site.lists.values()]:
         if lst.file:
-            files.append((loaded.base_dir / lst.file).resolve())
+            files.append(data_file_path(loaded.base_dir, lst.file))
     return files
 
 
