@@ -61,7 +61,7 @@ UNSAFE = f"contains {{}}, {TOUCHES}"
 # "FILE:" (added by the test, so the lines stay readable).
 BROKEN_CASES: dict[str, list[str]] = {
     "yaml_syntax": [
-        "9: YAML syntax error: while parsing a flow mapping expected ',' or '}', but got '<scalar>'",
+        "8: YAML syntax error: while parsing a flow mapping expected ',' or '}', but got '<scalar>'",
     ],
     "tab_indent": [
         "9: YAML syntax error: while scanning for the next token found character '\\t' that cannot start any token",

@@ -8,6 +8,7 @@ for exact values and a bisection for ranges: O(log n) with 100 000 entries.
 from __future__ import annotations
 
 import bisect
+from operator import itemgetter
 from typing import Iterable, NamedTuple
 
 
@@ -25,6 +26,9 @@ class Span(NamedTuple):
     destination: str
     where: str
     text: str
+
+
+_WIDTH_LOW_HIGH = itemgetter(0, 1, 2)
 
 
 class RouteListError(ValueError):
@@ -81,7 +85,7 @@ class RouteList:
                 problems.append((row.where, str(exc)))
                 continue
             spans.append(Span(width, low, high, row.destination, row.where, row.value.strip()))
-        ordered = sorted(spans, key=lambda s: (s.width, s.low, s.high))
+        ordered = sorted(spans, key=_WIDTH_LOW_HIGH)
         reach: Span | None = None  # the span reaching furthest so far, per width
         for span in ordered:
             if reach is not None and reach.width == span.width and span.low <= reach.high:

@@ -282,10 +282,10 @@ class Checker:
     def check_routing_lists(self) -> None:
         for name, lst in self.site.routing_lists.items():
             base = ("routing_lists", name)
-            rows = [
-                RouteRow(value, dest, format_path(base + ("entries", value)))
-                for value, dest in lst.entries.items()
-            ]
+            # Entry keys are digits (the model checked them), never plain names: each one's
+            # path is the list's path plus ["VALUE"], as format_path writes it.
+            prefix = format_path(base + ("entries",))
+            rows = [RouteRow(value, dest, f'{prefix}["{value}"]') for value, dest in lst.entries.items()]
             if lst.file:
                 rows.extend(self._read_data_file(base + ("file",), lst.file, read_route_file))
             routes, problems = build_route_list(self.site, rows)
@@ -452,16 +452,15 @@ def build_route_list(site: m.Site, rows: list[RouteRow]) -> tuple[RouteList | No
     """Check each row's destination against the site and build the list.
     Problems are (row or None, where, message); the list is None when there are any."""
     problems: list[tuple[RouteRow | None, str, str]] = []
+    # A list of 100 000 rows names a few hundred destinations: judge each text once.
+    verdicts: dict[str, str | None] = {}
     for row in rows:
-        try:
-            dest = parse_destination(row.destination)
-        except ValueError as exc:
-            problems.append((row, row.where, str(exc)))
-            continue
-        if dest.kind == "queue" and dest.target not in site.queues:
-            problems.append((row, row.where, f"unknown queue {dest.target!r}"))
-        if dest.kind == "ivr" and dest.target not in site.ivrs:
-            problems.append((row, row.where, f"unknown IVR {dest.target!r}"))
+        text = row.destination
+        if text not in verdicts:
+            verdicts[text] = _destination_problem(site, text)
+        message = verdicts[text]
+        if message is not None:
+            problems.append((row, row.where, message))
     try:
         routes = RouteList.build(rows)
     except RouteListError as exc:
@@ -469,6 +468,18 @@ def build_route_list(site: m.Site, rows: list[RouteRow]) -> tuple[RouteList | No
         problems.extend((by_where.get(where), where, message) for where, message in exc.problems)
         routes = None
     return (routes if not problems else None), problems
+
+
+def _destination_problem(site: m.Site, text: str) -> str | None:
+    try:
+        dest = parse_destination(text)
+    except ValueError as exc:
+        return str(exc)
+    if dest.kind == "queue" and dest.target not in site.queues:
+        return f"unknown queue {dest.target!r}"
+    if dest.kind == "ivr" and dest.target not in site.ivrs:
+        return f"unknown IVR {dest.target!r}"
+    return None
 
 
 def element_steps(el) -> Iterator[tuple[P, str]]:

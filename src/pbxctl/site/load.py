@@ -7,7 +7,10 @@ all in one pass, each as `FILE:LINE key.path: message`.
 from __future__ import annotations
 
 import difflib
+import gc
 import hashlib
+import stat
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from pbxctl.domain.opening_hours import OpeningHours
 from pbxctl.domain.route_list import RouteList
 from pbxctl.site import model as m
 from pbxctl.site.problems import Problem, SiteInvalid, format_path
-from pbxctl.site.yaml_source import SourceMap, load_yaml_text
+from pbxctl.site.yaml_source import MAX_FILE_BYTES, SourceMap, load_yaml_text
 
 
 @dataclass
@@ -39,15 +42,44 @@ class LoadedSite:
         return self.path.parent
 
 
-def load_site(path: Path | str) -> LoadedSite:
-    """Return the validated site or raise SiteInvalid with every error (and the warnings)."""
-    from pbxctl.site.checks import check_site
-
-    path = Path(path)
+@contextmanager
+def _collector_paused():
+    """A large site allocates a few million objects that all stay alive; the cyclic
+    collector would walk them again and again (three quarters of libyaml's compose time)
+    and find nothing to free."""
+    was_enabled = gc.isenabled()
+    gc.disable()
     try:
-        raw = path.read_bytes()
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def read_site_bytes(path: Path) -> bytes:
+    """The file's bytes, refusing what is not a regular file (a FIFO would hang) or too big."""
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise SiteInvalid([Problem(str(path), None, "", "not a regular file")])
+        if info.st_size > MAX_FILE_BYTES:
+            raise SiteInvalid([Problem(str(path), None, "", f"file is larger than {MAX_FILE_BYTES // 2**20} MB; not a site file")])
+        with path.open("rb") as fh:
+            return fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise SiteInvalid([Problem(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
+
+
+def load_site(path: Path | str) -> LoadedSite:
+    """Return the validated site or raise SiteInvalid with every error (and the warnings)."""
+    with _collector_paused():
+        return _load_site(Path(path))
+
+
+def _load_site(path: Path) -> LoadedSite:
+    from pbxctl.site.checks import check_site
+
+    raw = read_site_bytes(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
