@@ -151,7 +151,7 @@ def cpu_seconds(pid: int) -> float:
 # --- the AGI client ----------------------------------------------------------------------------
 
 
-def environment(element: str, digits: str, caller: str, n: int) -> bytes:
+def environment(element: str, digits: str, caller: str, n: int, ivr: str = "main") -> bytes:
     fields = [
         ("agi_network", "yes"), ("agi_network_script", "decide"), ("agi_request", "agi://127.0.0.1:4573/decide"),
         ("agi_channel", f"PJSIP/trunk-{n:08x}"), ("agi_language", "en"), ("agi_type", "PJSIP"),
@@ -160,7 +160,7 @@ def environment(element: str, digits: str, caller: str, n: int) -> bytes:
         ("agi_callington", "0"), ("agi_callingtns", "0"), ("agi_dnid", "4721000000"), ("agi_rdnis", "unknown"),
         ("agi_context", "pbxctl-decide"), ("agi_extension", "s"), ("agi_priority", "3"), ("agi_enhanced", "0.0"),
         ("agi_accountcode", ""), ("agi_threadid", "139667243644608"),
-        ("agi_arg_1", "main"), ("agi_arg_2", element), ("agi_arg_3", digits), ("agi_arg_4", "0"),
+        ("agi_arg_1", ivr), ("agi_arg_2", element), ("agi_arg_3", digits), ("agi_arg_4", "0"),
     ]
     return "".join(f"{k}: {v}\n" for k, v in fields).encode() + b"\n"
 

@@ -770,8 +770,8 @@ def test_holder_does_not_lose_a_change_made_while_it_loads(tmp_path, monkeypatch
     holder = SiteHolder(site)
     real_load = holder_module.load_site
 
-    def load_then_import_finishes(path):
-        loaded = real_load(path)
+    def load_then_import_finishes(path, *args):
+        loaded = real_load(path, *args)
         # `pbxctl routes import` (or an editor) finishes its write just after the read
         rewrite(csv, original.replace("0001-1299,queue:sales_east", "0001-1299,queue:support"))
         return loaded

@@ -68,7 +68,7 @@ def load_site_or_fail(site: Path | None, backend: str | None = None) -> LoadedSi
     `backend` checks the site for another backend than its own (`generate --target`)."""
     site_file = site_path(site)
     try:
-        loaded = load_site(site_file)
+        loaded = load_site(site_file, long_lived=True)
         if backend is not None and backend != loaded.site.pbx.backend:
             from pbxctl.site.checks import check_site
 

@@ -438,6 +438,9 @@ class Checker:
         for node in graph:
             if node not in state:
                 visit(node)
+        # `visit` refers to itself through its closure: clear it, or the cycle keeps this
+        # checker and with it the whole site alive until the cyclic collector runs.
+        del visit
 
     def _step_target(self, ivr_name: str, step: str) -> tuple[str, str] | None:
         if not is_destination(step):

@@ -8,6 +8,7 @@ A file that no longer validates is logged and the previous site kept.
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 import structlog
@@ -17,6 +18,8 @@ from pbxctl.site.load import LoadedSite, load_site
 from pbxctl.site.problems import SiteInvalid
 
 log = structlog.get_logger("pbxctl.site")
+
+_RELOAD_SWITCH_INTERVAL_S = 0.0005
 
 
 def data_files(loaded: LoadedSite) -> list[Path]:
@@ -42,7 +45,7 @@ class SiteHolder:
     def __init__(self, path: Path | str, interval_s: float = 2.0, loaded: LoadedSite | None = None):
         self.path = Path(path)
         self.interval_s = interval_s
-        self.current = loaded or load_site(self.path)
+        self.current = loaded or load_site(self.path, long_lived=True)
         self._stamps = _stamps(data_files(self.current))
 
     def get(self) -> LoadedSite:
@@ -53,12 +56,22 @@ class SiteHolder:
         if stamps == self._stamps:
             return False
         self._stamps = stamps
+        # The load runs in a thread; this loop still needs the GIL for every decision, and
+        # waits up to the switch interval (5 ms by default) each time it wakes: ask for it
+        # back sooner while the load runs.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, _RELOAD_SWITCH_INTERVAL_S))
         try:
-            loaded = await asyncio.to_thread(load_site, self.path)
+            loaded = await asyncio.to_thread(load_site, self.path, True)
         except SiteInvalid as exc:
             log.error("site changed but does not validate; keeping the previous one", problems=[str(p) for p in exc.problems][:20])
             return False
-        self.current = loaded
+        finally:
+            sys.setswitchinterval(interval)
+        previous, self.current = self.current, loaded
+        # Decisions in flight may still read the previous site; its line map nobody reads.
+        await asyncio.to_thread(previous.source.release)
+        del previous
         # Stamps from before the load: a rewrite during the load shows as a change next time.
         files = data_files(loaded)
         added = _stamps([f for f in files if f not in stamps])

@@ -43,14 +43,19 @@ class LoadedSite:
 
 
 @contextmanager
-def _collector_paused():
+def _collector_paused(long_lived: bool):
     """A large site allocates a few million objects that all stay alive; the cyclic
     collector would walk them again and again (three quarters of libyaml's compose time)
-    and find nothing to free."""
+    and find nothing to free. `long_lived`: the caller keeps the site (a command until it
+    exits, a service until the next reload), so the objects alive now are moved out of the
+    collector's generations before it runs again; otherwise its next pass, on whichever
+    thread allocates first, walks all of them at once (a few hundred ms with the GIL held)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
+        if long_lived:  # not after a failure: its traceback's cycles must stay collectable
+            gc.freeze()
     finally:
         if was_enabled:
             gc.enable()
@@ -70,9 +75,10 @@ def read_site_bytes(path: Path) -> bytes:
         raise SiteInvalid([Problem(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
 
 
-def load_site(path: Path | str) -> LoadedSite:
-    """Return the validated site or raise SiteInvalid with every error (and the warnings)."""
-    with _collector_paused():
+def load_site(path: Path | str, long_lived: bool = False) -> LoadedSite:
+    """Return the validated site or raise SiteInvalid with every error (and the warnings).
+    `long_lived`: the site is kept until the process ends or the site is replaced."""
+    with _collector_paused(long_lived):
         return _load_site(Path(path))
 
 

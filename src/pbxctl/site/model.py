@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import Enum
-from functools import lru_cache
 from typing import Annotated, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -423,10 +422,19 @@ class Entry(Model):
     fallback: DestinationText | None = None
 
 
-@lru_cache(maxsize=4096)
+_checked_destinations: dict[str, str] = {}
+
+
 def _route_destination(text: str) -> str:
-    """DestinationText's check, once per distinct text: 100 000 rows name a few hundred."""
-    return str(parse_destination(text))
+    """DestinationText's check, once per distinct text: 100 000 rows name a few hundred.
+    (A plain dict rather than functools.lru_cache: a C-level cache hit runs no Python
+    code, so a reload in a service thread would hold the GIL through the whole list.)"""
+    checked = _checked_destinations.get(text)
+    if checked is None:
+        checked = str(parse_destination(text))
+        if len(_checked_destinations) < 4096:
+            _checked_destinations[text] = checked
+    return checked
 
 
 RouteDestination = Annotated[str, AfterValidator(_route_destination)]
