@@ -61,6 +61,7 @@ UNSAFE = f"contains {{}}, {TOUCHES}"
 # "FILE:" (added by the test, so the lines stay readable).
 BROKEN_CASES: dict[str, list[str]] = {
     "yaml_syntax": [
+        # the line the closing '}' is missing from, not the next token's
         "8: YAML syntax error: while parsing a flow mapping expected ',' or '}', but got '<scalar>'",
     ],
     "tab_indent": [
@@ -118,7 +119,8 @@ BROKEN_CASES: dict[str, list[str]] = {
         "31 ivrs.main.elements.english.ivr: unknown IVR 'englsh' (known: main)",
     ],
     "ivr_cycle": [
-        "13 ivrs.first.elements.jump: loop that never waits for the caller: "
+        # at the element whose step closes the loop
+        "18 ivrs.second.elements.back: loop that never waits for the caller: "
         "first.jump -> second.hello -> second.back -> first.jump",
     ],
     "hostile_strings": [
@@ -143,9 +145,10 @@ BROKEN_CASES: dict[str, list[str]] = {
         # "150" has three digits: it does not overlap "0150" or "0001-0299".
     ],
     "hours_overlap": [
-        "10 hours.office.week: mon, tue, wed, thu, fri: open 08:00-16:00 overlaps lunch 11:30-12:00",
+        # at the range that starts inside another, not at `week:`
+        "13 hours.office.week.mon-fri.lunch[0]: mon, tue, wed, thu, fri: open 08:00-16:00 overlaps lunch 11:30-12:00",
         "18 hours.office.exceptions[1]: dates overlap exception [0] (2026-12-24..2026-12-26)",
-        "19 hours.office.exceptions[2].ranges: open 09:00-12:00 overlaps open 11:00-13:00",
+        "19 hours.office.exceptions[2].ranges.open[1]: open 09:00-12:00 overlaps open 11:00-13:00",
     ],
     "unknown_timezone": [
         "9 hours.office.timezone: unknown timezone 'Europe/Olso' (use an IANA name such as Europe/Oslo)",
@@ -424,4 +427,33 @@ def test_callback_asking_for_a_number_needs_a_prompt(tmp_path):
     line = text.splitlines().index("      cb: {type: callback, queue: support, ask_number: true}") + 1
     assert [str(p) for p in problems_of(path)] == [
         f"{path}:{line} ivrs.main.elements.cb: ask_number needs a prompt that asks the caller to type the number"
+    ]
+
+
+def test_escalation_step_shorter_than_a_ringing_round_is_warned(tmp_path: Path):
+    path = valid_site_with(
+        tmp_path, "    strategy: round_robin\n", "    strategy: escalating\n    escalation_step: 10\n    ring_time: 8\n"
+    )
+    loaded = load_site(path)
+    assert [str(w) for w in loaded.warnings] == [
+        f"{path}:11 queues.support.escalation_step: warning: escalation_step 10 s is shorter than ring_time + retry "
+        "(8 + 5 = 13 s): the next priority group can only ring in the next round"
+    ]
+
+
+def test_escalation_step_of_a_whole_round_is_not_warned(tmp_path: Path):
+    path = valid_site_with(
+        tmp_path, "    strategy: round_robin\n", "    strategy: escalating\n    escalation_step: 13\n    ring_time: 8\n"
+    )
+    assert load_site(path).warnings == []
+
+
+def test_hours_overlap_between_two_day_specs_is_reported_at_the_later_range(tmp_path: Path):
+    path = valid_site_with(
+        tmp_path,
+        '        open: ["08:00-16:00"]\n',
+        '        open: ["08:00-16:00"]\n      mon:\n        lunch:\n          - "07:00-07:30"\n          - "11:30-12:00"\n',
+    )
+    assert lines_of(path) == [
+        f"{path}:22 hours.office.week.mon.lunch[1]: mon: open 08:00-16:00 overlaps lunch 11:30-12:00",
     ]

@@ -61,12 +61,20 @@ class DayPlan:
         return self.default
 
 
+class RangesOverlap(ValueError):
+    """Two ranges of one day overlap; `later` is the one starting inside the other."""
+
+    def __init__(self, earlier: tuple[str, TimeRange], later: tuple[str, TimeRange]):
+        self.earlier, self.later = earlier, later
+        super().__init__(f"{earlier[0]} {earlier[1]} overlaps {later[0]} {later[1]}")
+
+
 def build_day_plan(ranges: dict[str, list[TimeRange]], default: str) -> DayPlan:
-    """Raise ValueError naming the two ranges if any overlap."""
+    """Raise RangesOverlap naming the two ranges if any overlap."""
     flat = sorted((rng, cat) for cat, rngs in ranges.items() for rng in rngs)
     for (a, cat_a), (b, cat_b) in zip(flat, flat[1:]):
         if b.start < a.end:
-            raise ValueError(f"{cat_a} {a} overlaps {cat_b} {b}")
+            raise RangesOverlap((cat_a, a), (cat_b, b))
     return DayPlan(tuple(flat), default)
 
 

@@ -10,6 +10,7 @@ from typing import Callable, Iterator, TypeVar
 from pbxctl.domain.opening_hours import (
     DatedException,
     OpeningHours,
+    RangesOverlap,
     build_day_plan,
     expand_days,
     parse_time_range,
@@ -164,6 +165,16 @@ class Checker:
                     base + ("strategy",),
                     f"strategy {queue.strategy.value!r} is not available on {self.backend}: {unsupported[queue.strategy]}",
                 )
+            if queue.escalation_step is not None and queue.escalation_step < queue.ring_time + queue.retry:
+                # A ringing round lasts ring_time, then retry passes before the next round;
+                # a raised penalty limit only takes effect when a round starts.
+                round_s = queue.ring_time + queue.retry
+                self.warn(
+                    base + ("escalation_step",),
+                    f"escalation_step {queue.escalation_step} s is shorter than ring_time + retry "
+                    f"({queue.ring_time} + {queue.retry} = {round_s} s): the next priority group can only ring "
+                    "in the next round",
+                )
             if self.backend == "freeswitch" and queue.waiting == "music_then_ringing":
                 self.error(base + ("waiting",), "'music_then_ringing' is not available on freeswitch (mod_callcenter plays one sound)")
             seen: dict[str, int] = {}
@@ -192,6 +203,8 @@ class Checker:
         for name, hours in self.site.hours.items():
             base = ("hours", name)
             per_day: dict[str, dict[str, list]] = {}
+            # where each range was written, to report an overlap at the range that overlaps
+            written: dict[tuple[str, str, object], P] = {}
             ok = True
             for spec, cats in hours.week.items():
                 try:
@@ -210,30 +223,36 @@ class Checker:
                             continue
                         for day in days:
                             per_day.setdefault(day, {}).setdefault(cat, []).append(rng)
+                            written.setdefault((day, cat, rng), base + ("week", spec, cat, i))
             week = {}
-            overlaps: dict[str, list[str]] = {}
+            overlaps: dict[tuple[str, P], list[str]] = {}
             for day, ranges in per_day.items():
                 try:
                     week[day] = build_day_plan(ranges, hours.default)
-                except ValueError as exc:
-                    overlaps.setdefault(str(exc), []).append(day)
+                except RangesOverlap as exc:
+                    cat, rng = exc.later
+                    overlaps.setdefault((str(exc), written[(day, cat, rng)]), []).append(day)
                     ok = False
-            for message, days in overlaps.items():
-                self.error(base + ("week",), f"{', '.join(days)}: {message}")
+            for (message, path), days in overlaps.items():
+                self.error(path, f"{', '.join(days)}: {message}")
             exceptions: list[DatedException] = []
             for i, exc_model in enumerate(hours.exceptions):
                 ranges = {}
+                exc_written: dict[tuple[str, object], P] = {}
                 for cat, texts in exc_model.ranges.items():
                     for j, text in enumerate(texts):
                         try:
-                            ranges.setdefault(cat, []).append(parse_time_range(text))
+                            rng = parse_time_range(text)
                         except ValueError as exc:
                             self.error(base + ("exceptions", i, "ranges", cat, j), str(exc))
                             ok = False
+                            continue
+                        ranges.setdefault(cat, []).append(rng)
+                        exc_written.setdefault((cat, rng), base + ("exceptions", i, "ranges", cat, j))
                 try:
                     plan = build_day_plan(ranges, exc_model.default or hours.default)
-                except ValueError as exc:
-                    self.error(base + ("exceptions", i, "ranges"), str(exc))
+                except RangesOverlap as exc:
+                    self.error(exc_written[exc.later], str(exc))
                     ok = False
                     continue
                 for k, other in enumerate(exceptions):
@@ -429,7 +448,8 @@ class Checker:
                     if key not in reported:
                         reported.add(key)
                         text = " -> ".join(f"{i}.{e}" for i, e in cycle + [nxt])
-                        self.error(("ivrs", nxt[0], "elements", nxt[1]), f"loop that never waits for the caller: {text}")
+                        # Reported where the loop closes: the step back to an element already on the way.
+                        self.error(("ivrs", node[0], "elements", node[1]), f"loop that never waits for the caller: {text}")
                 elif state.get(nxt) is None:
                     visit(nxt)
             stack.pop()
