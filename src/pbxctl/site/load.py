@@ -21,7 +21,7 @@ from pbxctl.domain.opening_hours import OpeningHours
 from pbxctl.domain.route_list import RouteList
 from pbxctl.site import model as m
 from pbxctl.site.problems import Problem, SiteInvalid, format_path
-from pbxctl.site.yaml_source import MAX_FILE_BYTES, SourceMap, load_yaml_text
+from pbxctl.site.yaml_source import MAX_FILE_BYTES, SourceMap, load_yaml_text, too_large
 
 
 @dataclass
@@ -68,7 +68,7 @@ def read_site_bytes(path: Path) -> bytes:
         if not stat.S_ISREG(info.st_mode):
             raise SiteInvalid([Problem(str(path), None, "", "not a regular file")])
         if info.st_size > MAX_FILE_BYTES:
-            raise SiteInvalid([Problem(str(path), None, "", f"file is larger than {MAX_FILE_BYTES // 2**20} MB; not a site file")])
+            raise SiteInvalid([too_large(str(path))])
         with path.open("rb") as fh:
             return fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:

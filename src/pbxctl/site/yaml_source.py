@@ -50,7 +50,8 @@ class _Parser(CParser):
     """libyaml with no implicit typing: every scalar is text (only `<<` means merge)."""
 
     def resolve(self, kind, value, implicit):
-        if value == "<<" and implicit and implicit is not True and implicit[0]:
+        # implicit is (plain, quoted) for scalars: only a plain `<<` merges
+        if kind is yaml.ScalarNode and value == "<<" and implicit[0]:
             return _MERGE_TAG
         return _STR_TAG
 
@@ -138,10 +139,14 @@ class LoadedYaml:
     problems: list[Problem]
 
 
+def too_large(filename: str) -> Problem:
+    return Problem(filename, None, "", f"file is larger than {MAX_FILE_BYTES // 2**20} MB; not a site file")
+
+
 def check_size(text: str, filename: str) -> Problem | None:
     """A file too large to be a site, before libyaml spends seconds on it."""
     if len(text) > MAX_FILE_BYTES:
-        return Problem(filename, None, "", f"file is larger than {MAX_FILE_BYTES // 2**20} MB; not a site file")
+        return too_large(filename)
     if len(text) > MAX_CONTENT_BYTES:
         content = len(text) - sum(len(m.group()) for m in _COMMENT_OR_BLANK_LINE.finditer(text))
         if content > MAX_CONTENT_BYTES:
