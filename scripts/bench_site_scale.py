@@ -104,10 +104,10 @@ def scale(site: Path, label: str, repeat: int) -> None:
     compose_nogc = statistics.median(compose_seconds(text, True) for _ in range(repeat))
     load = statistics.median(load_seconds(site) for _ in range(repeat))
     startup, startup_rss, _ = median_run([sys.executable, "-c", "import pbxctl.cli"], repeat)
-    validate, validate_rss, said = median_run([*PBXCTL, "validate", str(site)], repeat)
+    validate, validate_rss, said = median_run([*PBXCTL, "validate", "-s", str(site)], repeat)
     out = site.parent / "out"
     out.mkdir(exist_ok=True)
-    generate, generate_rss, _ = median_run([*PBXCTL, "generate", str(site), "--out", str(out)], repeat)
+    generate, generate_rss, _ = median_run([*PBXCTL, "generate", "-s", str(site), "--out", str(out)], repeat)
     extra = sum(f.stat().st_size for f in site.parent.glob("*.csv"))
     print(f"{label}: {site.stat().st_size / 1e6:.1f} MB of YAML" + (f" + {extra / 1e6:.1f} MB of CSV" if extra else ""))
     print(f"  {said}")
@@ -126,7 +126,7 @@ def comments(directory: Path, repeat: int) -> None:
     comment = "# " + "x" * 77 + "\n"
     head = 'site: test\nnumbering: {country_code: "47"}\n'
     path.write_text(comment * 200_000 + head + comment * 200_000 + "pbx: {backend: asterisk}\n", encoding="utf-8")
-    wall, rss, said = median_run([*PBXCTL, "validate", str(path)], repeat)
+    wall, rss, said = median_run([*PBXCTL, "validate", "-s", str(path)], repeat)
     startup, _, _ = median_run([sys.executable, "-c", "import pbxctl.cli"], repeat)
     print(f"comments: {path.stat().st_size / 1e6:.0f} MB, a 3-key site inside")
     print(f"  pbxctl validate          {wall * 1000:6.0f} ms   ({(wall - startup) * 1000:.0f} ms after python + imports); max RSS {rss:.0f} MB")
@@ -138,10 +138,10 @@ def comments(directory: Path, repeat: int) -> None:
 def serve(site: Path) -> None:
     """Child: the FastAGI service over a SiteHolder; prints each reload's start and end."""
     from pbxctl.asterisk.fastagi_service import FixedClock, IvrAgiService
-    from pbxctl.cli import _configure_logging
+    from pbxctl.cli.serve import configure_logging
     from pbxctl.site.holder import SiteHolder
 
-    _configure_logging()
+    configure_logging()
     holder = SiteHolder(site, interval_s=0.2)
     gc.freeze()  # as `pbxctl serve` after its first load
     service = IvrAgiService(holder.get, clock=FixedClock(dt.datetime.fromisoformat(CLOCK)),

@@ -37,7 +37,7 @@ def _limit_memory() -> None:
 
 def validate(path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(PBXCTL), "validate", str(path)],
+        [str(PBXCTL), "validate", "-s", str(path)],
         capture_output=True, text=True, timeout=TIMEOUT_S, preexec_fn=_limit_memory,
     )
 
