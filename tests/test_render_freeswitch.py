@@ -270,9 +270,17 @@ def test_every_entry_runs_the_socket_then_its_fallback(example, dialplan):
         assert ("set", "continue_on_fail=true") in acts
         assert ("set", "hangup_after_bridge=true") in acts
         assert acts.index(("answer", None)) < acts.index(("socket", "127.0.0.1:8084 async full"))
-        # The socket app returns only when the service did not transfer: fail open.
-        assert acts[-2] == ("socket", "127.0.0.1:8084 async full")
-        assert acts[-1] == ("transfer", "pbxctl-queue-support XML pbxctl")
+        # The socket app returns only when the service did not transfer: fail open, and
+        # leave no watchdog behind; a silent service is bounded by the watchdog.
+        fb = f"pbxctl-entry-{number}-fallback"
+        assert ("set", f"pbxctl_fallback_extension={fb}") in acts
+        assert acts[-4:] == [
+            ("sched_transfer", f"+3 {fb} XML pbxctl"),
+            ("socket", "127.0.0.1:8084 async full"),
+            ("sched_cancel", None),
+            ("transfer", "pbxctl-queue-support XML pbxctl"),
+        ]
+        assert actions(extension(dialplan, fb)) == [("transfer", "pbxctl-queue-support XML pbxctl")]
 
 
 def test_entry_expression_matches_with_and_without_plus(dialplan):
@@ -287,7 +295,8 @@ def test_ivrs_have_socket_extensions(example, dialplan):
     for ivr_id in example.site.ivrs:
         acts = actions(extension(dialplan, f"pbxctl-ivr-{ivr_id}"))
         assert ("set", f"pbxctl_ivr={ivr_id}") in acts
-        assert acts[-2:] == [("socket", "127.0.0.1:8084 async full"), ("transfer", "pbxctl-queue-support XML pbxctl")]
+        assert acts[-3:] == [("socket", "127.0.0.1:8084 async full"), ("sched_cancel", None), ("transfer", "pbxctl-queue-support XML pbxctl")]
+        assert actions(extension(dialplan, f"pbxctl-ivr-{ivr_id}-fallback")) == [("transfer", "pbxctl-queue-support XML pbxctl")]
 
 
 def test_queue_extensions(dialplan):

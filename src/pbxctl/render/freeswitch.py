@@ -28,6 +28,7 @@ from pbxctl.site import model as m
 from pbxctl.site.load import LoadedSite
 from pbxctl.site.values import Destination, parse_destination
 from pbxctl.render.templates import header_lines, render
+from pbxctl.freeswitch import wire
 
 CONTEXT = "pbxctl"
 CALLCENTER_PATH = "autoload_configs/callcenter.conf.xml"
@@ -88,12 +89,8 @@ def destination_action(dest: Destination | str, fs: m.FreeswitchSettings) -> Act
     raise ValueError(f"no FreeSWITCH mapping for destination {dest}")
 
 
-def queue_extension(queue_id: str) -> str:
-    return f"pbxctl-queue-{queue_id}"
-
-
-def ivr_extension(ivr_id: str) -> str:
-    return f"pbxctl-ivr-{ivr_id}"
+queue_extension = wire.queue_extension
+ivr_extension = wire.ivr_extension
 
 
 def callcenter_queue_name(queue_id: str, fs: m.FreeswitchSettings) -> str:
@@ -360,6 +357,27 @@ class SocketExtension:
     title: Markup
     sets: list[tuple[str, str]]
     fallback: Action
+    # sched_transfer argument: the fallback extension after `watchdog` seconds of silence
+    watchdog: str = ""
+    fallback_name: str = ""
+    fallback_expression: str = ""
+
+
+def socket_extension(
+    site: m.Site, name: str, expression: str, title: Markup, sets: list[tuple[str, str]], fallback: str
+) -> SocketExtension:
+    out = site.pbx.freeswitch.outbound
+    fb_name = wire.fallback_extension(name)
+    return SocketExtension(
+        name=name,
+        expression=expression,
+        title=title,
+        sets=sets + [(wire.FALLBACK_EXTENSION, fb_name)],
+        fallback=destination_action(fallback, site.pbx.freeswitch),
+        watchdog=wire.watchdog(out.watchdog, fb_name),
+        fallback_name=fb_name,
+        fallback_expression=exact(fb_name),
+    )
 
 
 @dataclass(frozen=True)
@@ -405,13 +423,14 @@ def entry_extensions(site: m.Site) -> list[SocketExtension]:
         seen[digits] = number
         fallback = entry.fallback or site.pbx.fallback
         out.append(
-            SocketExtension(
-                name=f"pbxctl-entry-{number}",
+            socket_extension(
+                site,
+                name=wire.entry_extension(number),
                 # The leading + is optional and literal: trunks send both forms.
                 expression=rf"^\+?{regex_literal(digits)}$",
                 title=comment(f"entry {number}: {entry.name or 'no name'} -> IVR {entry.ivr}"),
-                sets=[("pbxctl_entry", number), ("pbxctl_ivr", entry.ivr), ("pbxctl_fallback", fallback)],
-                fallback=destination_action(fallback, fs),
+                sets=[(wire.ENTRY, number), (wire.IVR, entry.ivr), (wire.FALLBACK, fallback)],
+                fallback=fallback,
             )
         )
     return out
@@ -425,12 +444,13 @@ def ivr_extensions(site: m.Site) -> list[SocketExtension]:
     if parse_destination(fallback).kind == "ivr":
         fallback = "hangup"
     return [
-        SocketExtension(
+        socket_extension(
+            site,
             name=ivr_extension(ivr_id),
             expression=exact(ivr_extension(ivr_id)),
             title=comment(f"IVR {ivr_id}: {ivr.description or 'no description'}"),
-            sets=[("pbxctl_ivr", ivr_id), ("pbxctl_fallback", fallback)],
-            fallback=destination_action(fallback, fs),
+            sets=[(wire.IVR, ivr_id), (wire.FALLBACK, fallback)],
+            fallback=fallback,
         )
         for ivr_id, ivr in site.ivrs.items()
     ]

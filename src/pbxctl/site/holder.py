@@ -52,10 +52,9 @@ class SiteHolder:
         return self.current
 
     async def reload_if_changed(self) -> bool:
-        stamps = _stamps(list(self._stamps))
-        if stamps == self._stamps:
+        stamps = self._changed()
+        if stamps is None:
             return False
-        self._stamps = stamps
         # The load runs in a thread; this loop still needs the GIL for every decision, and
         # waits up to the switch interval (5 ms by default) each time it wakes: ask for it
         # back sooner while the load runs.
@@ -64,20 +63,48 @@ class SiteHolder:
         try:
             loaded = await asyncio.to_thread(load_site, self.path, True)
         except SiteInvalid as exc:
-            log.error("site changed but does not validate; keeping the previous one", problems=[str(p) for p in exc.problems][:20])
-            return False
+            return self._invalid(exc)
         finally:
             sys.setswitchinterval(interval)
-        previous, self.current = self.current, loaded
+        previous = self._adopt(loaded, stamps)
         # Decisions in flight may still read the previous site; its line map nobody reads.
         await asyncio.to_thread(previous.source.release)
-        del previous
+        return True
+
+    def reload_if_changed_now(self) -> bool:
+        """The blocking reload, for a process without an asyncio loop (the gevent FreeSWITCH
+        service calls it from its own greenlet)."""
+        stamps = self._changed()
+        if stamps is None:
+            return False
+        try:
+            loaded = load_site(self.path, True)
+        except SiteInvalid as exc:
+            return self._invalid(exc)
+        self._adopt(loaded, stamps).source.release()
+        return True
+
+    def _changed(self) -> dict[Path, tuple[int, int] | None] | None:
+        stamps = _stamps(list(self._stamps))
+        if stamps == self._stamps:
+            return None
+        self._stamps = stamps
+        return stamps
+
+    @staticmethod
+    def _invalid(exc: SiteInvalid) -> bool:
+        log.error("site changed but does not validate; keeping the previous one", problems=[str(p) for p in exc.problems][:20])
+        return False
+
+    def _adopt(self, loaded: LoadedSite, stamps: dict[Path, tuple[int, int] | None]) -> LoadedSite:
+        """Make `loaded` current; returns the previous site."""
+        previous, self.current = self.current, loaded
         # Stamps from before the load: a rewrite during the load shows as a change next time.
         files = data_files(loaded)
         added = _stamps([f for f in files if f not in stamps])
         self._stamps = {f: stamps[f] if f in stamps else added[f] for f in files}
         log.info("site reloaded", site=loaded.site.site, sha256=loaded.sha256[:16])
-        return True
+        return previous
 
     async def watch(self) -> None:
         while True:

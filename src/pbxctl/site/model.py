@@ -115,6 +115,12 @@ class EslSettings(Model):
 class OutboundSocketSettings(Model):
     host: Host = "127.0.0.1"
     port: Port = 8084
+    # Time box of each IVR decision and of each reply the service waits for.
+    timeout_ms: Annotated[int, Field(ge=50, le=10000)] = 1000
+    # FreeSWITCH leaves a call parked in `socket` for good when the service accepts and never
+    # answers: a scheduled transfer to the fallback, armed by the dialplan and re-armed by
+    # the service before each step, bounds that to this many seconds of silence.
+    watchdog: Annotated[int, Field(ge=1, le=60)] = 3
 
 
 class FreeswitchSettings(Model):
