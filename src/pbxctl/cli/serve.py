@@ -31,6 +31,19 @@ def configure_logging() -> None:
     )
 
 
+def clock_time(loaded, clock: Optional[str]):
+    """--clock as an aware time: naive text is read in the zone of the site's first hours set."""
+    if not clock:
+        return None
+    when = parse_at(clock, "--clock")
+    if when.tzinfo is None:
+        from zoneinfo import ZoneInfo
+
+        tz = next(iter(loaded.site.hours.values())).timezone if loaded.site.hours else "UTC"
+        when = when.replace(tzinfo=ZoneInfo(tz))
+    return when
+
+
 @app.command("asterisk")
 def serve_asterisk(
     ctx: typer.Context,
@@ -65,15 +78,7 @@ def serve_asterisk(
     ast = loaded.site.pbx.asterisk
     agi = ast.fastagi
     engine = engine_for(database_url(loaded.site.site, loaded.site.storage.url))
-    fixed = None
-    if clock:
-        when = parse_at(clock, "--clock")
-        if when.tzinfo is None:
-            from zoneinfo import ZoneInfo
-
-            tz = next(iter(loaded.site.hours.values())).timezone if loaded.site.hours else "UTC"
-            when = when.replace(tzinfo=ZoneInfo(tz))
-        fixed = FixedClock(when)
+    fixed = FixedClock(when) if (when := clock_time(loaded, clock)) else None
     try:
         secret = resolve_secret(ast.ami.secret, "pbx.asterisk.ami.secret", loaded.base_dir)
     except SecretUnavailable as exc:
@@ -130,3 +135,23 @@ def serve_asterisk(
         asyncio.run(run())
     except KeyboardInterrupt:
         pass
+
+
+@app.command("freeswitch")
+def serve_freeswitch(
+    ctx: typer.Context,
+    site: Optional[Path] = SITE,
+    old_site: Optional[Path] = OLD_SITE,
+    clock: Optional[str] = typer.Option(None, "--clock", help="Behave as if it were this local time (testing), e.g. '2026-12-24 13:05'."),
+) -> None:
+    """Run pbxctl's FreeSWITCH IVR service: the outbound socket the generated dialplan
+    connects to (pbx.freeswitch.outbound) — one gevent process, no asyncio in it."""
+    from pbxctl.freeswitch.outbound_service import FixedClock
+    from pbxctl.freeswitch.runtime import serve
+    from pbxctl.site.holder import SiteHolder
+
+    site_file = site_path_or_positional(ctx, site, old_site)
+    configure_logging()
+    loaded = load_site_or_fail(site_file)
+    fixed = FixedClock(when) if (when := clock_time(loaded, clock)) else None
+    serve(SiteHolder(site_file, loaded=loaded), fixed)

@@ -1,0 +1,128 @@
+"""greenswitch 0.0.19's outbound session, reading frames with pbxctl's esl_protocol.
+
+Why not greenswitch as is (checked in the installed 0.0.19 and its issue tracker):
+- `ESLEvent.parse_data` URL-decodes the whole header block before splitting it into lines,
+  so a value holding %0A (the connect reply's own `Reply-Text: %2BOK%0A`) or ': ' is torn
+  apart; pbxctl decodes value by value.
+- `send()` waits for the reply without a time limit (EvoluxBR/greenswitch#34: a call stuck
+  for good after a hang-up with linger); pbxctl's service must be time-boxed.
+- `send()` appends two LFs after a sendmsg body, which FreeSWITCH would read as the start of
+  another command.
+- `OutboundESLServer` polls accept() every 100 ms and connects without a time limit.
+
+So this module keeps greenswitch's session machinery (its reader/processor greenlets, the
+reply queue, event handlers, linger and disconnect handling) and replaces exactly two
+methods: `receive_events` (framing) and `send` (bytes, with a time limit). It relies on
+greenswitch internals (`_commands_sent`, `_esl_event_queue`, `_lingering`, `_run`), which is
+why pyproject pins greenswitch to 0.0.19; tests/test_greenswitch_glue.py fails if they change.
+"""
+
+from __future__ import annotations
+
+import gevent
+import gevent.event
+import gevent.server
+from greenswitch.esl import NotConnectedError, OutboundSession, OutboundSessionHasGoneAway
+
+from pbxctl.freeswitch.esl_protocol import Event, Frame, FrameReader, ProtocolError, channel_data, event_of
+
+READ_SIZE = 65536
+
+
+class GlueEvent:
+    """What greenswitch's handlers expect (`.headers`, `.data`), built from our parse."""
+
+    def __init__(self, frame: Frame, event: Event | None = None):
+        self.frame = frame
+        self.event = event
+        source = event.headers if event is not None else frame.headers
+        self.headers: dict[str, str] = {}
+        for key, value in source:
+            self.headers.setdefault(key, value)
+        self.data = frame.get("Reply-Text") if frame.content_type == "command/reply" else frame.body.decode("utf-8", "replace")
+
+
+class Session(OutboundSession):
+    """One outbound socket connection from FreeSWITCH."""
+
+    def receive_events(self) -> None:
+        reader = FrameReader()
+        while self._run:
+            try:
+                data = self.sock.recv(READ_SIZE)
+            except OSError:
+                data = b""
+            if not data:
+                self._gone()
+                break
+            try:
+                frames = reader.feed(data)
+            except ProtocolError:
+                self._gone()
+                break
+            for frame in frames:
+                self._dispatch(frame)
+
+    def _gone(self) -> None:
+        self._run = False
+        self.connected = False
+        for pending in self._commands_sent:
+            pending.set_exception(OutboundSessionHasGoneAway())
+        self._commands_sent.clear()
+        # Wake the processor so DISCONNECT handlers run (waiters fail at once).
+        self._esl_event_queue.put(GlueEvent(Frame([("Content-Type", "text/disconnect-notice")])))
+
+    def _dispatch(self, frame: Frame) -> None:
+        kind = frame.content_type
+        if kind in ("command/reply", "api/response"):
+            event = GlueEvent(frame, channel_data(frame) if frame.get("Event-Name") == "CHANNEL_DATA" else None)
+            if self._commands_sent:
+                self._commands_sent.pop(0).set(event)
+        elif kind == "text/disconnect-notice":
+            if frame.get("Content-Disposition") == "linger":
+                self._lingering = True
+            else:
+                self.connected = False
+            self._esl_event_queue.put(GlueEvent(frame))
+        elif kind.startswith("text/event-"):
+            self._esl_event_queue.put(GlueEvent(frame, event_of(frame)))
+
+    def send_bytes(self, data: bytes, timeout: float) -> GlueEvent:
+        """One command; its reply, or gevent.Timeout / OutboundSessionHasGoneAway."""
+        if not self.connected:
+            raise NotConnectedError()
+        result = gevent.event.AsyncResult()
+        self._commands_sent.append(result)
+        self.sock.sendall(data)
+        try:
+            return result.get(timeout=timeout)
+        except gevent.Timeout:
+            raise TimeoutError(f"no reply within {timeout:.2f} s to {data[:40]!r}") from None
+
+    def close(self) -> None:
+        """Let go of the channel: FreeSWITCH's socket app returns and the dialplan goes on."""
+        self._run = False
+        self.connected = False
+        try:
+            # shutdown first: greenswitch's makefile() holds the descriptor open past close()
+            self.sock.shutdown(2)
+        except OSError:
+            pass
+        self.sock_file.close()
+        self.sock.close()
+
+
+def serve(handle_session, host: str, port: int) -> gevent.server.StreamServer:
+    """An accepting server (gevent's, no polling) that hands each connection to
+    `handle_session(Session)` in its own greenlet."""
+
+    def on_connection(sock, address):
+        session = Session(address, sock)
+        try:
+            handle_session(session)
+        finally:
+            session.close()
+
+    server = gevent.server.StreamServer((host, port), on_connection)
+    server.start()
+    return server

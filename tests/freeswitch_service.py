@@ -1,0 +1,73 @@
+"""pbxctl's FreeSWITCH IVR service in its own process (gevent never runs in the test
+process), started on a free port with the example site."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pbxctl.render.freeswitch import render_freeswitch_dialplan
+from pbxctl.site.load import load_site
+
+from esl_double.pbx import load_dialplan
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def example_site(tmp: Path, port: int, extra: str = "") -> Path:
+    """conf/example.yaml with the outbound socket on `port`."""
+    text = (REPO / "conf" / "example.yaml").read_text()
+    text = re.sub(r"outbound: \{host: 127\.0\.0\.1, port: \d+\}", f"outbound: {{host: 127.0.0.1, port: {port}{extra}}}", text)
+    site = tmp / "example.yaml"
+    site.write_text(text)
+    (tmp / "postcodes.csv").write_text((REPO / "conf" / "postcodes.csv").read_text())
+    return site
+
+
+def dialplan_of(site: Path):
+    return load_dialplan(render_freeswitch_dialplan(load_site(site)))
+
+
+class ServiceProcess:
+    def __init__(self, site: Path, database: Path, port: int, args: list[str] | None = None, env: dict | None = None):
+        self.port = port
+        self.cmd = [str(Path(sys.executable).parent / "pbxctl"), "serve", "freeswitch", "-s", str(site), *(args or [])]
+        self.env = {**os.environ, "PBXCTL_DATABASE_URL": f"sqlite:///{database}", **(env or {})}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "ServiceProcess":
+        self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"service exited: {self.proc.stdout.read().decode()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("service did not listen within 20 s")
+
+    def signal(self, sig) -> None:
+        self.proc.send_signal(sig)
+
+    def stop(self) -> str:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.stdout.read().decode() if self.proc else ""
