@@ -45,13 +45,15 @@ class ServiceProcess:
         self.cmd = [str(Path(sys.executable).parent / "pbxctl"), "serve", "freeswitch", "-s", str(site), *(args or [])]
         self.env = {**os.environ, "PBXCTL_DATABASE_URL": f"sqlite:///{database}", **(env or {})}
         self.proc: subprocess.Popen | None = None
+        # a file, not a pipe: nobody reads a pipe while calls run, and a full one blocks the service
+        self.log = open(database.with_suffix(".log"), "w+b")
 
     def start(self) -> "ServiceProcess":
-        self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"service exited: {self.proc.stdout.read().decode()}")
+                raise RuntimeError(f"service exited: {self.output()}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
                 return self
@@ -70,4 +72,9 @@ class ServiceProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        return self.proc.stdout.read().decode() if self.proc else ""
+        return self.output()
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read().decode("utf-8", "replace")

@@ -145,7 +145,7 @@ def test_frozen_service_is_bounded_by_the_watchdog(tmp_path):
 def test_service_frozen_mid_call_falls_back_within_its_step_budget(tmp_path):
     """SIGSTOP after the first prompt: the watchdog the service re-armed for that step fires."""
     port = free_port()
-    site = example_site(tmp_path, port, ", watchdog: 1")
+    site = example_site(tmp_path, port, ", watchdog: 1, prompt_allowance: 1")
     svc = ServiceProcess(site, tmp_path / "db.sqlite", port).start()
     try:
         stopped = threading.Event()
@@ -160,6 +160,8 @@ def test_service_frozen_mid_call_falls_back_within_its_step_budget(tmp_path):
                             at="2026-12-23 10:00", digit_gap_s=0.6)
         assert stopped.is_set()
         assert (result.outcome, result.fell_back_by) == ("queue:support", "watchdog")
+        # the postcode step's budget: watchdog 1 + prompt allowance 1 + its 5 s input timeout
+        assert result.seconds < 0.5 + 7 + 1
     finally:
         svc.signal(signal.SIGCONT)
         svc.stop()

@@ -48,6 +48,8 @@ class CallResult:
     violations: list[str] = field(default_factory=list)
     seconds: float = 0.0
     fell_back_by: str = ""  # "", "socket returned", "watchdog"
+    # seconds from the caller's last key (play_and_get_digits done) to the service's next command
+    decision_latencies: list[float] = field(default_factory=list)
 
 
 class Call:
@@ -141,6 +143,7 @@ class Call:
         self.sock = sock
         self.moved: str | None = None
         self.hung_up = False
+        self._keys_done_at: float | None = None
         try:
             return self._session()
         finally:
@@ -162,7 +165,13 @@ class Call:
                 data = b""
             if not data:
                 return self.moved  # the service closed: the socket app returns
-            self.sock.sendall(self.engine.receive(data))
+            if self._keys_done_at is not None:
+                self.result.decision_latencies.append(time.perf_counter() - self._keys_done_at)
+                self._keys_done_at = None
+            try:
+                self.sock.sendall(self.engine.receive(data))
+            except OSError:
+                return self.moved
             self.engine.run_pending()
             if self.hung_up:
                 self.sock.sendall(self.engine.hangup_notice(f"loopback/{self.values.destination}-b"))
@@ -182,7 +191,10 @@ class Call:
         return "-ERR no reply\n"
 
     def emit(self, name: str, app: str = "", data: str = "", **extra: str) -> None:
-        self.sock.sendall(self.engine.emit(self.values.event(name, self.vars, app, data, **extra)))
+        try:
+            self.sock.sendall(self.engine.emit(self.values.event(name, self.vars, app, data, **extra)))
+        except OSError:
+            pass  # the service already let go (it closes once the transfer completed)
 
     def execute(self, app: str, arg: str, lock: bool) -> None:
         self.result.trace.append(f"{app} {arg}".strip())
@@ -229,6 +241,7 @@ class Call:
         if typed:
             self.vars[var] = typed
         self.emit("CHANNEL_EXECUTE_COMPLETE", "play_and_get_digits", arg)
+        self._keys_done_at = time.perf_counter()
 
 
 def place_call(dialplan: list[Extension], destination: str, caller: str, digits: list[str], **kw) -> CallResult:

@@ -45,9 +45,6 @@ LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
 
-# A prompt's length is not known beforehand: a step that plays one may take this long on
-# top of its input timeout before the watchdog takes the call to its fallback.
-PROMPT_ALLOWANCE_S = 60
 MAX_STEPS = 200
 INVALID_TONE = "silence_stream://250"
 
@@ -93,12 +90,14 @@ class OutboundIvrService:
         record_callback: CallbackRecorder | None = None,
         timeout_s: float = 1.0,
         watchdog_s: int = 3,
+        prompt_allowance_s: int = 60,
     ):
         self._site = site
         self.clock = clock or Clock()
         self._record_callback = record_callback
         self.timeout_s = timeout_s
         self.watchdog_s = watchdog_s
+        self.prompt_allowance_s = prompt_allowance_s
 
     def handle(self, session: Session) -> None:
         call = IvrCall(self, session)
@@ -258,8 +257,9 @@ class IvrCall:
                 queue=el.queue, number=number, ivr=ivr, element=element, call_id=self.uuid, requested_at=call.now))
 
     def play(self, prompt: str) -> None:
-        self.arm_watchdog(self.service.watchdog_s + PROMPT_ALLOWANCE_S)
-        self.execute_and_wait("playback", prompt, PROMPT_ALLOWANCE_S)
+        budget = self.service.watchdog_s + self.service.prompt_allowance_s
+        self.arm_watchdog(budget)
+        self.execute_and_wait("playback", prompt, budget)
 
     def collect(self, el) -> str:
         """The caller's keys for a menu / advanced menu / callback number."""
@@ -270,7 +270,7 @@ class IvrCall:
         else:
             low, high = (el.min_digits, el.max_digits) if isinstance(el, m.AdvancedMenuElement) else (1, 20)
             timeout, terminators = getattr(el, "timeout", 5), "#"
-        budget = self.service.watchdog_s + PROMPT_ALLOWANCE_S + timeout
+        budget = self.service.watchdog_s + self.service.prompt_allowance_s + timeout
         self.arm_watchdog(budget)
         self.execute("unset", wire.DIGITS)
         arg = f"{low} {high} 1 {timeout * 1000} {terminators} {el.prompt} {INVALID_TONE} {wire.DIGITS} [0-9*#]+ {timeout * 1000}"

@@ -28,6 +28,7 @@ def build_service(holder: SiteHolder, clock: FixedClock | None) -> OutboundIvrSe
         record_callback=functools.partial(record_callback, engine, source="ivr"),
         timeout_s=out.timeout_ms / 1000,
         watchdog_s=out.watchdog,
+        prompt_allowance_s=out.prompt_allowance,
     )
 
 

@@ -121,6 +121,9 @@ class OutboundSocketSettings(Model):
     # answers: a scheduled transfer to the fallback, armed by the dialplan and re-armed by
     # the service before each step, bounds that to this many seconds of silence.
     watchdog: Annotated[int, Field(ge=1, le=60)] = 3
+    # A prompt's length is not known beforehand: a step that plays one may take this much
+    # longer (plus its input timeout) before the re-armed watchdog takes the call.
+    prompt_allowance: Annotated[int, Field(ge=1, le=600)] = 60
 
 
 class FreeswitchSettings(Model):
