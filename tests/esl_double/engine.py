@@ -12,12 +12,12 @@ test can assert that pbxctl never provoked one.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
 from pbxctl.freeswitch.esl_protocol import (
     Event,
-    ProtocolError,
     encode_frame,
     event_frame,
     url_encode,
@@ -48,38 +48,43 @@ class Command:
     line: str  # the first line: "api status", "sendmsg", "connect"
     headers: dict[str, str]  # sendmsg's lines, names lower-cased
     body: bytes = b""
+    crlf: bool = False
+
+
+BLOCK_END = re.compile(rb"\n\r?\n")
 
 
 class Commands:
     """Splits what a client sends into commands: a first line, header lines, a blank line,
-    and when there is a content-length (sendmsg), that many body bytes. CR anywhere in the
-    command lines is refused: FreeSWITCH's own framing is LF only."""
+    and when there is a content-length (sendmsg), that many body bytes.
+
+    mod_event_socket's reader counts LFs and skips CRs when it looks for the blank line, so
+    CRLF still ends a command, but the CR stays in the text: `auth ClueCon\r` is a wrong
+    password and any other command with a CR is not found. The double does the same and
+    notes every CR as a violation (the recordings show LF only)."""
 
     def __init__(self) -> None:
         self._buf = b""
 
-    def feed(self, data: bytes) -> list[Command | ProtocolError]:
+    def feed(self, data: bytes) -> list[Command]:
         self._buf += data
-        out: list[Command | ProtocolError] = []
+        out: list[Command] = []
         while True:
-            end = self._buf.find(b"\n\n")
-            if end < 0:
+            match = BLOCK_END.search(self._buf)
+            if match is None:
                 return out
-            block = self._buf[:end].decode("utf-8", "replace")
-            lines = block.lstrip("\n").split("\n")
+            block = self._buf[: match.start()].decode("utf-8", "replace")
+            lines = block.lstrip("\r\n").split("\n")
             headers: dict[str, str] = {}
             for line in lines[1:]:
-                key, _, value = line.partition(": ")
+                key, _, value = line.rstrip("\r").partition(": ")
                 headers[key.lower()] = value
             length = int(headers.get("content-length", "0") or 0)
-            if len(self._buf) < end + 2 + length:
+            if len(self._buf) < match.end() + length:
                 return out
-            body = self._buf[end + 2 : end + 2 + length]
-            self._buf = self._buf[end + 2 + length :]
-            if "\r" in block:
-                out.append(ProtocolError(f"CR in command {block!r}: Event Socket lines end in LF only"))
-                continue
-            out.append(Command(lines[0], headers, body))
+            body = self._buf[match.end() : match.end() + length]
+            self._buf = self._buf[match.end() + length :]
+            out.append(Command(lines[0], headers, body, crlf="\r" in block))
 
 
 @dataclass
@@ -130,16 +135,16 @@ class Inbound:
         for item in self._commands.feed(data):
             if self.closed:
                 break
-            if isinstance(item, ProtocolError):
-                self.violations.append(str(item))
-                out += reply("-ERR command not found")
-                continue
             out += self._command(item)
         return out
 
     def _command(self, cmd: Command) -> bytes:
         line = cmd.line
         verb, _, rest = line.partition(" ")
+        if cmd.crlf:
+            self.violations.append(f"CR in command {line!r}: Event Socket lines end in LF only")
+            if verb != "auth":
+                return reply("-ERR command not found")
         if not self.authed:
             if verb != "auth":
                 self.violations.append(f"{line!r} before auth")
@@ -206,16 +211,15 @@ class Outbound:
         for item in self._commands.feed(data):
             if self.closed:
                 break
-            if isinstance(item, ProtocolError):
-                self.violations.append(str(item))
-                out += reply("-ERR command not found")
-                continue
             out += self._command(item)
         return out
 
     def _command(self, cmd: Command) -> bytes:
         line = cmd.line
         verb, _, rest = line.partition(" ")
+        if cmd.crlf:
+            self.violations.append(f"CR in command {line!r}: Event Socket lines end in LF only")
+            return reply("-ERR command not found")
         if not self.connected:
             if line != "connect":
                 # FreeSWITCH waits for `connect`; nothing recorded says what it does with
