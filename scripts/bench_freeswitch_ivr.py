@@ -7,9 +7,12 @@ double (tests/esl_double): each call runs the generated dialplan, connects to th
 service, gets the block/vip/hours decisions, the menu (key 1) and the postcode menu
 (0150), and is transferred to queue sales_east — five decisions per call.
 
-Latency is FreeSWITCH-side: from the double sending the CHANNEL_EXECUTE_COMPLETE of
-play_and_get_digits (the caller's keys) to the service's next command, which carries the
-decision. Decisions/s counts every decision of the calls that completed.
+Latency, FreeSWITCH-side (the double's clock): "keys -> decision" from the double sending
+the CHANNEL_EXECUTE_COMPLETE of play_and_get_digits (the caller's keys) to the service's
+next command; "whole call" from the double's connect to the end of the socket session
+(five decisions, fourteen commands, every event of the call). Decisions/s counts every
+decision of the calls that completed. CPU of both sides is printed: the double runs in
+this process (threads), the service in its own.
 
     python scripts/bench_freeswitch_ivr.py [--rate 100 --duration 20]
 """
@@ -32,6 +35,13 @@ from esl_double.pbx import place_call  # noqa: E402
 from freeswitch_service import ServiceProcess, dialplan_of, example_site, free_port  # noqa: E402
 
 DECISIONS_PER_CALL = 5  # screen, vip_check, office_hours, main_menu, postcode
+
+
+def cpu_seconds(pid: int) -> float:
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -65,6 +75,7 @@ def main() -> None:
     for t in threads:
         t.join(60)
     elapsed = time.perf_counter() - start
+    service_cpu = cpu_seconds(svc.proc.pid)
     svc.stop()
     ok = [r for r in results if r.outcome == "queue:sales_east" and not r.fell_back_by]
     lat = sorted(x for r in ok for x in r.decision_latencies)
@@ -74,7 +85,10 @@ def main() -> None:
     print(f"completed        {len(ok)} ended in queue:sales_east, {len(results) - len(ok)} other")
     print(f"decisions/s      {len(ok) * DECISIONS_PER_CALL / elapsed:,.0f} ({elapsed:.1f} s wall)")
     print(f"keys -> decision p50 {q[49] * 1000:.2f} ms  p99 {q[98] * 1000:.2f} ms  max {lat[-1] * 1000:.2f} ms")
-    print(f"call in service  p50 {statistics.median(r.seconds for r in ok) * 1000:.1f} ms")
+    print(f"CPU              service {service_cpu / elapsed:.0%} of a core, double {time.process_time() / elapsed:.0%}")
+    calls = sorted(r.seconds for r in ok)
+    cq = statistics.quantiles(calls, n=100) if len(calls) > 100 else [float("nan")] * 99
+    print(f"whole call       p50 {cq[49] * 1000:.1f} ms  p99 {cq[98] * 1000:.1f} ms  (connect to transfer: 5 decisions, 14 commands)")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ def test_menu_keys_arrive_as_dtmf_events_one_per_digit(lab):
     result = place_call(lab["dialplan"], "200", "+4722445566", ["1", "0150"], service=("127.0.0.1", lab["port"]), at="2026-12-23 10:00")
     assert result.outcome == "queue:sales_east"
     collects = [t for t in result.trace if t.startswith("play_and_get_digits")]
+    assert len(collects) == 2  # each key sequence decided once: no stale or repeated input
     assert collects[0].split()[1:3] == ["1", "1"]  # a menu: one key
     assert collects[1].split()[1:3] == ["4", "4"]  # the postcode menu: min/max digits of the element
 

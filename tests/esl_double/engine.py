@@ -201,6 +201,7 @@ class Outbound:
         self.lingering = False
         self.closed = False
         self.violations: list[str] = []
+        self._queued: list[tuple[str, str, bool]] = []
 
     @property
     def uuid(self) -> str:
@@ -257,16 +258,14 @@ class Outbound:
             return reply("-ERR command not found")
         arg = cmd.body.decode("utf-8") if cmd.body else fields.get("execute-app-arg", "")
         lock = fields.get("event-lock") == "true"
-        # async mode: +OK at once, the app runs after (its events follow the reply)
-        out = reply("+OK")
-        self._pending = (fields["execute-app-name"], arg, lock)
-        return out
+        # async mode: +OK at once; the channel runs the queued apps in order afterwards
+        self._queued.append((fields["execute-app-name"], arg, lock))
+        return reply("+OK")
 
     def run_pending(self) -> None:
-        """Run the app the last sendmsg queued (the channel thread, after the +OK)."""
-        pending, self._pending = getattr(self, "_pending", None), None
-        if pending:
-            self._execute(*pending)
+        """Run the apps sendmsg queued, in order (the channel thread, after the +OKs)."""
+        while self._queued:
+            self._execute(*self._queued.pop(0))
 
     def emit(self, event: Event) -> bytes:
         for key, value in event.headers:

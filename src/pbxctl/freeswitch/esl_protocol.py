@@ -17,16 +17,11 @@ module, so the bytes the tests check are the bytes production parses.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from urllib.parse import unquote
 
 Headers = list[tuple[str, str]]
-
-# switch_url_encode() (switch_utils.c): these, bytes below ' ' and above '~' become %XX.
-# '%' is left alone when two upper-case hex digits follow (FreeSWITCH issue #85: its
-# encoder assumes such text is already encoded), so decoding must tolerate a bare '%'.
-URL_UNSAFE = frozenset(' "#%&+:;<=>?@[\\]^`{|}')
-_HEX = "0123456789ABCDEF"
 
 MAX_HEADER_BYTES = 1 << 20  # a channel-data block is ~4 KB; anything near this is garbage
 
@@ -35,18 +30,19 @@ class ProtocolError(ValueError):
     """Bytes that are not Event Socket framing (CR in a header, no ': ', bad length)."""
 
 
+# switch_url_encode() (switch_utils.c): space, " # & + : ; < = > ? @ [ \ ] ^ ` { | } and
+# bytes below ' ' or above '~' become %XX. '%' is left alone when two upper-case hex digits
+# follow (FreeSWITCH issue #85: its encoder takes such text as already encoded), so decoding
+# must tolerate a bare '%'. Checked against every recorded event (tests/test_esl_double.py).
+_NEEDS_ENCODING = re.compile(r'[^\x21-\x7e]|["#&+:;<=>?@\[\\\]^`{|}]|%(?![0-9A-F]{2})')
+
+
 def url_encode(value: str) -> str:
-    raw = value.encode("utf-8")
-    out: list[str] = []
-    for i, byte in enumerate(raw):
-        ch = chr(byte)
-        if ch == "%" and i + 2 < len(raw) and chr(raw[i + 1]) in _HEX and chr(raw[i + 2]) in _HEX:
-            out.append(ch)
-        elif byte < 0x20 or byte > 0x7E or ch in URL_UNSAFE:
-            out.append(f"%{byte:02X}")
-        else:
-            out.append(ch)
-    return "".join(out)
+    return _NEEDS_ENCODING.sub(_percent, value)
+
+
+def _percent(match: re.Match) -> str:
+    return "".join(f"%{b:02X}" for b in match.group(0).encode("utf-8", "surrogateescape"))
 
 
 def url_decode(value: str) -> str:
@@ -140,21 +136,43 @@ class FrameReader:
 # --- events -----------------------------------------------------------------------------------
 
 
-@dataclass
 class Event:
     """An event with decoded values. `headers` keeps repeats and order; `body` is the nested
-    body (BACKGROUND_JOB's result, a log line), decoded text."""
+    body (BACKGROUND_JOB's result, a log line), decoded text.
 
-    headers: Headers
-    body: str | None = None
-    _index: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    Values read off the wire are URL-decoded when first asked for: a channel event has ~100
+    headers and a service reads a handful, and decoding them all was most of its CPU."""
 
-    def __post_init__(self) -> None:
-        for key, value in self.headers:
-            self._index.setdefault(key, value)
+    __slots__ = ("_raw", "_decoded", "_index", "body")
+
+    def __init__(self, headers: Headers, body: str | None = None, encoded: bool = False):
+        self._raw = headers
+        self._decoded: Headers | None = None if encoded else headers
+        self.body = body
+        index: dict[str, str] = {}
+        for key, value in headers:
+            index.setdefault(key, value)
+        self._index = _Decoding(index) if encoded else index
+
+    @property
+    def headers(self) -> Headers:
+        if self._decoded is None:
+            self._decoded = [(k, url_decode(v)) for k, v in self._raw]
+        return self._decoded
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Event) and (self.headers, self.body) == (other.headers, other.body)
+
+    def __repr__(self) -> str:
+        return f"Event({self.name!r}, {len(self._raw)} headers)"
 
     def get(self, name: str, default: str | None = None) -> str | None:
         return self._index.get(name, default)
+
+    @property
+    def index(self) -> "dict[str, str]":
+        """Name -> first value (decoded), read-only by convention."""
+        return self._index
 
     def __getitem__(self, name: str) -> str:
         return self._index[name]
@@ -171,11 +189,24 @@ class Event:
         return self._index.get("Event-Subclass", "")
 
 
+class _Decoding(dict):
+    """A name -> raw value dict that hands out URL-decoded values (decoded once)."""
+
+    def __getitem__(self, key: str) -> str:
+        value = dict.__getitem__(self, key)
+        if "%" in value:
+            value = url_decode(value)
+            dict.__setitem__(self, key, value)
+        return value
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        return self[key] if key in self else default
+
+
 def parse_plain_event(body: bytes) -> Event:
     text = body.decode("utf-8", "surrogateescape")
     head, sep, rest = text.partition("\n\n")
-    headers = [(k, url_decode(v)) for k, v in parse_header_block(head)]
-    event = Event(headers)
+    event = Event(parse_header_block(head), encoded=True)
     length = event.get("Content-Length")
     if length is not None and length.isdigit():
         event.body = rest.encode("utf-8", "surrogateescape")[: int(length)].decode("utf-8", "surrogateescape")
@@ -229,7 +260,7 @@ def event_frame(event: Event, fmt: str) -> Frame:
 
 def channel_data(frame: Frame) -> Event:
     """The channel variables of an outbound session, from the reply to `connect`."""
-    return Event([(k, url_decode(v)) for k, v in frame.headers])
+    return Event(frame.headers, encoded=True)
 
 
 # --- commands ---------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ why pyproject pins greenswitch to 0.0.19; tests/test_greenswitch_glue.py fails i
 
 from __future__ import annotations
 
+import socket
+
 import gevent
 import gevent.event
 import gevent.server
@@ -35,10 +37,7 @@ class GlueEvent:
     def __init__(self, frame: Frame, event: Event | None = None):
         self.frame = frame
         self.event = event
-        source = event.headers if event is not None else frame.headers
-        self.headers: dict[str, str] = {}
-        for key, value in source:
-            self.headers.setdefault(key, value)
+        self.headers: dict[str, str] = event.index if event is not None else dict(frame.headers)
         self.data = frame.get("Reply-Text") if frame.content_type == "command/reply" else frame.body.decode("utf-8", "replace")
 
 
@@ -117,6 +116,9 @@ def serve(handle_session, host: str, port: int) -> gevent.server.StreamServer:
     `handle_session(Session)` in its own greenlet."""
 
     def on_connection(sock, address):
+        # request/reply traffic of small frames: without this, Nagle and delayed ACKs add
+        # ~40 ms to a command sent right after another (sched_cancel, sched_transfer, ...)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         session = Session(address, sock)
         try:
             handle_session(session)
