@@ -114,7 +114,28 @@ class Subscription:
         return event.name in self.names
 
 
-class Inbound:
+class Connection:
+    """What both sides share: commands in, replies out, CRs noted."""
+
+    closed: bool
+    violations: list[str]
+    _commands: Commands
+
+    def receive(self, data: bytes) -> bytes:
+        out = b""
+        for item in self._commands.feed(data):
+            if self.closed:
+                break
+            if item.crlf:
+                self.violations.append(f"CR in command {item.line!r}: Event Socket lines end in LF only")
+            out += self._command(item)
+        return out
+
+    def _command(self, cmd: Command) -> bytes:
+        raise NotImplementedError
+
+
+class Inbound(Connection):
     """A client connected to FreeSWITCH's port 8021."""
 
     def __init__(self, password: str, api: ApiHandler, job_uuid: Callable[[], str]):
@@ -130,21 +151,11 @@ class Inbound:
     def greeting(self) -> bytes:
         return encode_frame([("Content-Type", "auth/request")])
 
-    def receive(self, data: bytes) -> bytes:
-        out = b""
-        for item in self._commands.feed(data):
-            if self.closed:
-                break
-            out += self._command(item)
-        return out
-
     def _command(self, cmd: Command) -> bytes:
         line = cmd.line
         verb, _, rest = line.partition(" ")
-        if cmd.crlf:
-            self.violations.append(f"CR in command {line!r}: Event Socket lines end in LF only")
-            if verb != "auth":
-                return reply("-ERR command not found")
+        if cmd.crlf and verb != "auth":  # in the password the CR just makes it wrong
+            return reply("-ERR command not found")
         if not self.authed:
             if verb != "auth":
                 self.violations.append(f"{line!r} before auth")
@@ -185,7 +196,7 @@ class Inbound:
         return disconnect_notice(SHUTTING_DOWN)
 
 
-class Outbound:
+class Outbound(Connection):
     """FreeSWITCH's side of `socket HOST:PORT async full`: one channel, connected to the
     service. `execute` is called for every sendmsg execute (the scenario runs the app);
     channel variables follow the channel's own events, as FreeSWITCH's do."""
@@ -207,19 +218,10 @@ class Outbound:
     def uuid(self) -> str:
         return self.variables.get("uuid", "")
 
-    def receive(self, data: bytes) -> bytes:
-        out = b""
-        for item in self._commands.feed(data):
-            if self.closed:
-                break
-            out += self._command(item)
-        return out
-
     def _command(self, cmd: Command) -> bytes:
         line = cmd.line
         verb, _, rest = line.partition(" ")
         if cmd.crlf:
-            self.violations.append(f"CR in command {line!r}: Event Socket lines end in LF only")
             return reply("-ERR command not found")
         if not self.connected:
             if line != "connect":
