@@ -24,9 +24,10 @@ import socket
 import gevent
 import gevent.event
 import gevent.server
-from greenswitch.esl import NotConnectedError, OutboundSession, OutboundSessionHasGoneAway
+import gevent.socket as socket_module
+from greenswitch.esl import InboundESL, NotConnectedError, OutboundSession, OutboundSessionHasGoneAway
 
-from pbxctl.freeswitch.esl_protocol import Event, Frame, FrameReader, ProtocolError, channel_data, event_of
+from pbxctl.freeswitch.esl_protocol import Event, Frame, FrameReader, ProtocolError, channel_data, command, event_of
 
 READ_SIZE = 65536
 
@@ -41,8 +42,8 @@ class GlueEvent:
         self.data = frame.get("Reply-Text") if frame.content_type == "command/reply" else frame.body.decode("utf-8", "replace")
 
 
-class Session(OutboundSession):
-    """One outbound socket connection from FreeSWITCH."""
+class PbxctlFraming:
+    """The two replaced methods (and helpers), for outbound and inbound sessions alike."""
 
     def receive_events(self) -> None:
         reader = FrameReader()
@@ -68,12 +69,17 @@ class Session(OutboundSession):
         for pending in self._commands_sent:
             pending.set_exception(OutboundSessionHasGoneAway())
         self._commands_sent.clear()
-        # Wake the processor so DISCONNECT handlers run (waiters fail at once).
-        self._esl_event_queue.put(GlueEvent(Frame([("Content-Type", "text/disconnect-notice")])))
+        # DISCONNECT handlers run here, not through the event queue: the processor greenlet
+        # stops once _run is false and could miss a queued notice.
+        gone = GlueEvent(Frame([("Content-Type", "text/disconnect-notice")]))
+        for handler in list(self.event_handlers.get("DISCONNECT", [])):
+            self._safe_exec_handler(handler, gone)
 
     def _dispatch(self, frame: Frame) -> None:
         kind = frame.content_type
-        if kind in ("command/reply", "api/response"):
+        if kind == "auth/request":
+            self._auth_request_event.set()
+        elif kind in ("command/reply", "api/response"):
             event = GlueEvent(frame, channel_data(frame) if frame.get("Event-Name") == "CHANNEL_DATA" else None)
             if self._commands_sent:
                 self._commands_sent.pop(0).set(event)
@@ -109,6 +115,28 @@ class Session(OutboundSession):
             pass
         self.sock_file.close()
         self.sock.close()
+
+
+class Session(PbxctlFraming, OutboundSession):
+    """One outbound socket connection from FreeSWITCH."""
+
+
+class InboundSession(PbxctlFraming, InboundESL):
+    """One connection to FreeSWITCH's port 8021, opened with a time limit on every step
+    (greenswitch's own connect() waits for the greeting and the auth reply for ever)."""
+
+    def open(self, timeout: float) -> None:
+        self.sock = socket_module.create_connection((self.host, self.port), timeout=timeout)
+        self.sock.settimeout(None)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock_file = self.sock.makefile("rb")
+        self.connected = True
+        self.start_event_handlers()
+        if not self._auth_request_event.wait(timeout):
+            raise TimeoutError(f"no auth/request from {self.host}:{self.port} within {timeout} s")
+        reply = self.send_bytes(command(f"auth {self.password}"), timeout)
+        if reply.data != "+OK accepted":
+            raise PermissionError(f"FreeSWITCH refused the ESL password ({reply.data})")
 
 
 def serve(handle_session, host: str, port: int) -> gevent.server.StreamServer:
