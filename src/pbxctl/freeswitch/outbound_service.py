@@ -30,7 +30,7 @@ from pbxctl.freeswitch import wire
 from pbxctl.freeswitch.esl_protocol import Event, command, sendmsg_execute
 from pbxctl.freeswitch.greenswitch_glue import GlueEvent, Session
 from pbxctl.ivr.decide import RETRY, CallContext, NotADecision, decide
-from pbxctl.render.freeswitch import destination_action
+from pbxctl.render.freeswitch import PRIORITY_SCORE_SECONDS, destination_action
 from pbxctl.site import model as m
 from pbxctl.site.load import LoadedSite
 from pbxctl.site.values import is_destination, parse_destination
@@ -218,8 +218,8 @@ class IvrCall:
                 self.play(el.prompt)
                 step = el.next
             elif isinstance(el, m.QueueElement):
-                priority = el.priority
-                return self.finish(loaded, f"queue:{el.queue}", priority)
+                # el.next is not carried yet: the queue extension's own overflow runs after it
+                return self.finish(loaded, f"queue:{el.queue}", el.priority)
             elif isinstance(el, m.GotoIvrElement):
                 step = f"ivr:{el.ivr}"
             elif isinstance(el, m.VoicemailElement):
@@ -282,8 +282,6 @@ class IvrCall:
         action = destination_action(destination, fs)
         self.execute("sched_cancel")
         if priority is not None:
-            from pbxctl.render.freeswitch import PRIORITY_SCORE_SECONDS
-
             self.execute("set", f"cc_base_score={priority * PRIORITY_SCORE_SECONDS}")
         log.info("call_sent_on", call_id=self.uuid, destination=destination)
         if action.app == "transfer":
