@@ -68,13 +68,13 @@ def install_custom_prompts(root: Path, site_text: str) -> None:
             shutil.copy(silence, target)
 
 
-def copy_example(directory: Path) -> Path:
-    """conf/example.yaml and its CSV, copied to `directory` (no PBX involved)."""
+def copy_example(directory: Path, name: str = "example.yaml") -> Path:
+    """conf/example.yaml (or conf/NAME) and its CSV, copied to `directory` (no PBX involved)."""
     import shutil
 
-    for name in ("example.yaml", "postcodes.csv"):
-        shutil.copy(REPO / "conf" / name, directory / name)
-    return directory / "example.yaml"
+    for file in (name, "postcodes.csv"):
+        shutil.copy(REPO / "conf" / file, directory / file)
+    return directory / name
 
 
 @contextmanager

@@ -65,13 +65,13 @@ def test_generate_is_deterministic_and_keeps_foreign_files(tmp_path):
 
 
 def test_generate_freeswitch_target(tmp_path):
-    site = copy_example(tmp_path)
-    site.write_text(site.read_text().replace("waiting: music_then_ringing", "waiting: ringing"))
+    site = copy_example(tmp_path, "example-freeswitch.yaml")
     out = tmp_path / "fs"
-    result = runner.invoke(app, ["generate", "-s", str(site), "--out", str(out), "--target", "freeswitch"])
+    result = runner.invoke(app, ["generate", "-s", str(site), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert (out / "autoload_configs" / "callcenter.conf.xml").is_file()
-    assert (out / "dialplan" / "pbxctl.xml").is_file()
+    for name in ("queues", "agents", "tiers"):
+        assert (out / "autoload_configs" / "pbxctl" / f"callcenter-{name}.xml").is_file()
+    assert (out / "dialplan" / "pbxctl" / "pbxctl.xml").is_file()
 
 
 def test_freeswitch_target_rejects_what_mod_callcenter_cannot_do(tmp_path):
@@ -83,12 +83,12 @@ def test_freeswitch_target_rejects_what_mod_callcenter_cannot_do(tmp_path):
     assert not out.exists()
 
 
-def test_apply_refuses_freeswitch_backend(tmp_path):
-    site = copy_example(tmp_path)
-    site.write_text(site.read_text().replace("backend: asterisk", "backend: freeswitch").replace("waiting: music_then_ringing", "waiting: music"))
-    result = runner.invoke(app, ["apply", "-s", str(site)])
+def test_freeswitch_apply_names_a_missing_config_dir(tmp_path):
+    # apply itself is tested against the Event Socket double in tests/test_freeswitch_apply.py
+    site = copy_example(tmp_path, "example-freeswitch.yaml")
+    result = runner.invoke(app, ["apply", "-s", str(site), "--config-dir", str(tmp_path / "nope")])
     assert result.exit_code == 1
-    assert "pbxctl generate" in result.output
+    assert f"FreeSWITCH config directory {tmp_path / 'nope'} does not exist" in result.output
 
 
 def test_site_comes_from_the_environment(tmp_path):

@@ -5,11 +5,11 @@ previous files back if it has not."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from pbxctl.apply.files import (
     ApplyError,
+    ApplyResult,
     FileChange,
     plan_asterisk_include,
     plan_generated,
@@ -38,18 +38,6 @@ OPERATOR_FILES = {
 }
 # Features first: the dialplan's agent leg names the dynamic features.
 RELOAD_COMMANDS = ("module reload features", "dialplan reload", "queue reload all")
-
-
-@dataclass
-class ApplyResult:
-    changes: list[FileChange]
-    backup_dir: Path | None = None
-    reloaded: bool = False
-    verified: list[str] = field(default_factory=list)
-
-    @property
-    def changed(self) -> list[FileChange]:
-        return [c for c in self.changes if c.changed]
 
 
 def plan_asterisk(loaded: LoadedSite, config_dir: Path) -> list[FileChange]:

@@ -7,7 +7,7 @@ import difflib
 import os
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -39,6 +39,19 @@ class FileChange:
                 tofile=str(self.path),
             )
         )
+
+
+@dataclass
+class ApplyResult:
+    changes: list[FileChange]
+    backup_dir: Path | None = None
+    reloaded: bool = False
+    verified: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)  # what was sent to the PBX besides reloads
+
+    @property
+    def changed(self) -> list[FileChange]:
+        return [c for c in self.changes if c.changed]
 
 
 def read_text(path: Path) -> str | None:

@@ -70,27 +70,35 @@ def generate(
 
 
 def _config_dir(loaded: LoadedSite, config_dir: Path | None) -> Path:
-    if loaded.site.pbx.backend != "asterisk":
-        fail(
-            "diff/apply write to a running Asterisk; for FreeSWITCH use `pbxctl generate` "
-            "(applying to FreeSWITCH comes with the FreeSWITCH runtime)"
-        )
-    return config_dir or (loaded.base_dir / loaded.site.pbx.asterisk.config_dir)
+    pbx = loaded.site.pbx
+    configured = pbx.asterisk.config_dir if pbx.backend == "asterisk" else pbx.freeswitch.config_dir
+    return config_dir or (loaded.base_dir / configured)
+
+
+def _plan(loaded: LoadedSite, directory: Path):
+    if loaded.site.pbx.backend == "freeswitch":
+        from pbxctl.apply.freeswitch_apply import plan_freeswitch
+
+        return plan_freeswitch(loaded, directory)
+    from pbxctl.apply.asterisk_apply import plan_asterisk
+
+    return plan_asterisk(loaded, directory)
+
+
+CONFIG_DIR = typer.Option(None, "--config-dir", help="Override pbx.asterisk.config_dir / pbx.freeswitch.config_dir.")
 
 
 @app.command()
 def diff(
     ctx: typer.Context,
-    config_dir: Optional[Path] = typer.Option(None, "--config-dir", help="Override pbx.asterisk.config_dir."),
+    config_dir: Optional[Path] = CONFIG_DIR,
     site: Optional[Path] = SITE,
     old_site: Optional[Path] = OLD_SITE,
 ) -> None:
-    """Show what `apply` would change, without writing anything. Exit 0 either way."""
-    from pbxctl.apply.asterisk_apply import plan_asterisk
-
+    """Show what `apply` would change in the files, without writing anything. Exit 0 either way."""
     loaded = load_site_or_fail(site_path_or_positional(ctx, site, old_site))
     try:
-        changes = plan_asterisk(loaded, _config_dir(loaded, config_dir))
+        changes = _plan(loaded, _config_dir(loaded, config_dir))
     except ApplyError as exc:
         fail(str(exc))
     changed = [c for c in changes if c.changed]
@@ -102,16 +110,37 @@ def diff(
 @app.command()
 def apply(
     ctx: typer.Context,
-    config_dir: Optional[Path] = typer.Option(None, "--config-dir", help="Override pbx.asterisk.config_dir."),
-    reload: bool = typer.Option(True, "--reload/--no-reload", help="Reload Asterisk over AMI and verify (default)."),
+    config_dir: Optional[Path] = CONFIG_DIR,
+    reload: bool = typer.Option(True, "--reload/--no-reload", help="Reload the PBX and verify (default)."),
     site: Optional[Path] = SITE,
     old_site: Optional[Path] = OLD_SITE,
 ) -> None:
     """Write the include files into the PBX config, add the include lines, reload and verify."""
-    from pbxctl.apply.asterisk_apply import apply_asterisk, plan_asterisk
-
     loaded = load_site_or_fail(site_path_or_positional(ctx, site, old_site))
     directory = _config_dir(loaded, config_dir)
+    if loaded.site.pbx.backend == "freeswitch":
+        result = _apply_freeswitch(loaded, directory, reload)
+    else:
+        result = _apply_asterisk(loaded, directory, reload)
+    if not result.changed and not result.commands:
+        typer.echo("no change: the PBX config is up to date")
+        return
+    for change in result.changed:
+        verb = "added include line to" if change.what == "include" else ("wrote" if change.old is None else "updated")
+        typer.echo(f"{verb} {change.path}")
+    if result.backup_dir:
+        typer.echo(f"backup of replaced files: {result.backup_dir}")
+    for command in result.commands:
+        typer.echo(f"callcenter_config {command}")
+    if result.reloaded:
+        what = "reloadxml, mod_callcenter" if loaded.site.pbx.backend == "freeswitch" else "dialplan, queues"
+        typer.echo(f"reloaded: {what}; verified: " + ", ".join(result.verified))
+    else:
+        typer.echo("not reloaded (--no-reload): the PBX picks the files up at its next reload")
+
+
+def _apply_asterisk(loaded: LoadedSite, directory: Path, reload: bool):
+    from pbxctl.apply.asterisk_apply import apply_asterisk, plan_asterisk
 
     async def run():
         changes = plan_asterisk(loaded, directory)
@@ -122,18 +151,26 @@ def apply(
             return await apply_asterisk(loaded, directory, ami, reload=True, changes=changes)
 
     try:
-        result = asyncio.run(run())
+        return asyncio.run(run())
     except (ApplyError, AmiError, SecretUnavailable) as exc:
         fail(f"{exc}\nnothing was changed" if isinstance(exc, (AmiError, SecretUnavailable)) else str(exc))
-    if not result.changed:
-        typer.echo("no change: the PBX config is up to date")
-        return
-    for change in result.changed:
-        verb = "added include line to" if change.what == "include" else ("wrote" if change.old is None else "updated")
-        typer.echo(f"{verb} {change.path}")
-    if result.backup_dir:
-        typer.echo(f"backup of replaced files: {result.backup_dir}")
-    if result.reloaded:
-        typer.echo("reloaded: dialplan, queues; verified: " + ", ".join(result.verified))
-    else:
-        typer.echo("not reloaded (--no-reload): Asterisk picks the files up at its next reload")
+
+
+def _apply_freeswitch(loaded: LoadedSite, directory: Path, reload: bool):
+    from pbxctl.apply.freeswitch_apply import apply_freeswitch, plan_freeswitch
+    from pbxctl.freeswitch.esl_client import EslClient, EslError
+    from pbxctl.site.secrets import resolve_secret
+
+    esl_settings = loaded.site.pbx.freeswitch.esl
+    try:
+        changes = plan_freeswitch(loaded, directory)
+        if not reload:
+            return apply_freeswitch(loaded, directory, None, reload=False, changes=changes)
+        password = resolve_secret(esl_settings.password, "pbx.freeswitch.esl.password", loaded.base_dir)
+        # Connect before writing: with the Event Socket unreachable nothing is written.
+        with EslClient(esl_settings.host, esl_settings.port, password) as esl:
+            return apply_freeswitch(loaded, directory, esl, reload=True, changes=changes)
+    except (EslError, SecretUnavailable) as exc:
+        fail(f"{exc}\nnothing was changed")
+    except ApplyError as exc:
+        fail(str(exc))

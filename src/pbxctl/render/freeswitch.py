@@ -11,7 +11,10 @@ Mod_callcenter facts this relies on (checked against mod_callcenter.c, FreeSWITC
   except with ring-all, which offers every such agent;
 - with tier-rules-apply, a member starts at tier 0 and may move to a higher level only when
   the previous level had no logged-in agent (tier-rule-no-agent-no-wait) or after waiting
-  tier-rule-wait-second (times the level with tier-rule-wait-multiply-level);
+  tier-rule-wait-second (times the level with tier-rule-wait-multiply-level); agents_callback
+  checks `level > tier` with tier starting at 0, so agents of level 0 are never held back.
+  That is why pbxctl writes level = priority (0 first), not priority + 1: with priority + 1
+  priority p opened after (p+1) steps, and priority 0 only through no-agent-no-wait;
 - "logged in" for the tier rules and for max-wait-time-with-no-agent means status
   Available, Available (On Demand) or On Break.
 """
@@ -31,8 +34,24 @@ from pbxctl.render.templates import header_lines, render
 from pbxctl.freeswitch import wire
 
 CONTEXT = "pbxctl"
-CALLCENTER_PATH = "autoload_configs/callcenter.conf.xml"
-DIALPLAN_PATH = "dialplan/pbxctl.xml"
+# Include files in directories of their own, which no stock glob (autoload_configs/*.xml,
+# dialplan/*.xml, dialplan/default/*.xml) reads: each is loaded exactly once, by the one
+# X-PRE-PROCESS include line `pbxctl apply` adds to the operator's file named below.
+QUEUES_PATH = "autoload_configs/pbxctl/callcenter-queues.xml"
+AGENTS_PATH = "autoload_configs/pbxctl/callcenter-agents.xml"
+TIERS_PATH = "autoload_configs/pbxctl/callcenter-tiers.xml"
+DIALPLAN_PATH = "dialplan/pbxctl/pbxctl.xml"
+# The operator's file that includes each, and the closing tag the include line goes before.
+# FreeSWITCH resolves a relative include against the including file's directory (the stock
+# dialplan/default.xml includes "default/*.xml" that way).
+CALLCENTER_CONF = "autoload_configs/callcenter.conf.xml"
+DIALPLAN_CONF = "dialplan/default.xml"
+INCLUDES = {
+    QUEUES_PATH: (CALLCENTER_CONF, "</queues>"),
+    AGENTS_PATH: (CALLCENTER_CONF, "</agents>"),
+    TIERS_PATH: (CALLCENTER_CONF, "</tiers>"),
+    DIALPLAN_PATH: (DIALPLAN_CONF, "</include>"),
+}
 
 # A waiting caller's cc_base_score per point of caller_priority. mod_callcenter serves the
 # highest score first, and the score is (seconds waited + base score): an hour per point
@@ -234,14 +253,14 @@ def strategy_for(queue_id: str, queue: m.Queue) -> tuple[StrategyMap, TierRules]
             " (mod_callcenter has no weighted random strategy)"
         )
     if queue.strategy is m.Strategy.escalating:
-        # mod_callcenter opens level L after L x tier-rule-wait-second (multiply-level). A
-        # member starts at tier 0, below level 1 (= priority 0): only no-agent-no-wait lets
-        # that first level ring at once; with false, even priority 0 would wait one step.
-        # Side effects: priority p >= 1 opens after (p+1) steps, not p, and a group with
-        # nobody logged in is skipped at once. Exact timing would need level = priority.
+        # mod_callcenter opens level L once the caller has waited L x tier-rule-wait-second
+        # (multiply-level); level 0 (priority 0) is never held back. So priority p opens
+        # after p steps, as the site model says. no-agent-no-wait is false: with true, a
+        # group with nobody logged in would let the next one ring at once, while the site
+        # model (and queue_strategy) open groups by time only.
         assert queue.escalation_step is not None  # the model requires it
         return mapping, TierRules(
-            apply=True, wait_second=queue.escalation_step, multiply_level=True, no_agent_no_wait=True
+            apply=True, wait_second=queue.escalation_step, multiply_level=True, no_agent_no_wait=False
         )
     assert mapping.rules is not None
     return mapping, mapping.rules
@@ -272,6 +291,7 @@ def queue_conf(queue_id: str, queue: m.Queue, fs: m.FreeswitchSettings) -> Queue
     announce = queue.announce
     announce_sound = announce.prompt if announce.prompt and announce.interval else None
     if announce.position or announce.hold_time:
+        # validation warns about this too (site/freeswitch_checks.py)
         notes.append("announce position/hold_time: mod_callcenter cannot say either; only the periodic prompt plays")
     if not queue.join_empty and not queue.exit_when_empty:
         notes.append(
@@ -284,8 +304,7 @@ def queue_conf(queue_id: str, queue: m.Queue, fs: m.FreeswitchSettings) -> Queue
     if queue.strategy is m.Strategy.escalating:
         step = queue.escalation_step
         note = (
-            f"{note}; priority 0 at once, priority p after (p+1) x {step} s"
-            " (level L = p+1 waits L x step), a group with nobody logged in is skipped"
+            f"{note}; priority 0 at once, priority p from p x {step} s of waiting (level = priority)"
         )
     title = queue.display_name or queue_id
     return QueueConf(
@@ -305,11 +324,34 @@ def queue_conf(queue_id: str, queue: m.Queue, fs: m.FreeswitchSettings) -> Queue
     )
 
 
+def agent_queues(site: m.Site, agent_id: str) -> dict[str, m.Queue]:
+    return {qid: q for qid, q in site.queues.items() if any(mem.agent == agent_id for mem in q.members)}
+
+
+def agent_wrapup(site: m.Site, agent_id: str) -> int:
+    """mod_callcenter keeps one wrap-up per agent, whatever the queue: the agent's own, else
+    the longest of its queues' (validation warns when its queues differ)."""
+    agent = site.agents[agent_id]
+    if agent.wrapup is not None:
+        return agent.wrapup
+    return max((q.wrapup for q in agent_queues(site, agent_id).values()), default=0)
+
+
+def agent_retry(site: m.Site, agent_id: str) -> int:
+    """The reject/busy/no-answer delay, also per agent: the longest retry of its queues."""
+    return max((q.retry for q in agent_queues(site, agent_id).values()), default=DEFAULT_RETRY)
+
+
+def tier_level(queue: m.Queue, member: m.Member) -> int:
+    """A member's tier level: its priority (0 first; see the module docstring for why not
+    priority + 1). ring_all rings everyone, as penalty_for does on Asterisk."""
+    return 0 if queue.strategy is m.Strategy.ring_all else member.priority
+
+
 def agent_conf(agent_id: str, agent: m.Agent, site: m.Site) -> AgentConf:
     fs = site.pbx.freeswitch
-    queues = [q for q in site.queues.values() if any(mem.agent == agent_id for mem in q.members)]
-    wrapup = agent.wrapup if agent.wrapup is not None else max((q.wrapup for q in queues), default=0)
-    retry = max((q.retry for q in queues), default=DEFAULT_RETRY)
+    wrapup = agent_wrapup(site, agent_id)
+    retry = agent_retry(site, agent_id)
     contact = agent.device.freeswitch or fs.contact_template.replace("{extension}", agent.extension)
     return AgentConf(
         name=agent_id,
@@ -328,7 +370,7 @@ def callcenter_view(loaded: LoadedSite) -> CallcenterView:
     site = loaded.site
     fs = site.pbx.freeswitch
     tiers = [
-        TierConf(agent=member.agent, queue=callcenter_queue_name(qid, fs), level=member.priority + 1, position=i)
+        TierConf(agent=member.agent, queue=callcenter_queue_name(qid, fs), level=tier_level(queue, member), position=i)
         for qid, queue in site.queues.items()
         for i, member in enumerate(queue.members, start=1)
     ]
@@ -340,8 +382,14 @@ def callcenter_view(loaded: LoadedSite) -> CallcenterView:
     )
 
 
-def render_callcenter_conf(loaded: LoadedSite) -> str:
-    return render("freeswitch/callcenter.conf.xml.j2", view=callcenter_view(loaded))
+def render_callcenter(loaded: LoadedSite) -> dict[str, str]:
+    """The three include files of the operator's callcenter.conf.xml."""
+    view = callcenter_view(loaded)
+    return {
+        QUEUES_PATH: render("freeswitch/callcenter-queues.xml.j2", view=view),
+        AGENTS_PATH: render("freeswitch/callcenter-agents.xml.j2", view=view),
+        TIERS_PATH: render("freeswitch/callcenter-tiers.xml.j2", view=view),
+    }
 
 
 # --- dialplan/pbxctl.xml -----------------------------------------------------------------------
@@ -403,6 +451,7 @@ class QueueExtension:
 @dataclass(frozen=True)
 class DialplanView:
     header: list[Markup]
+    reach: list[Markup]
     context: str
     socket: str
     entries: list[SocketExtension]
@@ -504,11 +553,26 @@ def queue_extensions(site: m.Site) -> list[QueueExtension]:
     return out
 
 
+def reach_lines(site: m.Site) -> list[str]:
+    """How calls get here: nothing routes into context pbxctl by itself. The operator's
+    public context (where the SIP profile puts trunk calls) must transfer the entry numbers,
+    just as it would to `default`."""
+    digits = "|".join(regex_literal(n.removeprefix("+")) for n in site.entries) or "NUMBERS"
+    return [
+        f"Calls reach context {CONTEXT} from yours: in the public context (dialplan/public.xml, or the",
+        "context your trunk's SIP profile names) add, before the extensions that would take them:",
+        f'<extension name="to-pbxctl"><condition field="destination_number" expression="^\\+?({digits})$">',
+        f'<action application="transfer" data="$0 XML {CONTEXT}"/></condition></extension>',
+        "Desk phones reach the queues and IVRs by transferring to pbxctl-queue-NAME / pbxctl-ivr-NAME XML pbxctl.",
+    ]
+
+
 def dialplan_view(loaded: LoadedSite) -> DialplanView:
     site = loaded.site
     out = site.pbx.freeswitch.outbound
     return DialplanView(
         header=[comment(line) for line in header_lines(loaded)],
+        reach=[comment(line) for line in reach_lines(site)],
         context=CONTEXT,
         socket=f"{out.host}:{out.port} async full",
         entries=entry_extensions(site),
@@ -523,7 +587,4 @@ def render_freeswitch_dialplan(loaded: LoadedSite) -> str:
 
 def generate_freeswitch(loaded: LoadedSite) -> dict[str, str]:
     """Relative output path (under the FreeSWITCH conf dir) -> file text."""
-    return {
-        CALLCENTER_PATH: render_callcenter_conf(loaded),
-        DIALPLAN_PATH: render_freeswitch_dialplan(loaded),
-    }
+    return {**render_callcenter(loaded), DIALPLAN_PATH: render_freeswitch_dialplan(loaded)}

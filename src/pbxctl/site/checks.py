@@ -22,6 +22,7 @@ from pbxctl.site import model as m
 from pbxctl.site.data_files import DataFileError, data_file_path, read_route_file, read_rows
 from pbxctl.site.load import LoadedSite
 from pbxctl.site.problems import Problem, format_path
+from pbxctl.site.freeswitch_checks import check_freeswitch
 from pbxctl.site.supervision_checks import check_supervision
 from pbxctl.site.values import Destination, is_destination, parse_destination
 
@@ -79,6 +80,7 @@ class Checker:
         self.check_loops()
         self.check_alerts()
         check_supervision(self)
+        check_freeswitch(self)
         return self.problems
 
     def check_alerts(self) -> None:
