@@ -43,6 +43,7 @@ QUEUE_DEFAULTS = {
 }  # fmt: skip
 STATUSES = ("Logged Out", "Available", "Available (On Demand)", "On Break")
 STATES = ("Idle", "Waiting", "Receiving", "In a queue call")
+TIER_STATES = ("Unknown", "No Answer", "Ready", "Offering", "Active Inbound", "Standby")
 AGENT_KEYS = ("contact", "max_no_answer", "wrap_up_time", "reject_delay_time", "busy_delay_time",
               "no_answer_delay_time", "ready_time")  # fmt: skip
 ROOTS = ("autoload_configs/callcenter.conf.xml", "dialplan/default.xml")
@@ -167,6 +168,8 @@ class Callcenter:
         verb, rest = (args[0], args[1:]) if args else ("", [])
         if verb == "list":
             rows = [a for n, a in self.agents.items() if not rest or n == rest[0]]
+            if rest and not rows:
+                return "+OK\n"  # recorded: `agent list NAME` of a deleted agent, no header
             return table(AGENT_COLUMNS, rows)
         if verb == "add" and len(rest) == 2:
             name, kind = rest
@@ -211,8 +214,10 @@ class Callcenter:
                 return "-ERR Tier already exist!\n"
             self.tiers[(queue, agent)] = {"state": "Ready", "level": level, "position": position}
             return "+OK\n"
-        if verb == "set" and len(rest) == 4 and rest[0] in ("level", "position"):
+        if verb == "set" and len(rest) == 4 and rest[0] in ("level", "position", "state"):
             key, queue, agent, value = rest
+            if key == "state" and value not in TIER_STATES:
+                return "-ERR Invalid Tier State!\n"
             if (queue, agent) not in self.tiers:
                 return "-ERR Unknown Error!\n"
             self.tiers[(queue, agent)][key] = value
