@@ -62,7 +62,7 @@ def xml_files(conf: Path) -> dict[Path, str]:
 def apply(path: Path, port: int):
     loaded = load_site(path)
     with EslClient("127.0.0.1", port, PASSWORD) as esl:
-        return apply_freeswitch(loaded, loaded.site.pbx.freeswitch.config_dir and Path(loaded.site.pbx.freeswitch.config_dir), esl)
+        return apply_freeswitch(loaded, Path(loaded.site.pbx.freeswitch.config_dir), esl)
 
 
 def expected(path: Path):
@@ -95,7 +95,7 @@ def test_first_apply_then_no_change(tmp_path, conf, fs):
         line = f'<X-PRE-PROCESS cmd="include" data="pbxctl/callcenter-{name}.xml"/>'
         assert cc.count(line) == 1
         assert cc.index(line) < cc.index(f"</{name}>")
-    assert cc.replace("", "") != operator_before and "helpdesk@default" in cc  # the operator's own stays
+    assert cc != operator_before and "helpdesk@default" in cc  # the operator's own stays
     dialplan = (conf / "dialplan" / "default.xml").read_text()
     assert dialplan.count('<X-PRE-PROCESS cmd="include" data="pbxctl/pbxctl.xml"/>') == 1
     assert_loaded(model, path)
@@ -238,3 +238,30 @@ def test_cli_diff_and_apply(tmp_path, conf, fs):
     wrong = site_file(tmp_path, conf, server.port, lambda t: t.replace(f"password: {PASSWORD}", "password: nope"))
     out = runner.invoke(app, ["apply", "-s", str(wrong)])
     assert out.exit_code != 0 and "refused the password" in out.output and "nothing was changed" in out.output
+
+
+def test_include_lines_on_a_closing_tag_that_shares_its_line(tmp_path):
+    from pbxctl.apply.freeswitch_apply import plan_xml_includes
+
+    path = tmp_path / "callcenter.conf.xml"
+    path.write_text('<configuration name="callcenter.conf">\n  <queues></queues>\n  <agents/>\n</configuration>\n')
+    change = plan_xml_includes(path, [("pbxctl/callcenter-queues.xml", "</queues>")])
+    assert change.new.splitlines()[1:5] == [
+        "  <queues>",
+        "    <!-- Added by pbxctl: its generated file, replaced by `pbxctl apply`. -->",
+        '    <X-PRE-PROCESS cmd="include" data="pbxctl/callcenter-queues.xml"/>',
+        "  </queues>",
+    ]
+    path.write_text(change.new)
+    assert not plan_xml_includes(path, [("pbxctl/callcenter-queues.xml", "</queues>")]).changed  # once
+    with pytest.raises(ApplyError, match=r"has no </agents> to put pbxctl's include line before"):
+        plan_xml_includes(path, [("pbxctl/callcenter-agents.xml", "</agents>")])
+
+
+def test_no_reload_only_writes(tmp_path, conf, fs):
+    model, server = fs
+    path = site_file(tmp_path, conf, server.port)
+    out = CliRunner().invoke(app, ["apply", "-s", str(path), "--no-reload"])
+    assert out.exit_code == 0, out.output
+    assert "not reloaded (--no-reload)" in out.output and (conf / QUEUES_PATH).is_file()
+    assert "support@oslo" not in model.queues and "reloadxml" not in model.commands[2:]
