@@ -120,6 +120,7 @@ def test_queue_reload_keeps_agent_statuses(tmp_path, conf, fs):
     apply(path, server.port)
     model.api("callcenter_config agent set status kari 'On Break'")
     model.api("callcenter_config agent set status lars Available")
+    model.api("callcenter_config agent set status 9000@default 'Logged Out'")  # the operator's own
     changed = site_file(tmp_path, conf, server.port, lambda t: t.replace("max_wait: 240", "max_wait: 300"))
     result = apply(changed, server.port)
     assert "queue reload sales_east@oslo" in result.commands
@@ -127,6 +128,7 @@ def test_queue_reload_keeps_agent_statuses(tmp_path, conf, fs):
     assert "agent set status kari 'On Break'" in result.commands
     assert model.agents["kari"]["status"] == "On Break"
     assert model.agents["lars"]["status"] == "Available"
+    assert model.agents["9000@default"]["status"] == "Logged Out"
     assert model.queues["sales_east@oslo"]["max_wait_time"] == "300"
 
 

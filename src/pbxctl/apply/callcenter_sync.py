@@ -135,12 +135,13 @@ def member_commands(target: CallcenterConfig, previous: CallcenterConfig, live: 
     return out
 
 
-def status_commands(before: dict[str, str], live: LiveCallcenter, target: CallcenterConfig) -> list[str]:
-    """Put back the status each agent had before a queue load/reload reset it from the XML."""
+def status_commands(before: dict[str, str], live: LiveCallcenter) -> list[str]:
+    """Put back the status each agent had before a queue load/reload reset it from the XML:
+    every agent, the operator's too (the reset hit them as well)."""
     return [
         f"agent set status {name} {quote(status)}"
         for name, status in before.items()
-        if name in target.agents and name in live.agents and live.agents[name].get("status") != status
+        if name in live.agents and live.agents[name].get("status") != status
     ]
 
 

@@ -162,7 +162,7 @@ class CallcenterLink:
         live = self.live() if queues else before
         self.run(member_commands(target, previous, live))
         if queues:  # a queue load/reload reset every agent's status from the XML
-            self.run(status_commands(statuses, self.live(), target))
+            self.run(status_commands(statuses, self.live()))
 
 
 def needs_sync(target: CallcenterConfig, previous: CallcenterConfig, live: LiveCallcenter) -> bool:
@@ -224,7 +224,7 @@ def _roll_back(
     try:
         link.reloadxml()
         link.sync(previous, target, link.live())
-        link.run(status_commands({n: r.get("status", "") for n, r in before.agents.items()}, link.live(), previous))
+        link.run(status_commands({n: r.get("status", "") for n, r in before.agents.items()}, link.live()))
         left = mismatches(previous, target, link.live())
         note += " and reloaded; mod_callcenter is back as it was" if not left else (
             "; mod_callcenter could not be put back fully: " + "; ".join(left)
