@@ -200,8 +200,12 @@ def apply_freeswitch(
             raise ApplyError("mod_callcenter does not list what was generated:\n  " + "\n  ".join(problems))
     except (ApplyError, EslError) as exc:
         result.commands = link.sent
-        raise ApplyError(f"{exc}\n{_roll_back(link, changes, like, target, previous, before)}; "
-                         f"backup of the replaced files: {result.backup_dir or 'none (all new)'}") from None
+        if result.reloaded:
+            note = _roll_back(link, changes, like, target, previous, before)
+        else:  # a refused reloadxml loads nothing: FreeSWITCH still runs the previous XML
+            restore(changes, like)
+            note = "the previous files are restored; FreeSWITCH kept its previous configuration"
+        raise ApplyError(f"{exc}\n{note}; backup of the replaced files: {result.backup_dir or 'none (all new)'}") from None
     result.commands = link.sent
     result.verified = [
         f"{len(target.queues)} queues, {len(target.agents)} agents, {len(target.tiers)} tiers listed by mod_callcenter"
