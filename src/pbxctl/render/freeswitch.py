@@ -382,14 +382,17 @@ def callcenter_view(loaded: LoadedSite) -> CallcenterView:
     )
 
 
-def render_callcenter(loaded: LoadedSite) -> dict[str, str]:
-    """The three include files of the operator's callcenter.conf.xml."""
-    view = callcenter_view(loaded)
-    return {
-        QUEUES_PATH: render("freeswitch/callcenter-queues.xml.j2", view=view),
-        AGENTS_PATH: render("freeswitch/callcenter-agents.xml.j2", view=view),
-        TIERS_PATH: render("freeswitch/callcenter-tiers.xml.j2", view=view),
-    }
+# The three include files of the operator's callcenter.conf.xml.
+def render_callcenter_queues(loaded: LoadedSite) -> str:
+    return render("freeswitch/callcenter-queues.xml.j2", view=callcenter_view(loaded))
+
+
+def render_callcenter_agents(loaded: LoadedSite) -> str:
+    return render("freeswitch/callcenter-agents.xml.j2", view=callcenter_view(loaded))
+
+
+def render_callcenter_tiers(loaded: LoadedSite) -> str:
+    return render("freeswitch/callcenter-tiers.xml.j2", view=callcenter_view(loaded))
 
 
 # --- dialplan/pbxctl.xml -----------------------------------------------------------------------
@@ -587,4 +590,10 @@ def render_freeswitch_dialplan(loaded: LoadedSite) -> str:
 
 def generate_freeswitch(loaded: LoadedSite) -> dict[str, str]:
     """Relative output path (under the FreeSWITCH conf dir) -> file text."""
-    return {**render_callcenter(loaded), DIALPLAN_PATH: render_freeswitch_dialplan(loaded)}
+    renderers = {
+        QUEUES_PATH: render_callcenter_queues,
+        AGENTS_PATH: render_callcenter_agents,
+        TIERS_PATH: render_callcenter_tiers,
+        DIALPLAN_PATH: render_freeswitch_dialplan,
+    }
+    return {path: renderer(loaded) for path, renderer in renderers.items()}
