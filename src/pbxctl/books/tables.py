@@ -1,0 +1,229 @@
+"""The books' tables: facts read from the PBX's own logs (queue_log, CDR), never from live
+events. /work/coord/books-schema.md (and the README's "Books") describe every column.
+
+Conventions that hold for every table:
+- `node` is the PBX node whose logs the row came from (`storage.node`, default the host
+  name): several nodes share one database and never collide.
+- Times are integer Unix seconds (UTC), as queue_log writes them: cheap to compare and
+  group in SQLite and PostgreSQL alike; the reports turn them into local time.
+- The primary key is the row's natural key, made of what the log line itself says. Writing
+  the same line twice, or two ingestors writing the same node's line at once, gives one
+  row (INSERT ... ON CONFLICT DO NOTHING): nothing is counted twice.
+- `agent` is the site's agent key when the ingestor knew the site and recognised the
+  member (by name, interface or key), else the member text as logged; `member` is always
+  the text as logged.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Field, SQLModel
+
+
+class BooksCall(SQLModel, table=True):
+    """One caller's call as app_queue saw it: everything sharing the caller channel's
+    uniqueid (queue_log's callid). Its stints, rings, legs and transfers hang off it."""
+
+    __tablename__ = "books_calls"
+
+    node: str = Field(primary_key=True)
+    callid: str = Field(primary_key=True)
+    linkedid: str | None = Field(default=None, index=True)  # from the CDR, when ingested
+    started_at: int = Field(index=True)  # first line of the call
+    ended_at: int  # last line of the call seen so far
+    caller_number: str = ""  # the caller's own number (before a queue's prefix/suffix)
+    caller_name: str = ""  # the caller's own name (before a queue's display_name)
+    entry: str | None = None  # entry number dialled (PBXCTLENTRY)
+
+
+class BooksQueueStint(SQLModel, table=True):
+    """One stay of a caller in one queue: ENTERQUEUE (or, for a refused join, pbxctl's
+    PBXCTLEXIT line) to the line that ended it. A caller who overflows from A into B has
+    two stints of the same callid; one re-queued after a transfer with return, too."""
+
+    __tablename__ = "books_queue_stints"
+
+    node: str = Field(primary_key=True)
+    callid: str = Field(primary_key=True)
+    queue: str = Field(primary_key=True)
+    entered_at: int = Field(primary_key=True)
+    ended_at: int = Field(index=True)
+    # answered | abandoned | timed_out | exit_empty | exit_key | refused | lost
+    outcome: str = Field(index=True)
+    # answered: caller | agent | blind_transfer | attended_transfer | lost
+    ended_by: str | None = None
+    wait_seconds: int = 0  # in the queue before the answer / the exit (Asterisk's own figure)
+    answered_at: int | None = None
+    agent: str | None = Field(default=None, index=True)  # who answered
+    member: str | None = None
+    position: int | None = None  # position when entering (ENTERQUEUE)
+    exit_position: int | None = None  # position when leaving unanswered
+    exit_key: str | None = None  # EXITWITHKEY
+    exit_status: str | None = None  # QUEUESTATUS the dialplan saw (PBXCTLEXIT)
+    exit_to: str | None = None  # where pbxctl's dialplan sent the caller next (PBXCTLEXIT)
+    caller_number: str = ""  # as the queue showed it to agents (with prefix/suffix)
+
+
+class BooksAgentRing(SQLModel, table=True):
+    """One offer of a caller to a member: rang and answered (CONNECT), rang out
+    (RINGNOANSWER) or stopped because someone else answered / the caller left
+    (RINGCANCELED)."""
+
+    __tablename__ = "books_agent_rings"
+
+    node: str = Field(primary_key=True)
+    callid: str = Field(primary_key=True)
+    member: str = Field(primary_key=True)
+    at: int = Field(primary_key=True)  # when the ringing ended
+    outcome: str = Field(primary_key=True)  # answered | no_answer | canceled
+    queue: str = Field(index=True)
+    entered_at: int  # the stint's key
+    agent: str = Field(index=True)
+    ring_seconds: float = 0.0
+
+
+class BooksAgentLeg(SQLModel, table=True):
+    """An agent talking with a queue caller: CONNECT to COMPLETECALLER/COMPLETEAGENT or a
+    transfer. wrapup_seconds is the wrap-up in force for that queue/agent (stock app_queue
+    logs none; pbxctl takes it from the site, NULL without one): reports cap it at the
+    agent's next call."""
+
+    __tablename__ = "books_agent_legs"
+
+    node: str = Field(primary_key=True)
+    callid: str = Field(primary_key=True)
+    member: str = Field(primary_key=True)
+    connected_at: int = Field(primary_key=True)
+    queue: str = Field(index=True)
+    entered_at: int  # the stint's key
+    agent: str = Field(index=True)
+    ended_at: int
+    talk_seconds: int = 0
+    ended_by: str = ""  # caller | agent | blind_transfer | attended_transfer | lost
+    wrapup_seconds: int | None = None
+
+
+class BooksTransfer(SQLModel, table=True):
+    """A caller handed on by an agent: blind or attended (app_queue's lines) or with return
+    (pbxctl's PBXCTLXFER lines, which say whether the target answered or the call came back)."""
+
+    __tablename__ = "books_transfers"
+
+    node: str = Field(primary_key=True)
+    callid: str = Field(primary_key=True)
+    at: int = Field(primary_key=True)
+    kind: str = Field(primary_key=True)  # blind | attended | with_return | returned
+    queue: str = ""
+    agent: str = ""
+    member: str = ""
+    target: str = ""  # blind: exten@context; attended: how Asterisk bridged (BRIDGE/APP/LINK:data)
+    wait_seconds: int = 0  # the caller's wait before the answer
+    talk_seconds: int = 0  # talk before the transfer
+
+
+class BooksAgentEvent(SQLModel, table=True):
+    """A member's state change as logged: ADDMEMBER, REMOVEMEMBER, PAUSE, UNPAUSE,
+    PAUSEALL, UNPAUSEALL, AGENTLOGIN, AGENTLOGOFF. Login and pause intervals are paired
+    from these by `books.agent_time` (a session may span days and report windows)."""
+
+    __tablename__ = "books_agent_events"
+
+    node: str = Field(primary_key=True)
+    at: int = Field(primary_key=True)
+    queue: str = Field(primary_key=True)  # NONE for PAUSEALL/UNPAUSEALL
+    member: str = Field(primary_key=True)
+    event: str = Field(primary_key=True)
+    agent: str = Field(index=True)
+    reason: str = ""  # pause reason; ADDMEMBER/REMOVEMEMBER: who did it (MANAGER, CLI, ...)
+
+
+class BooksPbxctlEvent(SQLModel, table=True):
+    """pbxctl's own queue_log lines (PBXCTL*): entry, caller, IVR decisions, queue exits,
+    callbacks, help requests, three-way parties, transfers with return. Kept whole; the
+    call builder also folds the ones it understands into calls and stints."""
+
+    __tablename__ = "books_pbxctl_events"
+
+    node: str = Field(primary_key=True)
+    callid: str = Field(primary_key=True)
+    at: int = Field(primary_key=True)
+    event: str = Field(primary_key=True)
+    data: str = Field(primary_key=True)  # data fields joined by |
+    queue: str = ""
+    agent: str = ""
+
+
+class BooksCdr(SQLModel, table=True):
+    """One CDR record from a cdr_custom file in pbxctl's format (or cdr_csv's Master.csv,
+    which lacks linkedid and sequence)."""
+
+    __tablename__ = "books_cdr"
+
+    node: str = Field(primary_key=True)
+    uniqueid: str = Field(primary_key=True)
+    record_key: str = Field(primary_key=True)  # CDR(sequence), or a digest of the record for Master.csv
+    linkedid: str | None = Field(default=None, index=True)
+    start_at: int = Field(index=True)
+    answer_at: int | None = None
+    end_at: int
+    duration: int = 0
+    billsec: int = 0
+    disposition: str = ""
+    src: str = ""
+    dst: str = ""
+    dcontext: str = ""
+    clid: str = ""
+    channel: str = ""
+    dstchannel: str = ""
+    lastapp: str = ""
+    lastdata: str = ""
+    accountcode: str = ""
+    userfield: str = ""
+
+
+class BooksCheckpoint(SQLModel, table=True):
+    """How far a node's ingestor has read a log: survives restarts, rename and
+    copytruncate rotation."""
+
+    __tablename__ = "books_checkpoints"
+
+    node: str = Field(primary_key=True)
+    source: str = Field(primary_key=True)  # queue_log | cdr
+    path: str
+    inode: int
+    offset: int  # bytes read and stored
+    line_no: int  # lines before `offset` (for FILE:LINE in messages)
+    replay_offset: int  # first byte of the oldest call still open: re-read from here after a restart
+    replay_line_no: int
+    head: str  # hex digest of the file's first bytes: tells a new file with a reused inode
+    updated_at: int
+
+
+class BooksReject(SQLModel, table=True):
+    """A log line that could not be read as a fact (corrupt, truncated, not UTF-8, an
+    unknown verb, a field that is not a number...): kept with the reason, so nothing is
+    lost silently and the reports can say how many lines were skipped and why."""
+
+    __tablename__ = "books_rejects"
+
+    node: str = Field(primary_key=True)
+    source: str = Field(primary_key=True)  # queue_log | cdr
+    file: str = Field(primary_key=True)  # file name as given
+    line_no: int = Field(primary_key=True)
+    digest: str = Field(primary_key=True)  # of the raw bytes: the same line number in another file version
+    reason: str
+    text: str  # the raw bytes, undecodable ones as \\xNN
+    at: int | None = None  # the line's time when it could be read
+
+
+BOOKS_TABLES = [
+    BooksCall,
+    BooksQueueStint,
+    BooksAgentRing,
+    BooksAgentLeg,
+    BooksTransfer,
+    BooksAgentEvent,
+    BooksPbxctlEvent,
+    BooksCdr,
+    BooksCheckpoint,
+    BooksReject,
+]
