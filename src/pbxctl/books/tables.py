@@ -16,6 +16,7 @@ Conventions that hold for every table:
 
 from __future__ import annotations
 
+from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel
 
 
@@ -28,8 +29,8 @@ class BooksCall(SQLModel, table=True):
     node: str = Field(primary_key=True)
     callid: str = Field(primary_key=True)
     linkedid: str | None = Field(default=None, index=True)  # from the CDR, when ingested
-    started_at: int = Field(index=True)  # first line of the call
-    ended_at: int  # last line of the call seen so far
+    started_at: int = Field(sa_type=BigInteger, index=True)  # first line of the call
+    ended_at: int = Field(sa_type=BigInteger)  # last line of the call seen so far
     caller_number: str = ""  # the caller's own number (before a queue's prefix/suffix)
     caller_name: str = ""  # the caller's own name (before a queue's display_name)
     entry: str | None = None  # entry number dialled (PBXCTLENTRY)
@@ -45,14 +46,14 @@ class BooksQueueStint(SQLModel, table=True):
     node: str = Field(primary_key=True)
     callid: str = Field(primary_key=True)
     queue: str = Field(primary_key=True)
-    entered_at: int = Field(primary_key=True)
-    ended_at: int = Field(index=True)
+    entered_at: int = Field(sa_type=BigInteger, primary_key=True)
+    ended_at: int = Field(sa_type=BigInteger, index=True)
     # answered | abandoned | timed_out | exit_empty | exit_key | refused | lost
     outcome: str = Field(index=True)
     # answered: caller | agent | blind_transfer | attended_transfer | lost
     ended_by: str | None = None
     wait_seconds: int = 0  # in the queue before the answer / the exit (Asterisk's own figure)
-    answered_at: int | None = None
+    answered_at: int | None = Field(sa_type=BigInteger, default=None)
     agent: str | None = Field(default=None, index=True)  # who answered
     member: str | None = None
     position: int | None = None  # position when entering (ENTERQUEUE)
@@ -73,10 +74,10 @@ class BooksAgentRing(SQLModel, table=True):
     node: str = Field(primary_key=True)
     callid: str = Field(primary_key=True)
     member: str = Field(primary_key=True)
-    at: int = Field(primary_key=True)  # when the ringing ended
+    at: int = Field(sa_type=BigInteger, primary_key=True)  # when the ringing ended
     outcome: str = Field(primary_key=True)  # answered | no_answer | canceled
     queue: str = Field(index=True)
-    entered_at: int  # the stint's key
+    entered_at: int = Field(sa_type=BigInteger)  # the stint's key
     agent: str = Field(index=True)
     ring_seconds: float = 0.0
 
@@ -92,11 +93,11 @@ class BooksAgentLeg(SQLModel, table=True):
     node: str = Field(primary_key=True)
     callid: str = Field(primary_key=True)
     member: str = Field(primary_key=True)
-    connected_at: int = Field(primary_key=True)
+    connected_at: int = Field(sa_type=BigInteger, primary_key=True)
     queue: str = Field(index=True)
-    entered_at: int  # the stint's key
+    entered_at: int = Field(sa_type=BigInteger)  # the stint's key
     agent: str = Field(index=True)
-    ended_at: int
+    ended_at: int = Field(sa_type=BigInteger)
     talk_seconds: int = 0
     ended_by: str = ""  # caller | agent | blind_transfer | attended_transfer | lost
     wrapup_seconds: int | None = None
@@ -110,7 +111,7 @@ class BooksTransfer(SQLModel, table=True):
 
     node: str = Field(primary_key=True)
     callid: str = Field(primary_key=True)
-    at: int = Field(primary_key=True)
+    at: int = Field(sa_type=BigInteger, primary_key=True)
     kind: str = Field(primary_key=True)  # blind | attended | with_return | returned
     queue: str = ""
     agent: str = ""
@@ -128,7 +129,7 @@ class BooksAgentEvent(SQLModel, table=True):
     __tablename__ = "books_agent_events"
 
     node: str = Field(primary_key=True)
-    at: int = Field(primary_key=True)
+    at: int = Field(sa_type=BigInteger, primary_key=True)
     queue: str = Field(primary_key=True)  # NONE for PAUSEALL/UNPAUSEALL
     member: str = Field(primary_key=True)
     event: str = Field(primary_key=True)
@@ -145,7 +146,7 @@ class BooksPbxctlEvent(SQLModel, table=True):
 
     node: str = Field(primary_key=True)
     callid: str = Field(primary_key=True)
-    at: int = Field(primary_key=True)
+    at: int = Field(sa_type=BigInteger, primary_key=True)
     event: str = Field(primary_key=True)
     data: str = Field(primary_key=True)  # data fields joined by |
     queue: str = ""
@@ -162,9 +163,9 @@ class BooksCdr(SQLModel, table=True):
     uniqueid: str = Field(primary_key=True)
     record_key: str = Field(primary_key=True)  # CDR(sequence), or a digest of the record for Master.csv
     linkedid: str | None = Field(default=None, index=True)
-    start_at: int = Field(index=True)
-    answer_at: int | None = None
-    end_at: int
+    start_at: int = Field(sa_type=BigInteger, index=True)
+    answer_at: int | None = Field(sa_type=BigInteger, default=None)
+    end_at: int = Field(sa_type=BigInteger)
     duration: int = 0
     billsec: int = 0
     disposition: str = ""
@@ -189,13 +190,13 @@ class BooksCheckpoint(SQLModel, table=True):
     node: str = Field(primary_key=True)
     source: str = Field(primary_key=True)  # queue_log | cdr
     path: str
-    inode: int
-    offset: int  # bytes read and stored
+    inode: int = Field(sa_type=BigInteger)
+    offset: int = Field(sa_type=BigInteger)  # bytes read and stored
     line_no: int  # lines before `offset` (for FILE:LINE in messages)
-    replay_offset: int  # first byte of the oldest call still open: re-read from here after a restart
+    replay_offset: int = Field(sa_type=BigInteger)  # first byte of the oldest call still open: re-read from here after a restart
     replay_line_no: int
     head: str  # hex digest of the file's first bytes: tells a new file with a reused inode
-    updated_at: int
+    updated_at: int = Field(sa_type=BigInteger)
 
 
 class BooksReject(SQLModel, table=True):
@@ -212,7 +213,7 @@ class BooksReject(SQLModel, table=True):
     digest: str = Field(primary_key=True)  # of the raw bytes: the same line number in another file version
     reason: str
     text: str  # the raw bytes, undecodable ones as \\xNN
-    at: int | None = None  # the line's time when it could be read
+    at: int | None = Field(sa_type=BigInteger, default=None)  # the line's time when it could be read
 
 
 BOOKS_TABLES = [

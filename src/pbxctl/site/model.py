@@ -99,6 +99,9 @@ class AsteriskSettings(Model):
     outbound_context: ContextName = "from-internal"
     internal_context: ContextName = "from-internal"
     voicemail_context: ContextName = "default"
+    # The PBX's own logs, read into the books (pbxctl serve asterisk follows them).
+    queue_log: str = "/var/log/asterisk/queue_log"
+    cdr_file: str = "/var/log/asterisk/cdr-custom/pbxctl.csv"
 
     @field_validator("device_template")
     @classmethod
@@ -465,6 +468,9 @@ class CallerList(Model):
 class Storage(Model):
     # SQLAlchemy URL; default sqlite:////var/lib/pbxctl/<site>.db. PBXCTL_DATABASE_URL overrides.
     url: str | None = None
+    # This PBX node's name in the books (several nodes may share one database); default
+    # the host name.
+    node: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
 
 
 class ServiceSettings(Model):

@@ -1,0 +1,148 @@
+"""Streaming: queue_log lines in file order -> finished calls and agent events, with
+memory bounded by the calls still going on.
+
+A call's lines are kept until it has no open stint and `settle` seconds (of log time) have
+passed without a line of its own: pbxctl's PBXCTLEXIT and an overflow's next ENTERQUEUE
+come right after a stint ends, and same-second lines may be written out of order. Then
+`build_call` makes the call and the lines are dropped. A PBX restart (QUEUESTART) ends
+every open stint as lost; so does silence longer than `give_up` seconds.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from typing import Callable
+
+from pbxctl.books.calls import Call, build_call, identity
+from pbxctl.books.queue_log import AGENT_EVENTS, CALL_EVENTS, PBX_RESTART, PBXCTL_PREFIX, QueueLogLine
+
+SETTLE_SECONDS = 10
+GIVE_UP_SECONDS = 24 * 3600
+
+
+@dataclass(slots=True)
+class AgentEvent:
+    at: int
+    queue: str
+    member: str
+    agent: str
+    event: str
+    reason: str
+
+
+class _Pending:
+    __slots__ = ("lines", "last_at", "first_offset", "first_line_no", "open")
+
+    def __init__(self, offset: int, line_no: int):
+        self.lines: list[QueueLogLine] = []
+        self.last_at = 0
+        self.first_offset = offset
+        self.first_line_no = line_no
+        self.open = 0  # ENTERQUEUEs minus ending lines seen
+
+
+_OPENS = frozenset({"ENTERQUEUE"})
+_ENDS = frozenset(
+    {"COMPLETECALLER", "COMPLETEAGENT", "ABANDON", "EXITWITHTIMEOUT", "EXITEMPTY", "EXITWITHKEY",
+     "BLINDTRANSFER", "ATTENDEDTRANSFER", "TRANSFER"}
+)
+
+
+class Assembler:
+    def __init__(
+        self,
+        agent_of: Callable[[str], str] = identity,
+        wrapup_of: Callable[[str, str], int | None] = lambda queue, agent: None,
+        settle: int = SETTLE_SECONDS,
+        give_up: int = GIVE_UP_SECONDS,
+    ):
+        self.agent_of = agent_of
+        self.wrapup_of = wrapup_of
+        self.settle = settle
+        self.give_up = give_up
+        self.pending: dict[str, _Pending] = {}
+        self._due: list[tuple[int, str]] = []  # (time to look again, callid), a heap
+        self.clock = 0  # latest line time seen
+        self.calls: list[Call] = []
+        self.agent_events: list[AgentEvent] = []
+        self.ignored = 0
+
+    def feed(self, line: QueueLogLine, offset: int = 0, line_no: int = 0) -> None:
+        """`offset`/`line_no`: where this line starts in its file (for the replay point)."""
+        event = line.event
+        if line.at > self.clock:
+            self.clock = line.at
+            self._finish_due(line.at)
+        if event in CALL_EVENTS or event.startswith(PBXCTL_PREFIX) and line.callid not in ("", "NONE"):
+            pending = self.pending.get(line.callid)
+            if pending is None:
+                pending = self.pending[line.callid] = _Pending(offset, line_no)
+            pending.lines.append(line)
+            if event in _OPENS:
+                pending.open += 1
+            elif event in _ENDS:
+                pending.open -= 1
+            if line.at > pending.last_at:
+                pending.last_at = line.at
+            heapq.heappush(self._due, (max(line.at, pending.last_at) + self.settle, line.callid))
+        elif event in AGENT_EVENTS:
+            member = line.agent
+            reason = line.field(0) if event.startswith("PAUSE") else line.callid
+            self.agent_events.append(AgentEvent(line.at, line.queue, member, self.agent_of(member), event, reason))
+        elif event == PBX_RESTART:
+            self.finish_all(lost_at=line.at)
+        else:
+            self.ignored += 1
+
+    def _finish_due(self, now: int) -> None:
+        due = self._due
+        while due and due[0][0] <= now:
+            _, callid = heapq.heappop(due)
+            pending = self.pending.get(callid)
+            if pending is None or pending.last_at + self.settle > now:
+                continue
+            if pending.open > 0 and pending.last_at + self.give_up > now:
+                heapq.heappush(due, (pending.last_at + self.give_up, callid))
+                continue
+            self._finish(callid, lost_at=now if pending.open > 0 else None)
+
+    def _finish(self, callid: str, lost_at: int | None = None) -> None:
+        pending = self.pending.pop(callid)
+        call = build_call(pending.lines, self.agent_of, self.wrapup_of, lost_at=lost_at)
+        if call.is_open:  # ending lines out of order left a stint open: the PBX gave up on it
+            call = build_call(pending.lines, self.agent_of, self.wrapup_of, lost_at=lost_at or self.clock)
+        self.calls.append(call)
+
+    def tick(self, now: int) -> None:
+        """Wall-clock time passes without lines (a quiet PBX): settle what is due."""
+        if now > self.clock:
+            self.clock = now
+        self._finish_due(self.clock)
+
+    def finish_all(self, lost_at: int | None = None) -> None:
+        """The PBX restarted (QUEUESTART): nothing open survives it."""
+        for callid in list(self.pending):
+            self._finish(callid, lost_at=lost_at)
+
+    def settled_only(self) -> int:
+        """End of a historical file: finish the calls that are over; open ones stay pending.
+        Returns how many stay."""
+        for callid, pending in list(self.pending.items()):
+            if pending.open <= 0:
+                self._finish(callid)
+        return len(self.pending)
+
+    def take(self) -> tuple[list[Call], list[AgentEvent]]:
+        calls, events = self.calls, self.agent_events
+        self.calls, self.agent_events = [], []
+        return calls, events
+
+    def replay_point(self, offset: int, line_no: int) -> tuple[int, int]:
+        """Where to start reading after a restart so that every pending call is whole again:
+        the first line of the oldest one, or `offset` when nothing is pending."""
+        best = (offset, line_no)
+        for pending in self.pending.values():
+            if pending.first_offset < best[0]:
+                best = (pending.first_offset, pending.first_line_no)
+        return best

@@ -1,0 +1,261 @@
+"""One call, many stints: the normalised model of a queue call, built from its
+queue_log lines by a pure function (`build_call`).
+
+A call is everything that shares the caller channel's uniqueid (queue_log's callid): each
+stay in a queue (a stint: wait, the members rung and for how long, the outcome), the agent
+who talked (a leg), transfers, and pbxctl's own lines (entry, the caller's own name and
+number, queue exits, three-way parties, callbacks). The CDR's linkedid ties such calls
+into one customer call when several channels were involved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from pbxctl.books.queue_log import QueueLogLine
+
+STINT_ENDS = {
+    "COMPLETECALLER": ("answered", "caller"),
+    "COMPLETEAGENT": ("answered", "agent"),
+    "BLINDTRANSFER": ("answered", "blind_transfer"),
+    "TRANSFER": ("answered", "blind_transfer"),
+    "ATTENDEDTRANSFER": ("answered", "attended_transfer"),
+    "ABANDON": ("abandoned", None),
+    "EXITWITHTIMEOUT": ("timed_out", None),
+    "EXITEMPTY": ("exit_empty", None),
+    "EXITWITHKEY": ("exit_key", None),
+}
+# QUEUESTATUS values for which Queue() returned without the caller ever joining.
+REFUSED_STATUSES = frozenset({"JOINEMPTY", "JOINUNAVAIL", "FULL"})
+# Same-second lines sort in the order app_queue writes them.
+_RANK = {"PBXCTLENTRY": 0, "PBXCTLCALLER": 1, "ENTERQUEUE": 2, "RINGNOANSWER": 3, "RINGCANCELED": 3, "CONNECT": 4}
+_LAST = 6  # ending lines, then pbxctl's exit line after Queue() returned
+_RANK.update({event: 5 for event in STINT_ENDS})
+_RANK["PBXCTLEXIT"] = _LAST
+
+
+@dataclass(slots=True)
+class AgentRing:
+    member: str
+    agent: str
+    at: int
+    outcome: str  # answered | no_answer | canceled
+    ring_seconds: float
+
+
+@dataclass(slots=True)
+class AgentLeg:
+    member: str
+    agent: str
+    connected_at: int
+    ended_at: int
+    talk_seconds: int
+    ended_by: str
+    wrapup_seconds: int | None = None
+
+
+@dataclass(slots=True)
+class Transfer:
+    at: int
+    kind: str  # blind | attended | with_return | returned
+    queue: str
+    member: str
+    agent: str
+    target: str
+    wait_seconds: int = 0
+    talk_seconds: int = 0
+
+
+@dataclass(slots=True)
+class QueueStint:
+    queue: str
+    entered_at: int
+    ended_at: int
+    outcome: str = "lost"
+    ended_by: str | None = None
+    wait_seconds: int = 0
+    answered_at: int | None = None
+    member: str | None = None
+    agent: str | None = None
+    position: int | None = None
+    exit_position: int | None = None
+    exit_key: str | None = None
+    exit_status: str | None = None
+    exit_to: str | None = None
+    caller_number: str = ""
+    rings: list[AgentRing] = field(default_factory=list)
+    leg: AgentLeg | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.outcome == "open"
+
+
+@dataclass(slots=True)
+class PbxctlEvent:
+    at: int
+    event: str
+    data: str
+    queue: str
+    agent: str
+
+
+@dataclass(slots=True)
+class Call:
+    callid: str
+    started_at: int
+    ended_at: int
+    caller_number: str = ""
+    caller_name: str = ""
+    entry: str | None = None
+    stints: list[QueueStint] = field(default_factory=list)
+    transfers: list[Transfer] = field(default_factory=list)
+    pbxctl_events: list[PbxctlEvent] = field(default_factory=list)
+
+    @property
+    def is_open(self) -> bool:
+        return any(stint.is_open for stint in self.stints)
+
+
+def identity(member: str) -> str:
+    return member
+
+
+def build_call(
+    lines: Iterable[QueueLogLine],
+    agent_of: Callable[[str], str] = identity,
+    wrapup_of: Callable[[str, str], int | None] = lambda queue, agent: None,
+    lost_at: int | None = None,
+) -> Call:
+    """The call made of these lines (all with the same callid, in any order, duplicates
+    allowed). A stint without its ending line stays `open`, unless `lost_at` says the PBX
+    restarted (or gave up) then: it becomes `lost`."""
+    unique = {line.text: line for line in lines}
+    ordered = sorted(unique.values(), key=lambda line: (line.at, _RANK.get(line.event, _LAST)))
+    first = ordered[0]
+    call = Call(first.callid, first.at, ordered[-1].at)
+    open_stints: dict[str, QueueStint] = {}
+    for line in ordered:
+        event = line.event
+        if event == "ENTERQUEUE":
+            stint = QueueStint(line.queue, line.at, line.at, outcome="open")
+            stint.caller_number = line.field(1)
+            stint.position = line.number(2)
+            if not call.caller_number:
+                call.caller_number = stint.caller_number
+            call.stints.append(stint)
+            open_stints[line.queue] = stint
+        elif event.startswith("PBXCTL"):
+            _fold_pbxctl(call, line, open_stints)
+        else:
+            stint = open_stints.get(line.queue) or _implicit_stint(call, line, open_stints)
+            _fold_queue_line(call, stint, line, agent_of, wrapup_of)
+            if stint.outcome != "open":
+                del open_stints[line.queue]
+    for stint in open_stints.values():
+        if lost_at is not None:
+            _lose(stint, lost_at)
+    return call
+
+
+def _implicit_stint(call: Call, line: QueueLogLine, open_stints: dict[str, QueueStint]) -> QueueStint:
+    """A stint whose ENTERQUEUE is missing (log started mid-call, or a lost line): it
+    starts when the holdtime says, or at this line."""
+    wait = line.number(0) if line.event == "CONNECT" else None
+    entered = line.at - wait if wait is not None and wait >= 0 else line.at
+    stint = QueueStint(line.queue, entered, line.at, outcome="open")
+    call.stints.append(stint)
+    call.started_at = min(call.started_at, entered)
+    open_stints[line.queue] = stint
+    return stint
+
+
+def _fold_queue_line(call, stint: QueueStint, line: QueueLogLine, agent_of, wrapup_of) -> None:
+    event = line.event
+    stint.ended_at = max(stint.ended_at, line.at)
+    if event in ("RINGNOANSWER", "RINGCANCELED"):
+        ms = line.number(0)
+        outcome = "no_answer" if event == "RINGNOANSWER" else "canceled"
+        stint.rings.append(AgentRing(line.agent, agent_of(line.agent), line.at, outcome, (ms or 0) / 1000))
+        return
+    if event == "CONNECT":
+        agent = agent_of(line.agent)
+        wait = line.number(0)
+        stint.answered_at = line.at
+        stint.member, stint.agent = line.agent, agent
+        stint.wait_seconds = wait if wait is not None else line.at - stint.entered_at
+        stint.rings.append(AgentRing(line.agent, agent, line.at, "answered", float(line.number(2) or 0)))
+        stint.leg = AgentLeg(line.agent, agent, line.at, line.at, 0, "lost", wrapup_of(stint.queue, agent))
+        return
+    outcome, ended_by = STINT_ENDS[event]
+    if outcome == "answered":
+        _end_answered(call, stint, line, ended_by, agent_of)
+        return
+    stint.outcome = outcome
+    offset = 1 if event == "EXITWITHKEY" else 0
+    if event == "EXITWITHKEY":
+        stint.exit_key = line.field(0)
+    stint.exit_position = line.number(offset)
+    wait = line.number(offset + 2)
+    stint.wait_seconds = wait if wait is not None else line.at - stint.entered_at
+
+
+def _end_answered(call: Call, stint: QueueStint, line: QueueLogLine, ended_by: str, agent_of) -> None:
+    data = line.data
+    wait = line.number(len(data) - 3) if len(data) >= 3 else None
+    talk = line.number(len(data) - 2) if len(data) >= 3 else None
+    if stint.leg is None:  # CONNECT missing: the agent is the one this line names
+        agent = agent_of(line.agent)
+        connected = line.at - talk if talk is not None else line.at
+        stint.answered_at, stint.member, stint.agent = connected, line.agent, agent
+        stint.leg = AgentLeg(line.agent, agent, connected, line.at, 0, "lost")
+        if wait is not None:
+            stint.wait_seconds = wait
+    stint.outcome, stint.ended_by = "answered", ended_by
+    leg = stint.leg
+    leg.ended_at, leg.ended_by = line.at, ended_by
+    leg.talk_seconds = talk if talk is not None else line.at - leg.connected_at
+    if ended_by.endswith("transfer"):
+        if line.event == "ATTENDEDTRANSFER":
+            kind, target = "attended", ":".join(data[:-3])
+        else:
+            kind, target = "blind", "@".join(data[:2])
+        call.transfers.append(
+            Transfer(line.at, kind, stint.queue, line.agent, leg.agent, target, stint.wait_seconds, leg.talk_seconds)
+        )
+
+
+def _lose(stint: QueueStint, at: int) -> None:
+    stint.ended_at = max(stint.ended_at, at) if stint.leg is None else stint.ended_at
+    if stint.leg is not None:
+        stint.outcome, stint.ended_by = "answered", "lost"
+        stint.leg.ended_at = max(stint.leg.ended_at, stint.ended_at)
+    else:
+        stint.outcome = "lost"
+        stint.wait_seconds = stint.ended_at - stint.entered_at
+
+
+def _fold_pbxctl(call: Call, line: QueueLogLine, open_stints: dict[str, QueueStint]) -> None:
+    data = "|".join(line.data)
+    call.pbxctl_events.append(PbxctlEvent(line.at, line.event, data, line.queue, line.agent))
+    if line.event == "PBXCTLENTRY":
+        call.entry = line.field(0) or call.entry
+    elif line.event == "PBXCTLCALLER":
+        # The caller's own number and name, logged before a queue changes them; the name
+        # may itself contain `|`.
+        if line.field(0):
+            call.caller_number = line.field(0)
+        if not call.caller_name:
+            call.caller_name = "|".join(line.data[1:])
+    elif line.event == "PBXCTLEXIT":
+        status, to = line.field(0), line.field(1) or None
+        ended = [s for s in call.stints if s.queue == line.queue and not s.is_open]
+        if status in REFUSED_STATUSES and (not ended or ended[-1].exit_status is not None):
+            stint = QueueStint(line.queue, line.at, line.at, outcome="refused", exit_status=status, exit_to=to)
+            call.stints.append(stint)
+        elif ended:
+            ended[-1].exit_status, ended[-1].exit_to = status, to
+    elif line.event == "PBXCTLXFER":
+        kind = line.field(0) or "with_return"
+        call.transfers.append(Transfer(line.at, kind, line.queue, line.agent, line.agent, line.field(1)))

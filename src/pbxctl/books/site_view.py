@@ -1,0 +1,44 @@
+"""What the books take from the site when it is known: which agent a logged member is,
+and the wrap-up in force for a queue's agent (stock app_queue logs neither)."""
+
+from __future__ import annotations
+
+import socket
+from typing import Callable
+
+from pbxctl.render.asterisk import agent_interface
+from pbxctl.site import model as m
+
+
+def node_name(site: m.Site | None, given: str | None = None) -> str:
+    if given:
+        return given
+    if site is not None and site.storage.node:
+        return site.storage.node
+    return socket.gethostname().split(".")[0] or "pbx"
+
+
+def agent_of(site: m.Site) -> Callable[[str], str]:
+    """queue_log names members by membername (the agent's display name, which pbxctl
+    gives app_queue), by interface (ADDMEMBER/REMOVEMEMBER), or by whatever the operator
+    configured: the first two map to the agent key, anything else stays as logged."""
+    names: dict[str, str] = {}
+    for key, agent in site.agents.items():
+        names.setdefault(agent.name, key)
+        names.setdefault(agent_interface(site, agent), key)
+        names.setdefault(key, key)
+    return lambda member: names.get(member, member)
+
+
+def wrapup_of(site: m.Site) -> Callable[[str, str], int | None]:
+    """The agent's own wrap-up counts only for a static membership (AMI QueueAdd takes no
+    wrap-up: a logged-in dynamic agent gets the queue's)."""
+
+    def wrapup(queue: str, agent: str) -> int | None:
+        q = site.queues.get(queue)
+        a = site.agents.get(agent)
+        if a is not None and a.login == "static" and a.wrapup is not None:
+            return int(a.wrapup)
+        return int(q.wrapup) if q is not None else None
+
+    return wrapup

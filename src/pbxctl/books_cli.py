@@ -1,0 +1,83 @@
+"""`pbxctl books import`: a historical queue_log (and CDR file) into the books."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+books_app = typer.Typer(help="The books: the PBX's queue_log and CDR in the database.", no_args_is_help=True)
+
+
+def _books_target(site_file: Path | None, database: str | None, node: str | None):
+    """(engine, node, site or None) from the options, the site and the environment."""
+    from pbxctl.books.site_view import node_name
+    from pbxctl.storage.db import database_url, engine_for
+
+    site = None
+    if site_file is not None:
+        from pbxctl.cli import _load
+
+        site = _load(site_file).site
+    if database is None:
+        from pbxctl.cli import _fail
+
+        if site is None:
+            import os
+
+            database = os.environ.get("PBXCTL_DATABASE_URL")
+            if not database:
+                _fail("no database: give --site SITE.yaml (storage.url), --db URL or PBXCTL_DATABASE_URL")
+        else:
+            database = database_url(site.site, site.storage.url)
+    return engine_for(database), node_name(site, node), site
+
+
+@books_app.command("import")
+def import_books(
+    queue_log: Path = typer.Argument(..., exists=True, dir_okay=False, help="A queue_log file."),
+    cdr: Optional[Path] = typer.Option(None, "--cdr", exists=True, dir_okay=False, help="A CDR file (cdr_custom pbxctl.csv or cdr_csv Master.csv)."),
+    site_file: Optional[Path] = typer.Option(None, "--site", "-s", envvar="PBXCTL_SITE", help="The site YAML (database, node, agents' names and wrap-up)."),
+    database: Optional[str] = typer.Option(None, "--db", help="Database URL (default: the site's storage.url)."),
+    node: Optional[str] = typer.Option(None, "--node", help="Node name (default: storage.node, else the host name)."),
+) -> None:
+    """Ingest a historical QUEUE_LOG (and --cdr FILE). Lines already in the books change
+    nothing; lines that are not facts are counted, kept in books_rejects and listed."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    from pbxctl.books.assembler import Assembler
+    from pbxctl.books.ingest import Ingestor, import_file
+    from pbxctl.books.site_view import agent_of, wrapup_of
+    from pbxctl.books.store import BatchWriter, StoreFailed
+    from pbxctl.cli import _fail
+
+    engine, node_name, site = _books_target(site_file, database, node)
+    assembler = Assembler(agent_of(site), wrapup_of(site)) if site is not None else Assembler()
+    writer = BatchWriter(engine, node_name)
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    try:
+        with Progress(*columns, transient=False) as progress:
+            task = progress.add_task(queue_log.name, total=queue_log.stat().st_size)
+            stats = import_file(queue_log, Ingestor(writer, assembler), lambda done: progress.update(task, completed=done))
+            cdr_stats = None
+            if cdr is not None:
+                from pbxctl.books.cdr import import_cdr
+
+                task = progress.add_task(cdr.name, total=cdr.stat().st_size)
+                cdr_stats = import_cdr(cdr, engine, node_name, lambda done: progress.update(task, completed=done))
+    except StoreFailed as exc:
+        _fail(f"{exc} (nothing after the last stored batch was lost: run the import again)")
+    typer.echo(
+        f"{queue_log}: {stats.lines} lines, {stats.calls} calls, {stats.agent_events} agent events, "
+        f"{stats.ignored} ignored, {stats.rejected_total} rejected, {stats.still_open} calls still open at the end "
+        f"(node {node_name})"
+    )
+    for reason, count in stats.rejected.most_common():
+        typer.echo(f"  rejected: {count} x {reason}")
+    for example in stats.examples[:10]:
+        typer.echo(f"  {example}")
+    if cdr_stats is not None:
+        typer.echo(f"{cdr}: {cdr_stats.records} records, {cdr_stats.rejected_total} rejected")
+        for example in cdr_stats.examples[:10]:
+            typer.echo(f"  {example}")
