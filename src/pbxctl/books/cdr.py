@@ -4,7 +4,7 @@ pbxctl reads CDR files, not CDR/CEL over AMI: a file is written by Asterisk whet
 not pbxctl's service runs (the fail-open outage is exactly when the books need it), and it
 is read with the same offset/checkpoint discipline as queue_log; AMI's Cdr events are gone
 for good when the link is down. The preferred file is cdr_custom's `pbxctl.csv` in the
-mapping below (`CDR_CUSTOM_MAPPING`: it adds linkedid, which ties a call's legs together,
+section below (`CDR_CUSTOM_SECTION`: it adds linkedid, which ties a call's legs together,
 and sequence, the CDR's natural key); cdr_csv's Master.csv (no linkedid, local or GMT
 times as `usegmtime` says — read as UTC here) is accepted too.
 """
@@ -30,8 +30,11 @@ CDR_FIELDS = (
     "start", "answer", "end", "duration", "billsec", "disposition", "src", "dst", "dcontext", "clid", "channel",
     "dstchannel", "lastapp", "lastdata", "accountcode", "userfield", "uniqueid", "linkedid", "sequence",
 )
-CDR_CUSTOM_MAPPING = "pbxctl.csv => " + ",".join(
-    f"${{CSV_QUOTE(${{CDR({name}{',u' if name in ('start', 'answer', 'end') else ''})}})}}" for name in CDR_FIELDS
+# cdr_custom.conf section (Asterisk 20+ "advanced" mapping: no dialplan functions per record).
+CDR_CUSTOM_SECTION = (
+    "[pbxctl.csv]\nformat = dsv\nfields = "
+    + ",".join(f"{name}(int64)" if name in ("start", "answer", "end") else name for name in CDR_FIELDS)
+    + "\n"
 )
 MASTER_FIELDS = (
     "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata", "start",
