@@ -18,6 +18,8 @@ from pbxctl.books.calls import Call, build_call, identity
 from pbxctl.books.queue_log import AGENT_EVENTS, CALL_EVENTS, PBX_RESTART, PBXCTL_PREFIX, QueueLogLine
 
 SETTLE_SECONDS = 10
+# A call that has not reached a queue yet (in the IVR) may be quiet for minutes.
+IVR_SETTLE_SECONDS = 900
 GIVE_UP_SECONDS = 24 * 3600
 
 
@@ -32,7 +34,7 @@ class AgentEvent:
 
 
 class _Pending:
-    __slots__ = ("lines", "last_at", "first_offset", "first_line_no", "open")
+    __slots__ = ("lines", "last_at", "first_offset", "first_line_no", "open", "queued")
 
     def __init__(self, offset: int, line_no: int):
         self.lines: list[QueueLogLine] = []
@@ -40,6 +42,7 @@ class _Pending:
         self.first_offset = offset
         self.first_line_no = line_no
         self.open = 0  # ENTERQUEUEs minus ending lines seen
+        self.queued = False  # reached a queue (or was refused by one)
 
 
 _OPENS = frozenset({"ENTERQUEUE"})
@@ -56,11 +59,13 @@ class Assembler:
         wrapup_of: Callable[[str, str], int | None] = lambda queue, agent: None,
         settle: int = SETTLE_SECONDS,
         give_up: int = GIVE_UP_SECONDS,
+        ivr_settle: int = IVR_SETTLE_SECONDS,
     ):
         self.agent_of = agent_of
         self.wrapup_of = wrapup_of
         self.settle = settle
         self.give_up = give_up
+        self.ivr_settle = ivr_settle
         self.pending: dict[str, _Pending] = {}
         self._due: list[tuple[int, str]] = []  # (time to look again, callid), a heap
         self.clock = 0  # latest line time seen
@@ -70,40 +75,54 @@ class Assembler:
 
     def feed(self, line: QueueLogLine, offset: int = 0, line_no: int = 0) -> None:
         """`offset`/`line_no`: where this line starts in its file (for the replay point)."""
+        at = line.at
+        if at > self.clock:
+            self.clock = at
+            if self._due and self._due[0][0] <= at:
+                self._finish_due(at)
         event = line.event
-        if line.at > self.clock:
-            self.clock = line.at
-            self._finish_due(line.at)
-        if event in CALL_EVENTS or event.startswith(PBXCTL_PREFIX) and line.callid not in ("", "NONE"):
-            pending = self.pending.get(line.callid)
+        callid = line.callid
+        if event in CALL_EVENTS or event[:6] == PBXCTL_PREFIX and callid and callid != "NONE":
+            pending = self.pending.get(callid)
             if pending is None:
-                pending = self.pending[line.callid] = _Pending(offset, line_no)
+                pending = self.pending[callid] = _Pending(offset, line_no)
+                heapq.heappush(self._due, (at + self.settle, callid))
             pending.lines.append(line)
             if event in _OPENS:
                 pending.open += 1
+                pending.queued = True
             elif event in _ENDS:
                 pending.open -= 1
-            if line.at > pending.last_at:
-                pending.last_at = line.at
-            heapq.heappush(self._due, (max(line.at, pending.last_at) + self.settle, line.callid))
+                if pending.open <= 0:  # its due time was pushed far out while it was open
+                    heapq.heappush(self._due, (at + self.settle, callid))
+            elif event == "PBXCTLEXIT":
+                pending.queued = True
+            if at > pending.last_at:
+                pending.last_at = at
         elif event in AGENT_EVENTS:
             member = line.agent
-            reason = line.field(0) if event.startswith("PAUSE") else line.callid
-            self.agent_events.append(AgentEvent(line.at, line.queue, member, self.agent_of(member), event, reason))
+            reason = line.field(0) if event.startswith("PAUSE") else callid
+            self.agent_events.append(AgentEvent(at, line.queue, member, self.agent_of(member), event, reason))
         elif event == PBX_RESTART:
-            self.finish_all(lost_at=line.at)
+            self.finish_all(lost_at=at)
         else:
             self.ignored += 1
+
+    def _due_at(self, pending: _Pending) -> int:
+        if pending.open > 0:
+            return pending.last_at + self.give_up
+        return pending.last_at + (self.settle if pending.queued else self.ivr_settle)
 
     def _finish_due(self, now: int) -> None:
         due = self._due
         while due and due[0][0] <= now:
             _, callid = heapq.heappop(due)
             pending = self.pending.get(callid)
-            if pending is None or pending.last_at + self.settle > now:
+            if pending is None:
                 continue
-            if pending.open > 0 and pending.last_at + self.give_up > now:
-                heapq.heappush(due, (pending.last_at + self.give_up, callid))
+            when = self._due_at(pending)
+            if when > now:  # it moved on since: look again then
+                heapq.heappush(due, (when, callid))
                 continue
             self._finish(callid, lost_at=now if pending.open > 0 else None)
 

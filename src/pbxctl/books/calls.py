@@ -28,6 +28,8 @@ STINT_ENDS = {
 }
 # QUEUESTATUS values for which Queue() returned without the caller ever joining.
 REFUSED_STATUSES = frozenset({"JOINEMPTY", "JOINUNAVAIL", "FULL"})
+# pbxctl lines whose content lands in the call and its stints (not kept whole as well).
+FOLDED_PBXCTL = frozenset({"PBXCTLENTRY", "PBXCTLCALLER", "PBXCTLEXIT"})
 # Same-second lines sort in the order app_queue writes them.
 _RANK = {"PBXCTLENTRY": 0, "PBXCTLCALLER": 1, "ENTERQUEUE": 2, "RINGNOANSWER": 3, "RINGCANCELED": 3, "CONNECT": 4}
 _LAST = 6  # ending lines, then pbxctl's exit line after Queue() returned
@@ -237,8 +239,8 @@ def _lose(stint: QueueStint, at: int) -> None:
 
 
 def _fold_pbxctl(call: Call, line: QueueLogLine, open_stints: dict[str, QueueStint]) -> None:
-    data = "|".join(line.data)
-    call.pbxctl_events.append(PbxctlEvent(line.at, line.event, data, line.queue, line.agent))
+    if line.event not in FOLDED_PBXCTL:
+        call.pbxctl_events.append(PbxctlEvent(line.at, line.event, "|".join(line.data), line.queue, line.agent))
     if line.event == "PBXCTLENTRY":
         call.entry = line.field(0) or call.entry
     elif line.event == "PBXCTLCALLER":

@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from pbxctl.books.queue_log import escaped
-from pbxctl.books.store import REJECTS, Reject, insert_new, reject_rows
+from pbxctl.books.store import REJECT_COLUMNS, REJECTS, Reject, insert_new, reject_rows
 from pbxctl.books.tables import BooksCall, BooksCdr
 
 CDR_FIELDS = (
@@ -41,6 +41,11 @@ MASTER_FIELDS = (
     "answer", "end", "duration", "billsec", "disposition", "amaflags", "uniqueid", "userfield",
 )
 BATCH = 20_000
+CDR_COLUMNS = (
+    "node", "uniqueid", "record_key", "linkedid", "start_at", "answer_at", "end_at", "duration", "billsec",
+    "disposition", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata", "accountcode",
+    "userfield",
+)
 
 
 class BadRecord(ValueError):
@@ -125,8 +130,8 @@ def import_cdr(path: Path, engine: Engine, node: str, progress: Callable[[int], 
 
     def flush() -> None:
         with engine.begin() as conn:
-            insert_new(conn, table, rows)
-            insert_new(conn, REJECTS, reject_rows(node, rejects))
+            insert_new(conn, table, CDR_COLUMNS, [tuple(row[c] for c in CDR_COLUMNS) for row in rows])
+            insert_new(conn, REJECTS, REJECT_COLUMNS, reject_rows(node, rejects))
         rows.clear()
         rejects.clear()
 

@@ -139,6 +139,7 @@ def import_file(path: Path, ingestor: Ingestor, progress: Callable[[int], None] 
         ingestor.feed_file(handle, path.name, 0, 0, True, lambda offset, line_no: None, progress)
     ingestor.stats.still_open = ingestor.assembler.settled_only()
     ingestor.flush(None)
+    ingestor.writer.close()
     return ingestor.stats
 
 

@@ -11,13 +11,13 @@ latest end, first non-empty caller fields): a call's stints may be written in pi
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 import time
 from dataclasses import dataclass
 from typing import Iterable
 
 import structlog
-from sqlalchemy import case, func
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
@@ -78,102 +78,109 @@ class StoreFailed(Exception):
     """The database did not take a batch after every retry (full disk, locked, gone)."""
 
 
-def _insert(conn: Connection, table):
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+STINT_COLUMNS = (
+    "node", "callid", "queue", "entered_at", "ended_at", "outcome", "ended_by", "wait_seconds", "answered_at",
+    "agent", "member", "position", "exit_position", "exit_key", "exit_status", "exit_to", "caller_number",
+)
+RING_COLUMNS = ("node", "callid", "member", "at", "outcome", "queue", "entered_at", "agent", "ring_seconds")
+LEG_COLUMNS = (
+    "node", "callid", "member", "connected_at", "queue", "entered_at", "agent", "ended_at", "talk_seconds",
+    "ended_by", "wrapup_seconds",
+)
+TRANSFER_COLUMNS = (
+    "node", "callid", "at", "kind", "queue", "agent", "member", "target", "wait_seconds", "talk_seconds",
+)
+PBXCTL_COLUMNS = ("node", "callid", "at", "event", "data", "queue", "agent")
+CALL_COLUMNS = ("node", "callid", "linkedid", "started_at", "ended_at", "caller_number", "caller_name", "entry")
+AGENT_EVENT_COLUMNS = ("node", "at", "queue", "member", "event", "agent", "reason")
+CHECKPOINT_COLUMNS = (
+    "node", "source", "path", "inode", "offset", "line_no", "replay_offset", "replay_line_no", "head", "updated_at",
+)
+REJECT_COLUMNS = ("node", "source", "file", "line_no", "digest", "reason", "text", "at")
 
 
-def call_rows(node: str, calls: Iterable[Call]) -> dict[str, list[dict]]:
-    rows: dict[str, list[dict]] = {"calls": [], "stints": [], "rings": [], "legs": [], "transfers": [], "pbxctl": []}
-    merged: dict[str, dict] = {}
+def _sql(conn: Connection, table, columns: tuple[str, ...], conflict: str) -> str:
+    """INSERT ... ON CONFLICT as DBAPI text: 1 M calls are millions of rows, and the
+    statement is the same every time (SQLAlchemy's per-row parameter work would be most
+    of the ingest time)."""
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    return (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}) {conflict}"
+    )
+
+
+def call_rows(node: str, calls: Iterable[Call]) -> dict[str, list[tuple]]:
+    stints: list[tuple] = []
+    rings: list[tuple] = []
+    legs: list[tuple] = []
+    transfers: list[tuple] = []
+    pbxctl: list[tuple] = []
+    merged: dict[str, list] = {}
     for call in calls:
-        row = merged.get(call.callid)
+        callid = call.callid
+        row = merged.get(callid)
         if row is None:
-            merged[call.callid] = {
-                "node": node, "callid": call.callid, "linkedid": None, "started_at": call.started_at,
-                "ended_at": call.ended_at, "caller_number": call.caller_number, "caller_name": call.caller_name,
-                "entry": call.entry,
-            }
+            merged[callid] = [node, callid, None, call.started_at, call.ended_at, call.caller_number,
+                              call.caller_name, call.entry]
         else:  # the same call finished twice in one batch (it came back after settling)
-            row["started_at"] = min(row["started_at"], call.started_at)
-            row["ended_at"] = max(row["ended_at"], call.ended_at)
-            row["caller_number"] = row["caller_number"] or call.caller_number
-            row["caller_name"] = row["caller_name"] or call.caller_name
-            row["entry"] = row["entry"] or call.entry
-        key = {"node": node, "callid": call.callid}
-        for stint in call.stints:
-            rows["stints"].append({
-                **key, "queue": stint.queue, "entered_at": stint.entered_at, "ended_at": stint.ended_at,
-                "outcome": stint.outcome, "ended_by": stint.ended_by, "wait_seconds": stint.wait_seconds,
-                "answered_at": stint.answered_at, "agent": stint.agent, "member": stint.member,
-                "position": stint.position, "exit_position": stint.exit_position, "exit_key": stint.exit_key,
-                "exit_status": stint.exit_status, "exit_to": stint.exit_to, "caller_number": stint.caller_number,
-            })
-            for ring in stint.rings:
-                rows["rings"].append({
-                    **key, "member": ring.member, "at": ring.at, "outcome": ring.outcome, "queue": stint.queue,
-                    "entered_at": stint.entered_at, "agent": ring.agent, "ring_seconds": ring.ring_seconds,
-                })
-            if (leg := stint.leg) is not None:
-                rows["legs"].append({
-                    **key, "member": leg.member, "connected_at": leg.connected_at, "queue": stint.queue,
-                    "entered_at": stint.entered_at, "agent": leg.agent, "ended_at": leg.ended_at,
-                    "talk_seconds": leg.talk_seconds, "ended_by": leg.ended_by, "wrapup_seconds": leg.wrapup_seconds,
-                })
-        for transfer in call.transfers:
-            rows["transfers"].append({
-                **key, "at": transfer.at, "kind": transfer.kind, "queue": transfer.queue, "agent": transfer.agent,
-                "member": transfer.member, "target": transfer.target, "wait_seconds": transfer.wait_seconds,
-                "talk_seconds": transfer.talk_seconds,
-            })
-        for event in call.pbxctl_events:
-            rows["pbxctl"].append({
-                **key, "at": event.at, "event": event.event, "data": event.data, "queue": event.queue,
-                "agent": event.agent,
-            })
-    rows["calls"] = list(merged.values())
-    return rows
+            row[3] = min(row[3], call.started_at)
+            row[4] = max(row[4], call.ended_at)
+            row[5] = row[5] or call.caller_number
+            row[6] = row[6] or call.caller_name
+            row[7] = row[7] or call.entry
+        for st in call.stints:
+            queue, entered = st.queue, st.entered_at
+            stints.append((
+                node, callid, queue, entered, st.ended_at, st.outcome, st.ended_by, st.wait_seconds, st.answered_at,
+                st.agent, st.member, st.position, st.exit_position, st.exit_key, st.exit_status, st.exit_to,
+                st.caller_number,
+            ))
+            for ring in st.rings:
+                rings.append((node, callid, ring.member, ring.at, ring.outcome, queue, entered, ring.agent,
+                              ring.ring_seconds))
+            if (leg := st.leg) is not None:
+                legs.append((node, callid, leg.member, leg.connected_at, queue, entered, leg.agent, leg.ended_at,
+                             leg.talk_seconds, leg.ended_by, leg.wrapup_seconds))
+        for t in call.transfers:
+            transfers.append((node, callid, t.at, t.kind, t.queue, t.agent, t.member, t.target, t.wait_seconds,
+                              t.talk_seconds))
+        for e in call.pbxctl_events:
+            pbxctl.append((node, callid, e.at, e.event, e.data, e.queue, e.agent))
+    return {"calls": [tuple(row) for row in merged.values()], "stints": stints, "rings": rings, "legs": legs,
+            "transfers": transfers, "pbxctl": pbxctl}
 
 
-def agent_event_rows(node: str, events: Iterable[AgentEvent]) -> list[dict]:
+def agent_event_rows(node: str, events: Iterable[AgentEvent]) -> list[tuple]:
+    return [(node, e.at, e.queue, e.member, e.event, e.agent, e.reason) for e in events]
+
+
+def reject_rows(node: str, rejects: Iterable[Reject]) -> list[tuple]:
     return [
-        {"node": node, "at": e.at, "queue": e.queue, "member": e.member, "event": e.event, "agent": e.agent,
-         "reason": e.reason}
-        for e in events
-    ]
-
-
-def reject_rows(node: str, rejects: Iterable[Reject]) -> list[dict]:
-    return [
-        {"node": node, "source": r.source, "file": r.file, "line_no": r.line_no,
-         "digest": hashlib.blake2b(r.raw, digest_size=8).hexdigest(), "reason": r.reason, "text": r.text, "at": r.at}
+        (node, r.source, r.file, r.line_no, hashlib.blake2b(r.raw, digest_size=8).hexdigest(), r.reason, r.text, r.at)
         for r in rejects
     ]
 
 
-def _merge_calls(conn: Connection, rows: list[dict]) -> None:
+def _merge_calls(conn: Connection, rows: list[tuple]) -> None:
     if not rows:
         return
-    stmt = _insert(conn, CALLS)
-    ex = stmt.excluded
-    smaller = func.least if conn.dialect.name == "postgresql" else func.min
-    larger = func.greatest if conn.dialect.name == "postgresql" else func.max
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["node", "callid"],
-        set_={
-            "started_at": smaller(CALLS.c.started_at, ex.started_at),
-            "ended_at": larger(CALLS.c.ended_at, ex.ended_at),
-            "caller_number": case((CALLS.c.caller_number == "", ex.caller_number), else_=CALLS.c.caller_number),
-            "caller_name": case((CALLS.c.caller_name == "", ex.caller_name), else_=CALLS.c.caller_name),
-            "entry": func.coalesce(CALLS.c.entry, ex.entry),
-        },
+    smaller, larger = ("LEAST", "GREATEST") if conn.dialect.name == "postgresql" else ("min", "max")
+    t = CALLS.name
+    conflict = (
+        f"ON CONFLICT (node, callid) DO UPDATE SET "
+        f"started_at = {smaller}({t}.started_at, excluded.started_at), "
+        f"ended_at = {larger}({t}.ended_at, excluded.ended_at), "
+        f"caller_number = CASE WHEN {t}.caller_number = '' THEN excluded.caller_number ELSE {t}.caller_number END, "
+        f"caller_name = CASE WHEN {t}.caller_name = '' THEN excluded.caller_name ELSE {t}.caller_name END, "
+        f"entry = COALESCE({t}.entry, excluded.entry)"
     )
-    conn.execute(stmt, rows)
+    conn.exec_driver_sql(_sql(conn, CALLS, CALL_COLUMNS, conflict), rows)
 
 
-def insert_new(conn: Connection, table, rows: list[dict]) -> None:
+def insert_new(conn: Connection, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Rows (tuples in `columns` order) that are not there yet; the others change nothing."""
     if rows:
-        conn.execute(_insert(conn, table).on_conflict_do_nothing(), rows)
+        conn.exec_driver_sql(_sql(conn, table, columns, "ON CONFLICT DO NOTHING"), rows)
 
 
 def write_batch(
@@ -186,28 +193,24 @@ def write_batch(
 ) -> None:
     rows = call_rows(node, calls)
     _merge_calls(conn, rows["calls"])
-    insert_new(conn, STINTS, rows["stints"])
-    insert_new(conn, RINGS, rows["rings"])
-    insert_new(conn, LEGS, rows["legs"])
-    insert_new(conn, TRANSFERS, rows["transfers"])
-    insert_new(conn, PBXCTL_EVENTS, rows["pbxctl"])
-    insert_new(conn, AGENT_EVENTS, agent_event_rows(node, agent_events))
-    insert_new(conn, REJECTS, reject_rows(node, rejects))
+    insert_new(conn, STINTS, STINT_COLUMNS, rows["stints"])
+    insert_new(conn, RINGS, RING_COLUMNS, rows["rings"])
+    insert_new(conn, LEGS, LEG_COLUMNS, rows["legs"])
+    insert_new(conn, TRANSFERS, TRANSFER_COLUMNS, rows["transfers"])
+    insert_new(conn, PBXCTL_EVENTS, PBXCTL_COLUMNS, rows["pbxctl"])
+    insert_new(conn, AGENT_EVENTS, AGENT_EVENT_COLUMNS, agent_event_rows(node, agent_events))
+    insert_new(conn, REJECTS, REJECT_COLUMNS, reject_rows(node, rejects))
     if checkpoint is not None:
         save_checkpoint(conn, node, checkpoint)
 
 
 def save_checkpoint(conn: Connection, node: str, cp: Checkpoint) -> None:
-    values = {
-        "node": node, "source": cp.source, "path": cp.path, "inode": cp.inode, "offset": cp.offset,
-        "line_no": cp.line_no, "replay_offset": cp.replay_offset, "replay_line_no": cp.replay_line_no,
-        "head": cp.head, "updated_at": int(time.time()),
-    }
-    stmt = _insert(conn, CHECKPOINTS)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["node", "source"], set_={k: v for k, v in values.items() if k not in ("node", "source")}
+    values = (node, cp.source, cp.path, cp.inode, cp.offset, cp.line_no, cp.replay_offset, cp.replay_line_no,
+              cp.head, int(time.time()))
+    conflict = "ON CONFLICT (node, source) DO UPDATE SET " + ", ".join(
+        f"{c} = excluded.{c}" for c in CHECKPOINT_COLUMNS[2:]
     )
-    conn.execute(stmt, values)
+    conn.exec_driver_sql(_sql(conn, CHECKPOINTS, CHECKPOINT_COLUMNS, conflict), [values])
 
 
 def load_checkpoint(engine: Engine, node: str, source: str) -> Checkpoint | None:
@@ -225,18 +228,54 @@ def load_checkpoint(engine: Engine, node: str, source: str) -> Checkpoint | None
 
 class BatchWriter:
     """Writes batches with retries: a locked or full database is waited for, never a crash
-    and never a lost batch (the caller keeps the lines until a write succeeded)."""
+    and never a lost batch (the caller keeps the lines until a write succeeded).
+
+    `background=True` (an import): batches are written in order by one thread while the
+    next batch is parsed (the database drivers release the GIL); `close()` waits for them
+    and raises the first failure."""
 
     def __init__(self, engine: Engine, node: str, retries: int = 8, first_delay: float = 0.2,
-                 sleep=time.sleep):
+                 sleep=time.sleep, background: bool = False):
         self.engine = engine
         self.node = node
         self.retries = retries
         self.first_delay = first_delay
         self.sleep = sleep
         self.failures = 0
+        self._queue: queue.Queue | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        if background:
+            self._queue = queue.Queue(maxsize=2)
+            self._thread = threading.Thread(target=self._drain, name="books-writer", daemon=True)
+            self._thread.start()
+
+    def _drain(self) -> None:
+        assert self._queue is not None
+        while (batch := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._write(*batch)
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller in close()
+                    self._error = exc
 
     def write(self, calls, agent_events, rejects, checkpoint) -> None:
+        if self._queue is None:
+            self._write(calls, agent_events, rejects, checkpoint)
+            return
+        if self._error is not None:
+            raise self._error
+        self._queue.put((calls, agent_events, rejects, checkpoint))
+
+    def close(self) -> None:
+        if self._queue is not None and self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._queue = self._thread = None
+        if self._error is not None:
+            raise self._error
+
+    def _write(self, calls, agent_events, rejects, checkpoint) -> None:
         delay = self.first_delay
         for attempt in range(self.retries + 1):
             try:

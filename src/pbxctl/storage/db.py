@@ -35,8 +35,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-@lru_cache(maxsize=None)
-def engine_for(url: str) -> Engine:
+def new_engine(url: str) -> Engine:
+    """A migrated engine of its own (tests, benchmarks, a second ingestor)."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite:///"):
@@ -47,3 +47,9 @@ def engine_for(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     upgrade(engine)
     return engine
+
+
+@lru_cache(maxsize=None)
+def engine_for(url: str) -> Engine:
+    """The process's one engine for `url`."""
+    return new_engine(url)

@@ -30,7 +30,7 @@ def _agent_memberships() -> None:
         sa.Column("logged_in", sa.Boolean(), nullable=False),
         sa.Column("paused", sa.Boolean(), nullable=False),
         sa.Column("reason", sa.String(), nullable=False),
-        sa.Column("changed_at", sa.DateTime(), nullable=False),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("source", sa.String(), nullable=False),
     )
 
@@ -42,8 +42,8 @@ def _queue_calls() -> None:
         sa.Column("queue", sa.String(), nullable=False, index=True),
         sa.Column("uniqueid", sa.String(), nullable=False, index=True),
         sa.Column("caller_id", sa.String(), nullable=False),
-        sa.Column("joined_at", sa.DateTime(), nullable=False),
-        sa.Column("ended_at", sa.DateTime(), nullable=False, index=True),
+        sa.Column("joined_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", sa.DateTime(timezone=True), nullable=False, index=True),
         sa.Column("outcome", sa.String(), nullable=False),
         sa.Column("wait_seconds", sa.Float(), nullable=False),
         sa.Column("agent", sa.String(), nullable=True),
@@ -56,7 +56,7 @@ def _callback_requests() -> None:
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("queue", sa.String(), nullable=False, index=True),
         sa.Column("number", sa.String(), nullable=False),
-        sa.Column("requested_at", sa.DateTime(), nullable=False, index=True),
+        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False, index=True),
         sa.Column("source", sa.String(), nullable=False),
         sa.Column("ivr", sa.String(), nullable=True),
         sa.Column("element", sa.String(), nullable=True),
@@ -64,7 +64,7 @@ def _callback_requests() -> None:
         sa.Column("call_id", sa.String(), nullable=True),
         sa.Column("status", sa.String(), nullable=False, index=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("last_attempt_at", sa.DateTime(), nullable=True),
+        sa.Column("last_attempt_at", sa.DateTime(timezone=True), nullable=True),
     )
 
 
