@@ -101,7 +101,8 @@ class Assembler:
                 pending.last_at = at
         elif event in AGENT_EVENTS:
             member = line.agent
-            reason = line.field(0) if event.startswith("PAUSE") else callid
+            # PAUSE logs its reason; ADDMEMBER/REMOVEMEMBER who did it (MANAGER, CLI, ...)
+            reason = line.field(0) if "PAUSE" in event else callid
             self.agent_events.append(AgentEvent(at, line.queue, member, self.agent_of(member), event, reason))
         elif event == PBX_RESTART:
             self.finish_all(lost_at=at)

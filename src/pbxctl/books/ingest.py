@@ -74,6 +74,9 @@ def head_digest(path: Path | str) -> str:
     return hashlib.blake2b(first, digest_size=8).hexdigest()
 
 
+EMPTY_HEAD = hashlib.blake2b(b"", digest_size=8).hexdigest()
+
+
 class Ingestor:
     """Parses lines, feeds the assembler and writes a batch (with the checkpoint) every
     `batch_lines` lines."""
@@ -172,6 +175,8 @@ class QueueLogFollower:
 
     def _read(self, final: bool) -> None:
         assert self.handle is not None
+        if self.head == EMPTY_HEAD:  # opened while empty: the first line is here now
+            self.head = head_digest(self.path)
         self.offset, self.line_no = self.ingestor.feed_file(
             self.handle, self.path.name, self.offset, self.line_no, final, self._checkpoint
         )
@@ -232,7 +237,8 @@ class QueueLogFollower:
         if stat.st_ino != self.inode:
             self._read(final=True)
             self._switch_to_new()
-        elif stat.st_size < self.offset:
+        elif stat.st_size < self.offset or (self.offset and head_digest(self.path) != self.head):
+            # copytruncate: shorter than what was read, or (already longer again) another first line
             log.info("books_queue_log_truncated", path=str(self.path), offset=self.offset, size=stat.st_size)
             self._open(self.path, 0, 0)
         self._read(final=False)

@@ -94,7 +94,8 @@ PBXCTL_COLUMNS = ("node", "callid", "at", "event", "data", "queue", "agent")
 CALL_COLUMNS = ("node", "callid", "linkedid", "started_at", "ended_at", "caller_number", "caller_name", "entry")
 AGENT_EVENT_COLUMNS = ("node", "at", "queue", "member", "event", "agent", "reason")
 CHECKPOINT_COLUMNS = (
-    "node", "source", "path", "inode", "offset", "line_no", "replay_offset", "replay_line_no", "head", "updated_at",
+    "node", "source", "path", "inode", "read_offset", "read_line_no", "replay_offset", "replay_line_no", "head",
+    "updated_at",
 )
 REJECT_COLUMNS = ("node", "source", "file", "line_no", "digest", "reason", "text", "at")
 
@@ -221,7 +222,7 @@ def load_checkpoint(engine: Engine, node: str, source: str) -> Checkpoint | None
     if row is None:
         return None
     return Checkpoint(
-        source, row["path"], row["inode"], row["offset"], row["line_no"], row["replay_offset"],
+        source, row["path"], row["inode"], row["read_offset"], row["read_line_no"], row["replay_offset"],
         row["replay_line_no"], row["head"],
     )
 

@@ -191,8 +191,8 @@ class BooksCheckpoint(SQLModel, table=True):
     source: str = Field(primary_key=True)  # queue_log | cdr
     path: str
     inode: int = Field(sa_type=BigInteger)
-    offset: int = Field(sa_type=BigInteger)  # bytes read and stored
-    line_no: int  # lines before `offset` (for FILE:LINE in messages)
+    read_offset: int = Field(sa_type=BigInteger)  # bytes read and stored
+    read_line_no: int  # lines before read_offset (for FILE:LINE in messages)
     replay_offset: int = Field(sa_type=BigInteger)  # first byte of the oldest call still open: re-read from here after a restart
     replay_line_no: int
     head: str  # hex digest of the file's first bytes: tells a new file with a reused inode
