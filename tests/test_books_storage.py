@@ -1,0 +1,121 @@
+"""The books' storage: Alembic upgrades a database made by the previous schema and keeps its
+data (SQLite and PostgreSQL); two ingestors writing into one PostgreSQL at once (two
+processes) never double count; several nodes share one database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import create_engine, inspect, text
+
+from pbxctl.storage.agent_memberships import load_memberships
+from pbxctl.storage.callbacks import open_callbacks
+from pbxctl.storage.db import new_engine
+from pbxctl.storage.migrate import current_revision
+from pbxctl.storage.queue_calls import queue_calls_since
+
+from books_db import books_url, empty_postgres  # noqa: F401 - fixture
+
+UTC = dt.timezone.utc
+FIXTURES = Path(__file__).parent / "fixtures" / "storage"
+REPO = Path(__file__).resolve().parent.parent
+BOOKS = {"books_calls", "books_queue_stints", "books_agent_rings", "books_agent_legs", "books_transfers",
+         "books_agent_events", "books_pbxctl_events", "books_cdr", "books_checkpoints", "books_rejects"}
+
+
+def make_previous_schema(url: str) -> None:
+    """A database as pbxctl made it before the books (no Alembic), with a row in each table."""
+    engine = create_engine(url)
+    dialect = engine.dialect.name
+    ddl = (FIXTURES / f"schema_before_books.{dialect}.sql").read_text()
+    with engine.begin() as conn:
+        for statement in filter(str.strip, ddl.split(";")):
+            conn.exec_driver_sql(statement)
+        conn.execute(text(
+            "INSERT INTO agent_memberships (agent, queue, logged_in, paused, reason, changed_at, source) "
+            "VALUES ('kari', 'support', :t, :t, 'lunch', :at, 'cli')"), {"t": True, "at": dt.datetime(2026, 11, 30, 9, 0, tzinfo=UTC)})
+        conn.execute(text(
+            "INSERT INTO queue_calls (queue, uniqueid, caller_id, joined_at, ended_at, outcome, wait_seconds, agent) "
+            "VALUES ('support', '1796000000.1', '+4722334455', :a, :b, 'answered', 12.5, 'kari')"),
+            {"a": dt.datetime(2026, 11, 30, 9, 1, tzinfo=UTC), "b": dt.datetime(2026, 11, 30, 9, 5, tzinfo=UTC)})
+        conn.execute(text(
+            "INSERT INTO callback_requests (queue, number, requested_at, source, status, attempts) "
+            "VALUES ('support', '+4722334455', :at, 'ivr', 'open', 0)"), {"at": dt.datetime(2026, 11, 30, 9, 2, tzinfo=UTC)})
+    engine.dispose()
+
+
+def test_an_upgrade_keeps_the_data_of_the_previous_schema(books_url):
+    make_previous_schema(books_url)
+    engine = new_engine(books_url)  # migrates
+    assert current_revision(engine) == "0002"
+    assert BOOKS <= set(inspect(engine).get_table_names())
+    (member,) = load_memberships(engine)
+    assert (member.agent, member.queue, member.logged_in, member.paused, member.reason) == ("kari", "support", True, True, "lunch")
+    (call,) = queue_calls_since(engine, dt.datetime(2026, 11, 30, tzinfo=UTC))
+    assert (call.uniqueid, call.outcome, call.wait_seconds, call.agent) == ("1796000000.1", "answered", 12.5, "kari")
+    (callback,) = open_callbacks(engine, "support")
+    assert callback.number == "+4722334455"
+    # and opening it again is a no-op
+    new_engine(books_url)
+    assert current_revision(engine) == "0002" and len(load_memberships(engine)) == 1
+
+
+def test_a_new_database_gets_every_table(books_url):
+    engine = new_engine(books_url)
+    assert current_revision(engine) == "0002"
+    assert BOOKS | {"agent_memberships", "queue_calls", "callback_requests"} <= set(inspect(engine).get_table_names())
+
+
+def generated(tmp_path: Path, calls: int, seed: int) -> tuple[Path, dict]:
+    path = tmp_path / f"queue_log.{seed}"
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "gen_queue_log.py"), "--calls", str(calls),
+                           "--seed", str(seed), "--out", str(path)], check=True, capture_output=True, text=True)
+    return path, json.loads(done.stdout)
+
+
+def books_import(path: Path, url: str, node: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "pbxctl.cli", "books", "import", str(path), "--db", url,
+                             "--node", node], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def outcomes(url: str) -> dict[tuple[str, str], int]:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT node, outcome, count(*) FROM books_queue_stints GROUP BY node, outcome"))
+        found = {(node, outcome): n for node, outcome, n in rows}
+        for node, n in conn.execute(text("SELECT node, count(*) FROM books_calls GROUP BY node")):
+            found[(node, "calls")] = n
+    engine.dispose()
+    return found
+
+
+def test_two_ingestors_into_one_postgresql_at_once_never_double_count(tmp_path):
+    url = empty_postgres()
+    new_engine(url).dispose()  # migrated before the race (the race on migrating is its own test below)
+    log, truth = generated(tmp_path, 4000, seed=7)
+    other, other_truth = generated(tmp_path, 1500, seed=8)
+    # the same node's log twice at once (a service and an import of the same file), and a second node
+    runs = [books_import(log, url, "pbx1"), books_import(log, url, "pbx1"), books_import(other, url, "pbx2")]
+    for run in runs:
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+    found = outcomes(url)
+    for node, facts in (("pbx1", truth), ("pbx2", other_truth)):
+        assert found[(node, "calls")] == facts["calls"]
+        assert found[(node, "answered")] == facts["answered"]
+        assert found[(node, "abandoned")] == facts["abandoned"]
+        assert found[(node, "timed_out")] == facts["timed_out"]
+
+
+def test_two_processes_opening_a_new_postgresql_database_migrate_once(tmp_path):
+    url = empty_postgres()
+    log, truth = generated(tmp_path, 300, seed=9)
+    runs = [books_import(log, url, "pbx1") for _ in range(2)]
+    for run in runs:
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+    assert outcomes(url)[("pbx1", "calls")] == truth["calls"]
