@@ -7,50 +7,46 @@ from typing import Optional
 
 import typer
 
-books_app = typer.Typer(help="The books: the PBX's queue_log and CDR in the database.", no_args_is_help=True)
+from pbxctl.cli.common import SITE, fail, load_site_or_fail
+
+app = typer.Typer(name="books", help="The books: the PBX's queue_log and CDR in the database.", no_args_is_help=True)
 
 
 def _books_target(site_file: Path | None, database: str | None, node: str | None):
     """(engine, node, site or None) from the options, the site and the environment."""
+    import os
+
     from pbxctl.books.site_view import node_name
     from pbxctl.storage.db import database_url, engine_for
 
-    site = None
-    if site_file is not None:
-        from pbxctl.cli import _load
-
-        site = _load(site_file).site
+    site = load_site_or_fail(site_file).site if site_file is not None else None
     if database is None:
-        from pbxctl.cli import _fail
-
-        if site is None:
-            import os
-
+        if site is not None:
+            database = database_url(site.site, site.storage.url)
+        else:
             database = os.environ.get("PBXCTL_DATABASE_URL")
             if not database:
-                _fail("no database: give --site SITE.yaml (storage.url), --db URL or PBXCTL_DATABASE_URL")
-        else:
-            database = database_url(site.site, site.storage.url)
+                fail("no database: give -s SITE.yaml (storage.url), --db URL or PBXCTL_DATABASE_URL")
     return engine_for(database), node_name(site, node), site
 
 
-@books_app.command("import")
+@app.command("import")
 def import_books(
     queue_log: Path = typer.Argument(..., exists=True, dir_okay=False, help="A queue_log file."),
     cdr: Optional[Path] = typer.Option(None, "--cdr", exists=True, dir_okay=False, help="A CDR file (cdr_custom pbxctl.csv or cdr_csv Master.csv)."),
-    site_file: Optional[Path] = typer.Option(None, "--site", "-s", envvar="PBXCTL_SITE", help="The site YAML (database, node, agents' names and wrap-up)."),
+    site_file: Optional[Path] = SITE,
     database: Optional[str] = typer.Option(None, "--db", help="Database URL (default: the site's storage.url)."),
     node: Optional[str] = typer.Option(None, "--node", help="Node name (default: storage.node, else the host name)."),
 ) -> None:
     """Ingest a historical QUEUE_LOG (and --cdr FILE). Lines already in the books change
-    nothing; lines that are not facts are counted, kept in books_rejects and listed."""
+    nothing; lines that are not facts are counted, kept in books_rejects and listed. The
+    site (optional) gives the database, the node name, agents' names and wrap-up."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     from pbxctl.books.assembler import Assembler
     from pbxctl.books.ingest import Ingestor, import_file
     from pbxctl.books.site_view import agent_of, wrapup_of
     from pbxctl.books.store import BatchWriter, StoreFailed
-    from pbxctl.cli import _fail
 
     engine, node_name, site = _books_target(site_file, database, node)
     assembler = Assembler(agent_of(site), wrapup_of(site)) if site is not None else Assembler()
@@ -67,7 +63,7 @@ def import_books(
                 task = progress.add_task(cdr.name, total=cdr.stat().st_size)
                 cdr_stats = import_cdr(cdr, engine, node_name, lambda done: progress.update(task, completed=done))
     except StoreFailed as exc:
-        _fail(f"{exc} (nothing after the last stored batch was lost: run the import again)")
+        fail(f"{exc} (nothing after the last stored batch was lost: run the import again)")
     typer.echo(
         f"{queue_log}: {stats.lines} lines, {stats.calls} calls, {stats.agent_events} agent events, "
         f"{stats.ignored} ignored, {stats.rejected_total} rejected, {stats.still_open} calls still open at the end "
