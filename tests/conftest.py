@@ -37,6 +37,7 @@ def sandbox_rx(command: str) -> str:
 def point_at_sandbox(text: str, sandbox: dict[str, Path]) -> str:
     """A site file's sandbox paths made this machine's (its dir may be overridden)."""
     text = text.replace("/var/lib/pbxctl-sandbox/root/etc/asterisk", str(sandbox["config_dir"]))
+    text = text.replace("/var/lib/pbxctl-sandbox/root/var/log/asterisk", str(sandbox["root"] / "var/log/asterisk"))
     return text.replace("/var/lib/pbxctl-sandbox/ami.secret", str(sandbox["secret_file"]))
 
 

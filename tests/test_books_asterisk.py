@@ -160,3 +160,73 @@ def test_calls_in_the_books_are_what_the_callers_did(books_site, ami_secret, san
     row = stints[(uid, "q_wrapup")]
     assert (row.outcome, row.agent) == ("abandoned", None)
     assert 1 <= row.wait_seconds <= 3
+
+
+def test_the_service_books_calls_also_those_made_while_it_was_down(books_site, ami_secret, sandbox, tmp_path):
+    """`pbxctl serve asterisk` follows the sandbox's queue_log: a call made before it started
+    (the fail-open outage) and one made while it runs are both booked, once each."""
+    from controller_harness import Service, free_port
+
+    site_file, site = books_site
+    db = tmp_path / "books.db"
+    queue_log = sandbox["root"] / "var/log/asterisk/queue_log"
+    text = site_file.read_text().replace(
+        "    outbound_context: pbxctl-test-exit\n",
+        f"    outbound_context: pbxctl-test-exit\n    queue_log: {queue_log}\n"
+        f"    fastagi: {{host: 127.0.0.1, port: {free_port()}}}\n",
+    )
+    text += f"\nstorage: {{url: 'sqlite:///{db}', node: sandbox}}\nservice: {{host: 127.0.0.1, port: {free_port()}}}\n"
+    serve_site = tmp_path / "serve.yaml"
+    serve_site.write_text(text)
+
+    async def one_call(queue: str, answer: bool) -> str:
+        async with TimedRecorder(ami_secret) as rec:
+            lab = Lab(rec, site)
+            await lab.rings()
+            if answer:
+                await lab.answers("a5", talk=1)
+            call = await lab.call(queue)
+            if answer:
+                await lab.answered_by(call)
+            else:
+                await lab.joined(call)
+                await asyncio.sleep(1)
+                await lab.hang_up(call)
+            await lab.settle()
+            await lab.rings()
+            return uniqueid_of(lab, call)
+
+    before = asyncio.run(one_call("q_wrapup", answer=False))  # the service is not running
+    service = Service(serve_site).start()
+    try:
+        during = asyncio.run(one_call("q_overflow", answer=True))
+        booked = wait_for_stints(db, {before: 1, during: 2}, timeout=30)
+    finally:
+        service.stop()
+    assert booked[before] == [("q_wrapup", "abandoned")]
+    assert booked[during] == [("q_overflow", "timed_out"), ("q_next", "answered")]
+    # restarted, the service reads on from its checkpoint: nothing counted twice
+    service = Service(serve_site).start()
+    try:
+        time.sleep(3)
+    finally:
+        service.stop()
+    assert wait_for_stints(db, {before: 1, during: 2}, timeout=1) == booked
+    assert "books_following" in service.log_path.read_text()
+
+
+def wait_for_stints(db: Path, expected: dict[str, int], timeout: float) -> dict[str, list[tuple]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found: dict[str, list[tuple]] = {}
+        if db.exists():
+            engine = create_engine(f"sqlite:///{db}")
+            with engine.connect() as conn:
+                for callid in expected:
+                    found[callid] = [tuple(r) for r in conn.execute(text(
+                        "SELECT queue, outcome FROM books_queue_stints WHERE node = 'sandbox' AND callid = :c "
+                        "ORDER BY entered_at"), {"c": callid})]
+            engine.dispose()
+        if all(len(found.get(c, [])) >= n for c, n in expected.items()) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)

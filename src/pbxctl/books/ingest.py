@@ -90,6 +90,12 @@ class Ingestor:
         self.stats = IngestStats()
         self._rejects: list[Reject] = []
 
+    def restart(self) -> None:
+        """Drop what was read but not stored (calls going on, rejects): it is read again."""
+        old = self.assembler
+        self.assembler = Assembler(old.agent_of, old.wrapup_of, old.settle, old.give_up, old.ivr_settle)
+        self._rejects = []
+
     def feed_file(self, handle: BinaryIO, name: str, offset: int, line_no: int, final: bool,
                   checkpoint: Callable[[int, int], Checkpoint | None],
                   progress: Callable[[int], None] | None = None) -> tuple[int, int]:
@@ -160,6 +166,7 @@ class QueueLogFollower:
         self.head = ""
         self.offset = 0
         self.line_no = 0
+        self._missing_told = False
 
     def _checkpoint(self, offset: int, line_no: int) -> Checkpoint:
         replay = self.ingestor.assembler.replay_point(offset, line_no)
@@ -197,8 +204,11 @@ class QueueLogFollower:
         try:
             stat = self.path.stat()
         except FileNotFoundError:
-            log.warning("books_queue_log_missing", path=str(self.path))
+            if not self._missing_told:
+                log.warning("books_queue_log_missing", path=str(self.path))
+                self._missing_told = True
             return
+        self._missing_told = False
         if cp is None:
             self._open(self.path, 0, 0)
             return
@@ -217,6 +227,14 @@ class QueueLogFollower:
         else:
             log.warning("books_rotated_file_not_found", path=str(self.path), inode=cp.inode)
         self._open(self.path, 0, 0)
+
+    def reset(self) -> None:
+        """After a batch the database never took: forget what was read since the last
+        stored checkpoint; the next poll reads it again from there."""
+        if self.handle is not None:
+            self.handle.close()
+        self.handle = None
+        self.ingestor.restart()
 
     def _switch_to_new(self) -> None:
         # Calls that began in the old file: after a restart, replay from the new file's start.

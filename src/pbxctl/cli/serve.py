@@ -58,6 +58,7 @@ def serve_asterisk(
     import time as _time
 
     from pbxctl.asterisk.agent_codes import agent_code_handler
+    from pbxctl.books.service import follow, queue_log_follower
     from pbxctl.asterisk.ami_link import AmiEndpoint
     from pbxctl.asterisk.controller import QueueController
     from pbxctl.asterisk.fastagi_service import FixedClock, IvrAgiService, serve_fastagi
@@ -109,6 +110,7 @@ def serve_asterisk(
     )
     svc = loaded.site.service
     port = http_port or svc.port
+    books = queue_log_follower(loaded.site, engine, loaded.base_dir)
 
     async def run() -> None:
         try:
@@ -126,7 +128,9 @@ def serve_asterisk(
         )
         try:
             async with server:
-                await asyncio.gather(server.serve_forever(), holder.watch(), controller.run(), monitor.run())
+                await asyncio.gather(
+                    server.serve_forever(), holder.watch(), controller.run(), monitor.run(), follow(books)
+                )
         finally:
             await controller.flush()
             await runner.cleanup()

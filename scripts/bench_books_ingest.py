@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Benchmark: ingest a generated queue_log (scripts/gen_queue_log.py, shaped like the
+sandbox's) into fresh books on SQLite and on PostgreSQL (scripts/postgres); print lines/s
+and the ingesting process's peak memory (streaming: the target is <= 200 MB), and check
+that the books hold exactly the generated calls.
+
+Usage: .venv/bin/python scripts/bench_books_ingest.py [--calls 1000000] [--file PATH] [--only sqlite|postgresql]
+Targets (issue 12): >= 100 000 lines/s, <= 200 MB. Record the output in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+from pbxctl.books.assembler import Assembler
+from pbxctl.books.ingest import Ingestor, import_file
+from pbxctl.books.store import BatchWriter
+from pbxctl.storage.db import new_engine
+engine = new_engine(sys.argv[1])
+wall, cpu = time.perf_counter(), time.process_time()
+stats = import_file(Path(sys.argv[2]), Ingestor(BatchWriter(engine, "bench", background=True), Assembler()))
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+with engine.connect() as conn:
+    from sqlalchemy import text
+    calls = conn.execute(text("SELECT count(*) FROM books_calls")).scalar()
+    outcomes = dict(conn.execute(text("SELECT outcome, count(*) FROM books_queue_stints GROUP BY outcome")).all())
+print(json.dumps({"lines": stats.lines, "wall": wall, "cpu": cpu, "peak_mb": peak, "calls": calls,
+                  "outcomes": outcomes, "rejected": stats.rejected_total}))
+"""
+
+
+def postgres_url() -> str:
+    out = subprocess.run([str(REPO / "scripts" / "postgres"), "db", "pbxctl_books_bench"], capture_output=True,
+                         text=True, check=True).stdout
+    url = out.strip().splitlines()[-1]
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+def run(url: str, path: Path) -> dict:
+    done = subprocess.run([sys.executable, "-c", CHILD, url, str(path)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(done.stderr)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1_000_000)
+    parser.add_argument("--file", type=Path, help="reuse this generated file (made if missing)")
+    parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="pbxctl-bench-books-"))
+    path = args.file or work / "queue_log"
+    summary_file = path.with_suffix(".summary.json")
+    if not path.exists() or not summary_file.exists():
+        started = time.perf_counter()
+        out = subprocess.run([sys.executable, str(REPO / "scripts" / "gen_queue_log.py"), "--calls", str(args.calls),
+                              "--out", str(path)], capture_output=True, text=True, check=True).stdout
+        summary_file.write_text(out)
+        print(f"generated {path} in {time.perf_counter() - started:.0f} s")
+    truth = json.loads(summary_file.read_text())
+    size = path.stat().st_size / 1e6
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+          f"load average {os.getloadavg()[0]:.2f}")
+    print(f"file: {truth['calls']} calls, {truth['lines']} lines, {size:.0f} MB")
+    for name in ("sqlite", "postgresql"):
+        if args.only and args.only != name:
+            continue
+        url = f"sqlite:///{work / 'books.db'}" if name == "sqlite" else postgres_url()
+        result = run(url, path)
+        ok = result["calls"] == truth["calls"] and all(
+            result["outcomes"].get(k, 0) == truth[k] for k in ("answered", "abandoned", "timed_out"))
+        print(f"{name:10s} ingest: {result['lines'] / result['wall']:>9,.0f} lines/s wall "
+              f"({result['lines'] / result['cpu']:,.0f} per CPU second), {result['wall']:.1f} s, "
+              f"peak memory {result['peak_mb']:.0f} MB, books {'match' if ok else 'DIFFER from'} the generated calls "
+              f"({result['calls']} calls, {result['rejected']} rejected)")
+
+
+if __name__ == "__main__":
+    main()
