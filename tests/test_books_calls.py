@@ -194,3 +194,25 @@ def test_agent_events_come_out_as_they_are():
     assert [(e.event, e.member, e.reason) for e in events] == [
         ("ADDMEMBER", "PJSIP/1004", "MANAGER"), ("PAUSE", "Lars Johansen", "lunch"),
         ("UNPAUSE", "Lars Johansen", ""), ("REMOVEMEMBER", "PJSIP/1004", "CLI")]
+
+
+def test_login_and_pause_intervals_are_cut_to_the_window():
+    from pbxctl.books.agent_time import AgentInterval, intervals
+    from pbxctl.books.assembler import AgentEvent
+
+    events = [
+        AgentEvent(100, "support", "PJSIP/1004", "lars", "ADDMEMBER", "MANAGER"),
+        AgentEvent(150, "support", "Lars Johansen", "lars", "PAUSE", "lunch"),
+        AgentEvent(400, "support", "Lars Johansen", "lars", "UNPAUSE", ""),
+        AgentEvent(500, "NONE", "Lars Johansen", "lars", "PAUSEALL", "meeting"),
+        AgentEvent(900, "support", "PJSIP/1004", "lars", "REMOVEMEMBER", "CLI"),
+        AgentEvent(300, "sales", "PJSIP/1005", "kari", "ADDMEMBER", "MANAGER"),
+    ]
+    found = intervals(reversed(events), start=200, end=1000)
+    assert found == [
+        AgentInterval("kari", "sales", "login", 300, 1000),  # still logged in at the window's end
+        AgentInterval("lars", "NONE", "pause", 500, 1000, "meeting"),  # PAUSEALL: no UNPAUSEALL
+        AgentInterval("lars", "support", "login", 200, 900),  # logged in before the window
+        AgentInterval("lars", "support", "pause", 200, 400, "lunch"),
+    ]
+    assert sum(i.seconds for i in found if i.kind == "pause" and i.agent == "lars") == 700
