@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,11 +22,12 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from conftest import applied_test_site, point_at_sandbox
+from controller_harness import PBXCTL
 from queue_calls import DB_FAMILY, Lab, TimedRecorder, install_test_dialplan
 
 pytestmark = pytest.mark.asterisk
 
-PBXCTL = str(Path(sys.executable).parent / "pbxctl")
+
 SITE = Path(__file__).parent / "sites" / "queues.yaml"
 FIXTURE = Path(__file__).parent / "fixtures" / "queue_log" / "sandbox_calls.queue_log"
 CDR_FIXTURE = FIXTURE.with_name("sandbox_calls.pbxctl.csv")
@@ -122,7 +122,7 @@ def test_calls_in_the_books_are_what_the_callers_did(books_site, ami_secret, san
         CDR_FIXTURE.write_bytes(b"".join(cdr_lines))
     db = tmp_path / "books.db"
     done = subprocess.run(
-        [PBXCTL, "books", "import", str(recorded), "--cdr", str(recorded_cdr),
+        [str(PBXCTL), "books", "import", str(recorded), "--cdr", str(recorded_cdr),
          "--site", str(site_file), "--db", f"sqlite:///{db}", "--node", "sandbox"],
         capture_output=True, text=True, timeout=60,
     )

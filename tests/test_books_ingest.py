@@ -20,9 +20,10 @@ from pbxctl.books.ingest import Ingestor, QueueLogFollower, import_file
 from pbxctl.books.store import BatchWriter, StoreFailed
 from pbxctl.storage.db import new_engine
 
+from controller_harness import PBXCTL
 from books_db import books_url  # noqa: F401 - fixture
 
-PBXCTL = str(Path(sys.executable).parent / "pbxctl")
+
 RECORDED = Path(__file__).parent / "fixtures" / "queue_log" / "sandbox_calls.queue_log"
 REPO = Path(__file__).resolve().parent.parent
 
@@ -67,7 +68,7 @@ def test_the_same_lines_twice_change_nothing(books_url, tmp_path):
     assert (first.calls, second.calls) == (3, 3)
     assert after_one["books_calls"] == 3 and after_one["books_queue_stints"] == 4 and after_one["books_rejects"] == 0
     # the second import also through the command line, with the progress bar
-    done = subprocess.run([PBXCTL, "books", "import", str(RECORDED), "--db", books_url,
+    done = subprocess.run([str(PBXCTL), "books", "import", str(RECORDED), "--db", books_url,
                            "--node", "n1"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "23 lines, 3 calls" in done.stdout and counts(engine) == after_one
@@ -98,7 +99,7 @@ def test_bad_lines_are_kept_counted_and_named(books_url, tmp_path):
     assert [s[:3] for s in stints(engine)] == [("cb", "support", "abandoned"), ("cz", "support", "abandoned")]
     import_into(engine, log)
     assert counts(engine)["books_rejects"] == 3
-    done = subprocess.run([PBXCTL, "books", "import", str(log), "--db", books_url],
+    done = subprocess.run([str(PBXCTL), "books", "import", str(log), "--db", books_url],
                           capture_output=True, text=True, timeout=120)
     assert "3 rejected" in done.stdout and "queue_log:5: unknown event 'FROBNICATE'" in done.stdout
 

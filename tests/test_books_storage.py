@@ -18,9 +18,10 @@ from pbxctl.storage.db import new_engine
 from pbxctl.storage.migrate import current_revision
 from pbxctl.storage.queue_calls import queue_calls_since
 
+from controller_harness import PBXCTL
 from books_db import books_url, empty_postgres  # noqa: F401 - fixture
 
-PBXCTL = str(Path(sys.executable).parent / "pbxctl")
+
 UTC = dt.timezone.utc
 FIXTURES = Path(__file__).parent / "fixtures" / "storage"
 REPO = Path(__file__).resolve().parent.parent
@@ -79,7 +80,7 @@ def generated(tmp_path: Path, calls: int, seed: int) -> tuple[Path, dict]:
 
 
 def books_import(path: Path, url: str, node: str) -> subprocess.Popen:
-    return subprocess.Popen([PBXCTL, "books", "import", str(path), "--db", url,
+    return subprocess.Popen([str(PBXCTL), "books", "import", str(path), "--db", url,
                              "--node", node], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
