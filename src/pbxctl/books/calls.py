@@ -120,6 +120,10 @@ class Call:
         return any(stint.is_open for stint in self.stints)
 
 
+def _order(line: QueueLogLine, rank=_RANK.get) -> tuple[int, int]:
+    return line[0], rank(line[4], _LAST)
+
+
 def identity(member: str) -> str:
     return member
 
@@ -133,8 +137,8 @@ def build_call(
     """The call made of these lines (all with the same callid, in any order, duplicates
     allowed). A stint without its ending line stays `open`, unless `lost_at` says the PBX
     restarted (or gave up) then: it becomes `lost`."""
-    unique = {line.text: line for line in lines}
-    ordered = sorted(unique.values(), key=lambda line: (line.at, _RANK.get(line.event, _LAST)))
+    unique = {line[6]: line for line in lines}  # by text: a line read twice counts once
+    ordered = sorted(unique.values(), key=_order)
     first = ordered[0]
     call = Call(first.callid, first.at, ordered[-1].at)
     open_stints: dict[str, QueueStint] = {}

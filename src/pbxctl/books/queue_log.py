@@ -62,11 +62,17 @@ class QueueLogLine(NamedTuple):
     text: str  # the line as read, without its line end: the identity of a duplicate
 
     def field(self, index: int, default: str = "") -> str:
-        return self.data[index] if index < len(self.data) else default
+        data = self[5]
+        return data[index] if index < len(data) else default
 
     def number(self, index: int) -> int | None:
         """Data field `index` as an integer; None when missing, empty or not a number."""
-        value = self.field(index)
+        data = self[5]
+        if index >= len(data):
+            return None
+        value = data[index]
+        if value.isdigit():
+            return int(value)
         try:
             return int(value)
         except ValueError:
