@@ -1,10 +1,12 @@
-"""Agent login/logout/pause decisions and the reconcile step, without a PBX."""
+"""Agent login/logout/pause decisions and the reconcile step, without a PBX; and their
+mapping to Asterisk (interfaces, penalties, AMI actions)."""
 
 from __future__ import annotations
 
 import pytest
 
 from conftest import copy_example
+from pbxctl.asterisk.member_actions import agent_by_caller, ami_action, describe, live_members
 from pbxctl.domain.agent_membership import (
     AddMember,
     AgentCommandError,
@@ -12,7 +14,6 @@ from pbxctl.domain.agent_membership import (
     PauseMember,
     RemoveMember,
     Wanted,
-    agent_by_caller,
     check_request,
     plan_request,
     reconcile,
@@ -69,13 +70,15 @@ def test_toggles(site):
 
 def test_reconcile_re_adds_logged_in_dynamic_agents_after_a_restart(site):
     wanted = {("lars", "support"): Wanted("lars", "support", True, True, "lunch")}
-    live = {"support": {"PJSIP/1003": LiveMember("PJSIP/1003", "static", False)}}  # lars missing
+    live = {"support": {"ola": LiveMember("ola", "static", False)}}  # lars missing
     ops = reconcile(site, wanted, live)
-    assert [op for op in ops if isinstance(op, AddMember)] == [
-        AddMember(ops[0].member, True, "lunch")
-    ]
-    assert ops[0].member.interface == "PJSIP/1004" and ops[0].member.penalty == 1
-    assert ops[0].member.state_interface == "PJSIP/1004" and ops[0].member.name == "Lars Johansen"
+    assert [op for op in ops if isinstance(op, AddMember)] == [AddMember("lars", "support", 1, True, "lunch")]
+    # On Asterisk: the agent's device as interface and state interface, the priority as penalty.
+    assert ami_action(site, ops[0]) == {
+        "Action": "QueueAdd", "Queue": "support", "Interface": "PJSIP/1004", "Penalty": "1", "Paused": "true",
+        "MemberName": "Lars Johansen", "StateInterface": "PJSIP/1004", "Reason": "lunch",
+    }
+    assert describe(site, ops[0]) == "PJSIP/1004 logged in to support (paused)"
 
 
 def test_reconcile_removes_logged_out_dynamic_members_and_fixes_pauses(site):
@@ -84,19 +87,31 @@ def test_reconcile_removes_logged_out_dynamic_members_and_fixes_pauses(site):
         ("kari", "sales_east"): Wanted("kari", "sales_east", True, True, "lunch"),
     }
     live = {
-        "support": {"PJSIP/1004": LiveMember("PJSIP/1004", "dynamic", False)},
-        "sales_east": {"PJSIP/1001": LiveMember("PJSIP/1001", "static", False)},
-        "sales_west": {"PJSIP/1001": LiveMember("PJSIP/1001", "static", False)},
+        "support": {"lars": LiveMember("lars", "dynamic", False)},
+        "sales_east": {"kari": LiveMember("kari", "static", False)},
+        "sales_west": {"kari": LiveMember("kari", "static", False)},
     }
     ops = reconcile(site, wanted, live)
-    assert RemoveMember("support", "PJSIP/1004") in ops
-    assert PauseMember("sales_east", "PJSIP/1001", True, "lunch") in ops
+    assert RemoveMember("lars", "support") in ops
+    assert PauseMember("kari", "sales_east", True, "lunch") in ops
     assert len(ops) == 2  # kari in sales_west: nothing wanted, nothing done
+    assert ami_action(site, RemoveMember("lars", "support")) == {
+        "Action": "QueueRemove", "Queue": "support", "Interface": "PJSIP/1004"}
+    assert ami_action(site, PauseMember("kari", "sales_east", True, "lunch")) == {
+        "Action": "QueuePause", "Queue": "sales_east", "Interface": "PJSIP/1001", "Paused": "true", "Reason": "lunch"}
 
 
 def test_reconcile_leaves_foreign_members_alone(site):
-    live = {"support": {"PJSIP/9999": LiveMember("PJSIP/9999", "dynamic", True)}}
-    assert reconcile(site, {}, live) == []
+    # QueueStatus lists a member that is no agent of the site: it never reaches the plan.
+    status = [
+        {"Event": "QueueParams", "Queue": "support"},
+        {"Event": "QueueMember", "Queue": "support", "Location": "PJSIP/9999", "Membership": "dynamic", "Paused": "1"},
+        {"Event": "QueueMember", "Queue": "support", "Location": "PJSIP/1004", "Membership": "dynamic", "Paused": "1",
+         "PausedReason": "lunch"},
+    ]
+    live = live_members(site, status)
+    assert live == {"support": {"lars": LiveMember("lars", "dynamic", True, "lunch")}}
+    assert reconcile(site, {}, {"support": {}}) == []
 
 
 def test_feature_code_caller_is_found_by_extension_or_device(site):

@@ -15,7 +15,8 @@ from pbxctl.apply.asterisk_apply import apply_asterisk, plan_asterisk
 from pbxctl.apply.files import ApplyError
 from pbxctl.asterisk.ami_client import AmiClient
 from pbxctl.cli import app
-from pbxctl.render.asterisk import ENGINE_STRATEGY, agent_interface, penalty_for
+from pbxctl.asterisk.member_actions import agent_interface, penalty_for
+from pbxctl.render.asterisk import ENGINE_STRATEGY
 from pbxctl.site.load import load_site
 
 from pbxctl.asterisk.ami_events import EventRecorder

@@ -27,7 +27,7 @@ def recording(name: str) -> list[dict[str, str]]:
 
 def replay(messages, until=lambda m: False):
     """Feed events (not action answers) until one matches `until` (inclusive)."""
-    calls = LiveCalls(AGENTS.get)
+    calls = LiveCalls(lambda: AGENTS)
     helps = []
     for i, msg in enumerate(messages):
         if "Event" in msg and "ActionID" not in msg:
@@ -72,7 +72,7 @@ def test_barge_sessions_show_who_listens_in_which_mode_through_every_switch():
 
 def test_the_agent_notice_whisperer_is_not_a_listener():
     # ChanSpy runs only for sessions the dialplan announced with PbxctlBarge.
-    calls = LiveCalls(AGENTS.get)
+    calls = LiveCalls(lambda: AGENTS)
     calls.apply({"Event": "AgentConnect", "Uniqueid": "1.1", "Channel": "C;1", "DestChannel": "A;1",
                  "Interface": "Local/7101@pbxctl-sv-phones/n", "Queue": "help_desk"}, 0)
     calls.apply({"Event": "ChanSpyStart", "SpyerChannel": "X;1", "SpyeeChannel": "A;1"}, 1)
@@ -117,7 +117,7 @@ def test_resync_rebuilds_calls_and_sessions_from_core_show_channels():
             lists.append(current)
             current = []
     with_whisper = next(rows for rows in lists if any(r.get("Application") == "ChanSpy" and "w" in r["ApplicationData"].split(",")[1] for r in rows))
-    calls = LiveCalls(AGENTS.get)
+    calls = LiveCalls(lambda: AGENTS)
     calls.resync(with_whisper, now=100.0)
     [call] = calls.listing(100.0)
     assert call["agent"] == "a1" and call["queue"] == "help_desk"
@@ -131,7 +131,7 @@ def test_asterisks_own_three_way_is_noticed_from_the_attended_transfer_event():
     # Fields as Asterisk 22 sent them in test_attended_transfer_from_the_cli_and_in_call_three_way.
     from pbxctl.asterisk.live_calls import ThreeWayJoined
 
-    calls = LiveCalls(AGENTS.get)
+    calls = LiveCalls(lambda: AGENTS)
     calls.apply({"Event": "AgentConnect", "Uniqueid": "1795974958.388", "CallerIDNum": "4790495201",
                  "Channel": "Local/4790495201@pbxctl-sv-callers-000000c2;1",
                  "DestChannel": "Local/7101@pbxctl-sv-phones-000000c3;1",

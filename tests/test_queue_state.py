@@ -19,7 +19,8 @@ import pytest
 from panoramisk.message import Message
 
 from pbxctl.asterisk.ami_protocol import parse_message
-from pbxctl.asterisk.queue_state import CallEnded, QueueState, device_key
+from pbxctl.asterisk.queue_state import CallEnded, QueueState
+from pbxctl.asterisk.wire import member_key
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ami"
 STEP = 0.008  # seconds between replayed events (about the recording's own pace)
@@ -690,10 +691,10 @@ def test_snapshots_are_copies():
     assert again.counters.answered == 1 and again.callers == [] and len(again.members) == 1
 
 
-def test_device_key_matches_channels_to_interfaces():
-    assert device_key("PJSIP/1001-0000002a") == device_key("PJSIP/1001") == "PJSIP/1001"
-    assert device_key("Local/9101@pbxctl-bench-agents-0000001f;1") == device_key("Local/9101@pbxctl-bench-agents/n")
-    assert device_key("Local/9101@ctx-beefbeef/n") == "Local/9101@ctx-beefbeef"
+def test_member_key_matches_channels_to_interfaces():
+    assert member_key("PJSIP/1001-0000002a") == member_key("PJSIP/1001") == "PJSIP/1001"
+    assert member_key("Local/9101@pbxctl-bench-agents-0000001f;1") == member_key("Local/9101@pbxctl-bench-agents/n")
+    assert member_key("Local/9101@ctx-beefbeef/n") == "Local/9101@ctx-beefbeef"
 
 
 def test_restore_today_counts_todays_recorded_calls_once():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pbxctl.asterisk.member_actions import supervisor_device
 from pbxctl.domain.supervision import (
     SupervisionError,
     answer_code,
@@ -15,7 +16,6 @@ from pbxctl.domain.supervision import (
     check_transfer_target,
     room_name,
     supervisor_by_caller,
-    supervisor_device,
 )
 from pbxctl.site.load import load_site
 

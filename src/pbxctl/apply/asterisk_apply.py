@@ -17,16 +17,15 @@ from pbxctl.apply.files import (
     write_changes,
 )
 from pbxctl.asterisk.ami_client import AmiClient, AmiError
+from pbxctl.asterisk.member_actions import agent_interface, penalty_for
+from pbxctl.asterisk.wire import DYNAMIC_FEATURES
 from pbxctl.render.asterisk import (
     ENGINE_STRATEGY,
-    DYNAMIC_FEATURES,
     EXTENSIONS_FILE,
     FEATURES_FILE,
     QUEUERULES_FILE,
     QUEUES_FILE,
-    agent_interface,
     generate_asterisk,
-    penalty_for,
 )
 from pbxctl.site.load import LoadedSite
 

@@ -9,20 +9,23 @@ plays the failure prompt too: the agent must never believe a change happened.
 
 from __future__ import annotations
 
-import structlog
-from panoramisk.fast_agi import Request
+from typing import Callable
 
+import structlog
+
+from pbxctl.asterisk import wire
 from pbxctl.asterisk.ami_link import LinkDown
 from pbxctl.asterisk.controller import CommandFailed, QueueController
-from pbxctl.domain.agent_membership import AgentCommandError, agent_by_caller, agent_queues, current
+from pbxctl.asterisk.member_actions import agent_by_caller
+from pbxctl.domain.agent_membership import AgentCommandError, agent_queues, current
+from pbxctl.site.load import LoadedSite
 
 log = structlog.get_logger("pbxctl.agent_codes")
 
 CODE_ACTIONS = ("login_toggle", "pause_toggle")
 
 
-def _result(controller: QueueController, agent: str, action: str) -> str:
-    site = controller._site().site
+def _result(site, controller: QueueController, agent: str, action: str) -> str:
     rows = [current(site, controller.wanted, agent, q) for q in agent_queues(site, agent)]
     if action == "login_toggle":
         return "logged_in" if any(r.logged_in for r in rows) else "logged_out"
@@ -30,30 +33,28 @@ def _result(controller: QueueController, agent: str, action: str) -> str:
     return "paused" if inside and all(r.paused for r in inside) else "unpaused"
 
 
-def agent_code_handler(controller: QueueController):
-    async def handle(request: Request, headers: dict, call_id: str) -> None:
+def agent_code_handler(site: Callable[[], LoadedSite], controller: QueueController):
+    async def handle(request, headers: dict, call_id: str) -> None:
         action = headers.get("agi_arg_1", "")
         caller = headers.get("agi_callerid", "")
         channel = headers.get("agi_channel", "")
-        agent = agent_by_caller(controller._site().site, caller, channel)
+        agent = agent_by_caller(site().site, caller, channel)
         if action not in CODE_ACTIONS:
             result = "failed"
-            log.warning("unknown agent code action", call_id=call_id, action=action)
+            log.warning("unknown_agent_code_action", call_id=call_id, action=action)
         elif agent is None:
             result = "not_an_agent"
-            log.info("feature code from a phone that is no agent's", call_id=call_id, caller=caller, channel=channel)
+            log.info("agent_code_from_no_agent", call_id=call_id, caller=caller, channel=channel)
         else:
             try:
                 await controller.agent_command(agent, action, source="phone")  # type: ignore[arg-type]
-                result = _result(controller, agent, action)
+                result = _result(site().site, controller, agent, action)
             except AgentCommandError as exc:
                 result = "refused"
-                log.info("agent code refused", call_id=call_id, agent=agent, action=action, why=str(exc))
+                log.info("agent_code_refused", call_id=call_id, agent=agent, action=action, why=str(exc))
             except (LinkDown, CommandFailed) as exc:
                 result = "failed"
-                log.error("agent code failed", call_id=call_id, agent=agent, action=action, error=str(exc))
-        reply = await request.send_command(f'SET VARIABLE PBXCTL_RESULT "{result}"')
-        if reply.get("status_code") != 200:
-            raise ConnectionError(f"SET VARIABLE PBXCTL_RESULT answered {reply}")
+                log.error("agent_code_failed", call_id=call_id, agent=agent, action=action, error=str(exc))
+        await wire.set_variable(request, wire.RESULT, result)
 
     return handle

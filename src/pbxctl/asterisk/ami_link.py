@@ -20,11 +20,11 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Mapping
 
 import structlog
-from panoramisk import Manager
-from panoramisk.ami_protocol import AMIProtocol
+
+from pbxctl.asterisk.panoramisk_glue import LinkManager, connect_protocol, fail_pending
 
 log = structlog.get_logger("pbxctl.ami")
 
@@ -49,24 +49,6 @@ class AmiEndpoint:
         return f"{self.host}:{self.port}"
 
 
-class _Manager(Manager):
-    """panoramisk's Manager minus its own reconnect loop and pinger: AmiLink decides."""
-
-    def __init__(self, lost: asyncio.Event, on_event: Callable[[object], None], **config):
-        super().__init__(**config)
-        self._lost = lost
-        self._deliver = on_event
-
-    def dispatch(self, event):
-        # Every event goes to the controller: no per-event pattern matching (panoramisk's
-        # dispatch runs a regex per registered pattern and checks for coroutines).
-        self._deliver(event)
-
-    def connection_lost(self, exc):  # called by AMIProtocol
-        self._connected = False
-        self._lost.set()
-
-
 class AmiLink:
     def __init__(
         self,
@@ -87,7 +69,7 @@ class AmiLink:
         self.action_timeout_s = action_timeout_s
         self.backoff = backoff
         self._on_state = on_state
-        self._manager: _Manager | None = None
+        self._manager: LinkManager | None = None
         self._up = False
         self._stopping = False
         self.since = time.time()
@@ -142,7 +124,7 @@ class AmiLink:
             raise LinkDown(self.describe())
         return await self._send(self._manager, action, as_list, timeout)
 
-    async def _send(self, manager: _Manager, action: dict, as_list: bool, timeout):
+    async def _send(self, manager: LinkManager, action: dict, as_list: bool, timeout):
         # as_list is always explicit: panoramisk guesses from the reply text otherwise, and
         # takes QueueAdd's "Added interface to queue" for the start of a list.
         future = manager.send_action(dict(action), as_list=as_list)
@@ -185,19 +167,14 @@ class AmiLink:
     def _close(self) -> None:
         manager, self._manager = self._manager, None
         if manager is not None:
-            # Whoever waits for an answer learns now that none will come.
-            protocol = manager.protocol
-            for pending in list(getattr(protocol, "responses", {}).values()):
-                if not pending.future.done():
-                    pending.future.set_exception(LinkDown(f"AMI link to {self.endpoint.where} lost"))
-                    pending.future.exception()  # retrieved: nobody may be waiting any more
+            fail_pending(manager, LinkDown(f"AMI link to {self.endpoint.where} lost"))
             manager.close()
         self._set_up(False)
 
     async def _session(self) -> None:
         loop = asyncio.get_running_loop()
         lost = asyncio.Event()
-        manager = _Manager(
+        manager = LinkManager(
             lost,
             lambda message: self._on_event(message),
             loop=loop,
@@ -207,22 +184,11 @@ class AmiLink:
             ping_delay=0,
         )
         try:
-            transport, protocol = await asyncio.wait_for(
-                loop.create_connection(AMIProtocol, self.endpoint.host, self.endpoint.port), self.action_timeout_s
-            )
+            await asyncio.wait_for(connect_protocol(manager, self.endpoint.host, self.endpoint.port), self.action_timeout_s)
         except asyncio.TimeoutError:
             raise ConnectionError(f"no answer from {self.endpoint.where}") from None
         except OSError as exc:
             raise ConnectionError(f"cannot connect to {self.endpoint.where}: {exc.strerror or exc}") from None
-        # What panoramisk's Manager.connection_made does, without its pinger and retry loop.
-        protocol.factory = manager
-        protocol.queue.clear()
-        protocol.log = manager.log
-        protocol.config = manager.config
-        protocol.encoding = manager.encoding = "utf8"
-        manager.protocol = protocol
-        manager.responses = protocol.responses
-        manager._connected = True
         self._manager = manager
         reply = await self._send(
             manager,
@@ -230,8 +196,8 @@ class AmiLink:
             False,
             None,
         )
-        if not getattr(reply, "success", False):
-            message = reply.get("Message", "no reason given") if hasattr(reply, "get") else reply
+        if not _succeeded(reply):
+            message = reply.get("Message", "no reason given") if isinstance(reply, Mapping) else reply
             raise PermissionError(f"login as {self.endpoint.username!r} at {self.endpoint.where} refused: {message}")
         log.info("ami_login", where=self.endpoint.where, reconnects=self.reconnects)
         await self._on_ready(self)
@@ -239,7 +205,7 @@ class AmiLink:
         log.info("ami_link_up", where=self.endpoint.where)
         await self._keepalive(manager, lost)
 
-    async def _keepalive(self, manager: _Manager, lost: asyncio.Event) -> None:
+    async def _keepalive(self, manager: LinkManager, lost: asyncio.Event) -> None:
         while True:
             try:
                 await asyncio.wait_for(lost.wait(), self.keepalive_s)
@@ -254,5 +220,10 @@ class AmiLink:
                 ) from None
             if lost.is_set():
                 raise ConnectionError(f"connection to {self.endpoint.where} lost")
-            if not getattr(reply, "success", False):
+            if not _succeeded(reply):
                 raise ConnectionError(f"Ping answered {dict(reply)}")
+
+
+def _succeeded(reply) -> bool:
+    """A single AMI response saying Success (a list or anything else is not one)."""
+    return isinstance(reply, Mapping) and reply.get("Response") == "Success"

@@ -15,17 +15,9 @@ import structlog
 from sqlalchemy.engine import Engine
 
 from pbxctl.asterisk.ami_link import ActionFailed, AmiEndpoint, AmiLink, LinkDown
-from pbxctl.asterisk.member_actions import accepted, ami_action, describe, live_members
+from pbxctl.asterisk.member_actions import accepted, agent_of, ami_action, describe, live_member, live_members
 from pbxctl.asterisk.queue_state import CallEnded, QueueState
-from pbxctl.domain.agent_membership import (
-    Action,
-    AddMember,
-    LiveMember,
-    Wanted,
-    agent_by_interface,
-    plan_request,
-    reconcile,
-)
+from pbxctl.domain.agent_membership import Action, LiveMember, Wanted, plan_request, reconcile
 from pbxctl.site.load import LoadedSite
 from pbxctl.storage.agent_memberships import AgentMembership, load_memberships, save_memberships
 from pbxctl.storage.queue_calls import QueueCallRecord, queue_calls_since, record_queue_calls
@@ -131,7 +123,7 @@ class QueueController:
         """Membership changed by anyone (a desk-phone code, the Asterisk CLI, another tool):
         pbxctl's wanted state follows, so a restart restores what agents last had."""
         loaded = self._site()
-        agent = agent_by_interface(loaded.site).get(message.get("Interface") or message.get("Location", ""))
+        agent = agent_of(loaded.site, message.get("Interface") or message.get("Location", ""))
         queue = message.get("Queue", "")
         if agent is None or queue not in loaded.site.queues:
             return
@@ -166,13 +158,14 @@ class QueueController:
         finally:
             self._resyncing = False
         self.resyncs += 1
-        ops = reconcile(self._site().site, self.wanted, live_members(list(status)))
+        site = self._site().site
+        ops = reconcile(site, self.wanted, live_members(site, list(status)))
         for op in ops:
-            reply = await link.action_during_ready(ami_action(op))
+            reply = await link.action_during_ready(ami_action(site, op))
             if accepted(op, reply):
-                log.info("membership_reapplied", change=describe(op))
+                log.info("membership_reapplied", change=describe(site, op))
             else:
-                log.error("membership_reapply_failed", change=describe(op), answer=reply.get("Message", ""))
+                log.error("membership_reapply_failed", change=describe(site, op), answer=reply.get("Message", ""))
         log.info("resynced", queues=len(self.state.queues()), reapplied=len(ops))
 
     # -- agent commands
@@ -188,16 +181,12 @@ class QueueController:
                 return []
             if not self.link.up:
                 raise LinkDown(self.link.describe())
-            live = {}
-            for view in self.state.queues().values():
-                live[view.name] = {
-                    mv.interface: _live(mv) for mv in view.members
-                }
+            live = {view.name: _live_members(loaded, view) for view in self.state.queues().values()}
             before = {(r.agent, r.queue): self.wanted.get((r.agent, r.queue)) for r in changes}
             staged = dict(self.wanted)
             for row in changes:
                 staged[(row.agent, row.queue)] = row
-            ops = [op for op in reconcile(loaded.site, staged, live) if _about(op, loaded, agent)]
+            ops = [op for op in reconcile(loaded.site, staged, live) if op.agent == agent]
             # Wanted first: the member events our own actions cause then match it and are
             # not taken for someone else's change.
             self.wanted = staged
@@ -205,17 +194,17 @@ class QueueController:
             failure = None
             for op in ops:
                 try:
-                    reply = await self.link.action(ami_action(op))
+                    reply = await self.link.action(ami_action(loaded.site, op))
                 except (LinkDown, ActionFailed) as exc:
-                    failure = f"{describe(op)}: {exc}"
+                    failure = f"{describe(loaded.site, op)}: {exc}"
                     break
                 if not accepted(op, reply):
-                    failure = f"{describe(op)}: Asterisk said {reply.get('Message', 'error')!r}"
+                    failure = f"{describe(loaded.site, op)}: Asterisk said {reply.get('Message', 'error')!r}"
                     break
-                done.append((op, describe(op)))
+                done.append((op, describe(loaded.site, op)))
             if failure is not None:
                 # Keep what Asterisk took, forget the rest.
-                taken = {_op_queue(op) for op, _ in done}
+                taken = {op.queue for op, _ in done}
                 for key, old in before.items():
                     if key[1] not in taken:
                         if old is None:
@@ -277,17 +266,14 @@ class QueueController:
             log.error("queue_calls_not_saved", error=str(exc), pending=len(self._ended))
 
 
-def _live(member) -> LiveMember:
-    return LiveMember(member.interface, member.membership, member.paused, member.pause_reason or "")
-
-
-def _about(op, loaded: LoadedSite, agent: str) -> bool:
-    iface = op.member.interface if isinstance(op, AddMember) else op.interface
-    return agent_by_interface(loaded.site).get(iface) == agent
-
-
-def _op_queue(op) -> str:
-    return op.member.queue if isinstance(op, AddMember) else op.queue
+def _live_members(loaded: LoadedSite, view) -> dict[str, LiveMember]:
+    """agent -> member of one queue view (members that are no agent's left out)."""
+    live = {}
+    for mv in view.members:
+        member = live_member(loaded.site, mv.interface, mv.membership, mv.paused, mv.pause_reason or "")
+        if member is not None:
+            live[member.agent] = member
+    return live
 
 
 def _partial(done: list[str], failure: str) -> str:

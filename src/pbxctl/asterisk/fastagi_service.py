@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable, Protocol
 
 import structlog
-from panoramisk.fast_agi import Request
 from prometheus_client import Counter, Histogram
 
+from pbxctl.asterisk import wire
+from pbxctl.asterisk.panoramisk_glue import agi_request
 from pbxctl.ivr.decide import RETRY, CallContext, NotADecision, decide
 from pbxctl.render.asterisk_targets import step_target
 from pbxctl.site.load import LoadedSite
@@ -69,7 +70,7 @@ def as_if(text: str) -> dt.datetime | None:
     try:
         return dt.datetime.fromisoformat(text)
     except ValueError:
-        log.warning("ignoring unreadable PBXCTL_AT", value=text)
+        log.warning("unreadable_pbxctl_at_ignored", value=text)
         return None
 
 
@@ -98,7 +99,8 @@ async def _read_headers(reader: asyncio.StreamReader) -> OrderedDict[str, str]:
             headers[key] = value
 
 
-ScriptHandler = Callable[[Request, dict, str], Awaitable[None]]
+# (AGI request, its environment, the call's uniqueid); the request offers send_command.
+ScriptHandler = Callable[[object, dict, str], Awaitable[None]]
 
 
 class IvrAgiService:
@@ -125,7 +127,7 @@ class IvrAgiService:
         try:
             headers = await read_agi_headers(reader, self.timeout_s)
             call_id = headers.get("agi_uniqueid", "?")
-            request = Request(app=None, headers=headers, reader=reader, writer=writer)
+            request = agi_request(headers, reader, writer)
             script = self._scripts.get(headers.get("agi_network_script", ""))
             if script is not None:
                 handler, timeout_s = script
@@ -135,21 +137,21 @@ class IvrAgiService:
             LATENCY.observe(time.perf_counter() - started)
         except asyncio.TimeoutError:
             FAILURES.labels("timeout").inc()
-            log.warning("decision timed out; caller takes the fallback", call_id=call_id, timeout_s=self.timeout_s)
+            log.warning("decision_timed_out", call_id=call_id, timeout_s=self.timeout_s, caller_takes="fallback")
         except (ConnectionError, OSError) as exc:
             FAILURES.labels("connection").inc()
-            log.info("AGI session ended early", call_id=call_id, error=str(exc))
+            log.info("agi_session_ended_early", call_id=call_id, error=str(exc))
         except Exception:  # one call's trouble must not take the service down
             FAILURES.labels("error").inc()
-            log.exception("decision failed; caller takes the fallback", call_id=call_id)
+            log.exception("decision_failed", call_id=call_id, caller_takes="fallback")
         finally:
             writer.close()
 
-    async def _answer(self, request: Request, headers: dict[str, str], call_id: str) -> None:
+    async def _answer(self, request, headers: dict[str, str], call_id: str) -> None:
         script = headers.get("agi_network_script", "")
-        if script != "decide":
+        if script != wire.SCRIPTS.decide:
             FAILURES.labels("unknown_script").inc()
-            log.warning("unknown AGI script", call_id=call_id, script=script)
+            log.warning("unknown_agi_script", call_id=call_id, script=script)
             return
         args = [headers.get(f"agi_arg_{i}", "") for i in range(1, 5)]
         ivr, element, digits, attempt_text = args
@@ -164,13 +166,13 @@ class IvrAgiService:
             decision = decide(loaded, ivr, element, digits, attempt, call)
         except NotADecision as exc:
             FAILURES.labels("not_a_decision").inc()
-            log.warning("no decision", call_id=call_id, ivr=ivr, element=element, error=str(exc))
+            log.warning("no_decision", call_id=call_id, ivr=ivr, element=element, error=str(exc))
             return
         target = RETRY if decision.next == RETRY else step_target(loaded.site, ivr, decision.next)
         test_call = bool(headers.get("agi_arg_5", "").strip())
         if decision.callback_number and test_call:
-            log.info("test call (PBXCTL_AT): callback not recorded", call_id=call_id, number=decision.callback_number)
-            await self._set(request, "PBXCTL_RECORDED", "1")
+            log.info("test_call_callback_not_recorded", call_id=call_id, number=decision.callback_number)
+            await wire.set_variable(request, wire.RECORDED, "1")
         elif decision.callback_number and self._record_callback is not None:
             el = loaded.site.ivrs[ivr].elements[element]
             await asyncio.to_thread(
@@ -183,8 +185,8 @@ class IvrAgiService:
                 requested_at=call.now,
             )
             CALLBACKS.labels(el.queue).inc()
-            await self._set(request, "PBXCTL_RECORDED", "1")
-        await self._set(request, "PBXCTL_NEXT", target)
+            await wire.set_variable(request, wire.RECORDED, "1")
+        await wire.set_variable(request, wire.NEXT, target)
         DECISIONS.labels(ivr, element, decision.next).inc()
         log.info(
             "decision",
@@ -197,12 +199,6 @@ class IvrAgiService:
             next=decision.next,
             why=decision.reason,
         )
-
-    @staticmethod
-    async def _set(request: Request, name: str, value: str) -> None:
-        reply = await request.send_command(f'SET VARIABLE {name} "{value}"')
-        if reply.get("status_code") != 200:
-            raise ConnectionError(f"SET VARIABLE {name} answered {reply}")
 
 
 async def serve_fastagi(service: IvrAgiService, host: str, port: int) -> asyncio.base_events.Server:

@@ -9,6 +9,9 @@ channel hangs up; a restart rebuilds what it can from CoreShowChannels.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+from pbxctl.asterisk.wire import EVENTS, hms_seconds, member_key
 
 SPY_MODES = {"w": "whisper", "B": "both"}
 
@@ -72,12 +75,20 @@ class ThreeWayJoined:
 
 
 class LiveCalls:
-    def __init__(self, agent_of_interface):
-        # interface (PJSIP/1001, Local/1001@agents/n) -> agent name, from the site
-        self._agent_of = agent_of_interface
+    def __init__(self, agent_by_interface: Callable[[], Mapping[str, str]]):
+        # interface (PJSIP/1001, Local/1001@agents/n) -> agent name, from the current site
+        self._agent_by_interface = agent_by_interface
         self.calls: dict[str, LiveCall] = {}
         self.help_total: dict[str, int] = {}
         self._sessions: dict[str, tuple[str, str]] = {}   # supervisor channel -> (supervisor, mode)
+
+    def _member(self, channel_or_interface: str) -> tuple[str, str] | None:
+        """(agent, its configured interface) for a member interface or a channel of its device."""
+        key = member_key(channel_or_interface)
+        for iface, agent in self._agent_by_interface().items():
+            if member_key(iface) == key:
+                return agent, iface
+        return None
 
     # -- lookups
     def by_agent(self, agent: str) -> LiveCall | None:
@@ -107,11 +118,12 @@ class LiveCalls:
 
     def _agent_connect(self, msg, now):
         iface = msg.get("Interface", "")
+        member = self._member(iface) if iface else None
         call = LiveCall(
             call_id=msg.get("Uniqueid", ""),
             caller_channel=msg.get("Channel", ""),
             caller_number=msg.get("CallerIDNum", ""),
-            agent=self._agent_of(iface),
+            agent=member[0] if member else None,
             agent_channel=msg.get("DestChannel", ""),
             agent_interface=iface,
             queue=msg.get("Queue", ""),
@@ -154,23 +166,23 @@ class LiveCalls:
     def _user_event(self, msg, now):
         kind = msg.get("UserEvent", "")
         channel = msg.get("Channel", "")
-        if kind == "PbxctlBarge":
+        if kind == EVENTS.barge:
             self._sessions[channel] = (msg.get("Supervisor", ""), msg.get("Mode", ""))
             call = self.by_channel(msg.get("Target", ""))
             if call is not None and channel in call.listeners:
                 call.listeners[channel].mode = msg.get("Mode", "")
-        elif kind == "PbxctlHelp":
+        elif kind == EVENTS.help:
             call = self.by_channel(channel)
             if call is not None and call.help_at is None:
                 call.help_at = now
                 self.help_total[call.queue] = self.help_total.get(call.queue, 0) + 1
                 return [HelpRequested(call, now)]
-        elif kind == "PbxctlConference":
+        elif kind == EVENTS.conference:
             call = self.calls.get(msg.get("CallId", ""))
             if call is not None:
                 call.state = "conference"
                 call.third_party = msg.get("Third", "") or None
-        elif kind == "PbxctlTransfer":
+        elif kind == EVENTS.transfer:
             call = self.by_channel(channel)
             if call is not None:
                 call.state = "transferring"
@@ -207,17 +219,16 @@ class LiveCalls:
                 if caller.get("Uniqueid") in self.calls:
                     continue
                 for other in members:
-                    iface = _interface_of(other.get("Channel", ""))
-                    # A Local device may be configured with or without /n.
-                    agent = (self._agent_of(iface) or self._agent_of(iface.removesuffix("/n"))) if iface else None
-                    if other is caller or agent is None:
+                    member = self._member(other.get("Channel", "")) if other is not caller else None
+                    if member is None:
                         continue
+                    agent, iface = member
                     self.calls[caller["Uniqueid"]] = LiveCall(
                         call_id=caller["Uniqueid"], caller_channel=caller["Channel"],
                         caller_number=caller.get("CallerIDNum", ""), agent=agent,
                         agent_channel=other["Channel"], agent_interface=iface,
                         queue=caller.get("ApplicationData", "").split(",")[0],
-                        connected_at=now - float(_seconds(other.get("Duration", "0"))),
+                        connected_at=now - float(hms_seconds(other.get("Duration", "0"))),
                     )
         for row in rows:
             if row.get("Application") == "ChanSpy":
@@ -227,22 +238,6 @@ class LiveCalls:
                 if call is not None and "X" in options:   # a supervisor session, not a notice
                     mode = next((m for k, m in SPY_MODES.items() if k in options), "listen")
                     call.listeners[row["Channel"]] = Listener(row["Channel"], "", mode, now)
-
-
-def _interface_of(channel: str) -> str:
-    """PJSIP/1001-0000002a -> PJSIP/1001; Local/1001@agents-00000003;1 -> Local/1001@agents/n."""
-    if channel.startswith("Local/"):
-        base = channel.rsplit("-", 1)[0]
-        return base + "/n"
-    return channel.rsplit("-", 1)[0]
-
-
-def _seconds(duration: str) -> int:
-    parts = [int(p) for p in duration.split(":") if p.isdigit()]
-    total = 0
-    for p in parts:
-        total = total * 60 + p
-    return total
 
 
 _HANDLERS = {

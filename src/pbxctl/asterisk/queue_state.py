@@ -28,17 +28,18 @@ QueueCallerAbandon, else as `other`.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass, field, replace
 from itertools import islice
-from typing import Iterable, Callable, Literal, Mapping, Sequence
+from typing import Callable, Iterable, Literal, Mapping, Sequence
+
+from pbxctl.asterisk.wire import EVENTS, hms_seconds, member_key
 
 Outcome = Literal["answered", "abandoned", "timed_out", "exit_empty", "join_refused", "other"]
 MemberStateName = Literal["available", "ringing", "busy", "wrapup", "paused", "unavailable"]
 Event = Mapping[str, str]
 
 DEFAULT_SERVICE_LEVEL = 20
-EXIT_EVENT = "PbxctlQueueExit"
+EXIT_EVENT = EVENTS.queue_exit
 
 # ${QUEUESTATUS} as the PbxctlQueueExit UserEvent reports it. FULL, CONTINUE (the caller
 # went on after an answered call) and WITHDRAW count as `other` unless an earlier event
@@ -198,31 +199,6 @@ def _int(value: object, default: int = 0) -> int:
 
 def _flag(value: object) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes")
-
-
-def _hms(value: str) -> int:
-    """CoreShowChannel's Duration, HH:MM:SS."""
-    seconds = 0
-    for part in (value or "").split(":"):
-        seconds = seconds * 60 + _int(part)
-    return seconds
-
-
-_HEX8 = re.compile(r"-[0-9a-f]{8}$")
-
-
-def device_key(text: str) -> str:
-    """The device part of a member interface or of a channel name, so the two compare:
-    'PJSIP/1001-0000002a' and 'PJSIP/1001' give 'PJSIP/1001'; 'Local/9101@agents-0000001f;1'
-    and 'Local/9101@agents/n' give 'Local/9101@agents'."""
-    tech, _, rest = text.partition("/")
-    if tech.lower() == "local":
-        rest, half, _ = rest.partition(";")  # a Local channel's ;1 / ;2
-        rest = rest.split("/", 1)[0]  # an interface's /n options
-        if half:
-            rest = _HEX8.sub("", rest)
-        return f"{tech}/{rest}"
-    return f"{tech}/{_HEX8.sub('', rest)}"
 
 
 # ---------------------------------------------------------------- the model --
@@ -829,7 +805,7 @@ class QueueState:
                 bridges.setdefault(bridge, []).append(chan)
         if not bridges:
             return
-        by_device: dict[str, _Agent] = {device_key(iface): agent for iface, agent in self._agents.items()}
+        by_device: dict[str, _Agent] = {member_key(iface): agent for iface, agent in self._agents.items()}
         for members in bridges.values():
             callers = [c for c in members if c.get("Application") == "Queue"]
             if not callers:
@@ -838,12 +814,12 @@ class QueueState:
             for chan in members:
                 if chan is caller:
                     continue
-                agent = by_device.get(device_key(chan.get("Channel", "")))
+                agent = by_device.get(member_key(chan.get("Channel", "")))
                 if agent is None:
                     continue
                 queue = (caller.get("ApplicationData") or "").split(",", 1)[0]
                 agent.in_call = True
                 agent.call = CallerView(
                     caller.get("Uniqueid", ""), caller.get("Channel", ""), caller.get("CallerIDNum", ""),
-                    caller.get("CallerIDName", ""), 0, now - _hms(caller.get("Duration", "")), queue,
+                    caller.get("CallerIDName", ""), 0, now - hms_seconds(caller.get("Duration", "")), queue,
                 )

@@ -1,6 +1,7 @@
 """Barge, mode switching, help requests, transfers and three-way merges, carried out over
 AMI for the live calls the controller follows. Decisions come from domain/supervision.py;
-the dialplan ([pbxctl-barge], [pbxctl-xfer-return], [pbxctl-conference-room]) does the media.
+the dialplan ([pbxctl-barge], [pbxctl-xfer-return], [pbxctl-conference-room]: wire.CONTEXTS)
+does the media.
 """
 
 from __future__ import annotations
@@ -12,18 +13,20 @@ from typing import Callable
 
 import structlog
 
+from pbxctl.asterisk import wire
 from pbxctl.asterisk.ami_link import ActionFailed, AmiLink, LinkDown
 from pbxctl.asterisk.live_calls import HelpRequested, LiveCall, LiveCalls, ThreeWayJoined
-from pbxctl.domain.agent_membership import agent_by_caller, agent_by_interface
+from pbxctl.asterisk.member_actions import agent_by_caller, agent_by_interface, supervisor_device
+from pbxctl.asterisk.wire import CONTEXTS, EVENTS
 from pbxctl.domain.supervision import (
     SupervisionError,
     check_mode,
     check_supervisor_extension,
     check_transfer_target,
     room_name,
-    supervisor_device,
 )
 from pbxctl.site.load import LoadedSite
+from pbxctl.site.supervision_model import BARGE_MODES
 from pbxctl.site.secrets import SecretUnavailable, resolve_secret
 
 log = structlog.get_logger("pbxctl.supervision")
@@ -48,27 +51,26 @@ class SupervisionControl:
         self._site = site
         self.link = link
         self.clock = clock
-        self.calls = LiveCalls(self._agent_of)
+        self.calls = LiveCalls(lambda: agent_by_interface(self._site().site))
         self._rooms: dict[str, PendingConference] = {}
         self.help_events: list[dict] = []
 
-    def _agent_of(self, interface: str) -> str | None:
-        return agent_by_interface(self._site().site).get(interface)
-
-    # -- the event stream (QueueController.supervision)
+    # -- the event stream (the controller feeds it: QueueController(supervision=...))
     def apply(self, message, now: float) -> None:
         for news in self.calls.apply(message, now):
             if isinstance(news, HelpRequested):
                 self._help_requested(news)
             elif isinstance(news, ThreeWayJoined):
                 asyncio.get_running_loop().create_task(self._log_three_way(news))
-        if message.get("Event") == "UserEvent" and message.get("UserEvent") == "PbxctlBarge":
+        if message.get("Event") == "UserEvent" and message.get("UserEvent") == EVENTS.barge:
             self._notice(message.get("Target", ""), message.get("Mode", ""))
 
     def _notice(self, agent_channel: str, mode: str) -> None:
         """A supervisor joined or switched mode: the agent hears it, if configured so."""
-        notice = getattr(self._site().site.supervision.notify_agent, mode, "none")
-        if notice == "none" or not agent_channel:
+        if mode not in BARGE_MODES or not agent_channel:
+            return
+        notice = self._site().site.supervision.notify_agent.for_mode(mode)
+        if notice == "none":
             return
         asyncio.get_running_loop().create_task(self._play_notice(agent_channel, 2 if notice == "double" else 1))
 
@@ -91,6 +93,10 @@ class SupervisionControl:
 
     def listing(self) -> list[dict]:
         return self.calls.listing(self.clock())
+
+    def help_requests_total(self) -> dict[str, int]:
+        """queue -> help requests since the service started."""
+        return dict(self.calls.help_total)
 
     # -- helpers
     def _member_name(self, call: LiveCall) -> str:
@@ -138,15 +144,15 @@ class SupervisionControl:
             {
                 "Action": "Originate",
                 "Channel": supervisor_device(site, supervisor),
-                "Context": "pbxctl-barge",
+                "Context": CONTEXTS.barge,
                 "Exten": mode,
                 "Priority": "1",
                 "Timeout": str(ring * 1000),
                 "CallerID": self._caller_id("pbxctl barge", call),
                 "Variable": [
-                    f"PBXCTL_BARGE_TARGET={call.agent_channel}",
-                    f"PBXCTL_BARGE_AGENT={call.agent or ''}",
-                    f"PBXCTL_BARGE_SUPERVISOR={supervisor}",
+                    f"{wire.BARGE_TARGET}={call.agent_channel}",
+                    f"{wire.BARGE_AGENT}={call.agent or ''}",
+                    f"{wire.BARGE_SUPERVISOR}={supervisor}",
                 ],
                 "Async": "true",
             },
@@ -177,7 +183,7 @@ class SupervisionControl:
             raise SupervisionError(f"several supervisors listen in ({names}): say whose with --from")
         session = sessions[0]
         # A Redirect ends the supervisor's ChanSpy and starts it again in the new mode.
-        await self._ok({"Action": "Redirect", "Channel": session.channel, "Context": "pbxctl-barge",
+        await self._ok({"Action": "Redirect", "Channel": session.channel, "Context": CONTEXTS.barge,
                         "Exten": mode, "Priority": "1"}, f"switching {session.supervisor} to {mode}")
         log.info("barge_mode_set", supervisor=session.supervisor, call=call.call_id, mode=mode)
         return {"call": call.call_id, "agent": call.agent, "supervisor": session.supervisor, "mode": mode}
@@ -201,18 +207,18 @@ class SupervisionControl:
             await self._act(
                 {
                     "Action": "Originate",
-                    "Channel": "Local/s@pbxctl-help-ring/n",
-                    "Context": "pbxctl-barge",
+                    "Channel": f"Local/s@{CONTEXTS.help_ring}/n",
+                    "Context": CONTEXTS.barge,
                     "Exten": "whisper",
                     "Priority": "1",
                     "Timeout": str(help.ring_time * 1000),
                     "CallerID": self._caller_id("help", call),
                     "Variable": [
-                        f"PBXCTL_HELP_DEVICES={devices}",
-                        f"PBXCTL_HELP_RING={help.ring_time}",
-                        f"PBXCTL_BARGE_TARGET={call.agent_channel}",
-                        f"PBXCTL_BARGE_AGENT={call.agent or ''}",
-                        "PBXCTL_BARGE_SUPERVISOR=help",
+                        f"{wire.HELP_DEVICES}={devices}",
+                        f"{wire.HELP_RING}={help.ring_time}",
+                        f"{wire.BARGE_TARGET}={call.agent_channel}",
+                        f"{wire.BARGE_AGENT}={call.agent or ''}",
+                        f"{wire.BARGE_SUPERVISOR}=help",
                     ],
                     "Async": "true",
                 },
@@ -227,7 +233,7 @@ class SupervisionControl:
         call = news.call
         log.info("three_way", call=call.call_id, agent=call.agent, third_party=news.third_party, via="attended_transfer")
         try:
-            reply = await self.link.action({"Action": "QueueLog", "Queue": call.queue or "NONE", "Event": "PBXCTLCONF",
+            reply = await self.link.action({"Action": "QueueLog", "Queue": call.queue or "NONE", "Event": wire.QUEUE_LOG_CONFERENCE,
                                             "Uniqueid": call.call_id, "Interface": self._member_name(call),
                                             "Message": news.third_party})
         except (LinkDown, ActionFailed) as exc:
@@ -250,13 +256,13 @@ class SupervisionControl:
                             "Context": site.pbx.asterisk.internal_context}, "attended transfer")
             kind = "attended"
         elif with_return:
-            await self._ok({"Action": "Setvar", "Channel": call.caller_channel, "Variable": "PBXCTL_XFER_BACK",
+            await self._ok({"Action": "Setvar", "Channel": call.caller_channel, "Variable": wire.XFER_BACK,
                             "Value": call.agent_interface}, "transfer with return")
-            await self._ok({"Action": "Redirect", "Channel": call.caller_channel, "Context": "pbxctl-xfer-return",
+            await self._ok({"Action": "Redirect", "Channel": call.caller_channel, "Context": CONTEXTS.xfer_return,
                             "Exten": to, "Priority": "1"}, "transfer with return")
             kind = "with_return"
         else:
-            await self._ok({"Action": "Redirect", "Channel": call.caller_channel, "Context": "pbxctl-extension",
+            await self._ok({"Action": "Redirect", "Channel": call.caller_channel, "Context": CONTEXTS.extension,
                             "Exten": to, "Priority": "1"}, "blind transfer")
             kind = "blind"
         log.info("transfer", call=call.call_id, agent=call.agent, to=to, kind=kind)
@@ -286,18 +292,19 @@ class SupervisionControl:
         if call is None:
             raise SupervisionError(f"the call behind room {room} has ended")
         await self._ok(
-            {"Action": "Redirect", "Channel": call.caller_channel, "Context": "pbxctl-conference-room",
-             "Exten": f"c-{room}", "Priority": "1", "ExtraChannel": call.agent_channel,
-             "ExtraContext": "pbxctl-conference-room", "ExtraExten": f"a-{room}", "ExtraPriority": "1"},
+            {"Action": "Redirect", "Channel": call.caller_channel, "Context": CONTEXTS.conference_room,
+             "Exten": f"{wire.ROOM_PREFIXES.caller}{room}", "Priority": "1", "ExtraChannel": call.agent_channel,
+             "ExtraContext": CONTEXTS.conference_room, "ExtraExten": f"{wire.ROOM_PREFIXES.agent}{room}",
+             "ExtraPriority": "1"},
             "moving the call into the conference",
         )
         del self._rooms[room]
         log.info("three_way", call=call.call_id, agent=call.agent, third_party=pending.third_party, room=room)
         return {
-            "PBXCTL_CONF_QUEUE": call.queue or "NONE",
-            "PBXCTL_CONF_CALLID": call.call_id,
-            "PBXCTL_CONF_AGENT": self._member_name(call),
-            "PBXCTL_CONF_THIRD": pending.third_party,
+            wire.CONF_QUEUE: call.queue or "NONE",
+            wire.CONF_CALLID: call.call_id,
+            wire.CONF_AGENT: self._member_name(call),
+            wire.CONF_THIRD: pending.third_party,
         }
 
     # -- PINs

@@ -10,25 +10,22 @@
 
 from __future__ import annotations
 
-import structlog
-from panoramisk.fast_agi import Request
+from typing import Callable
 
+import structlog
+
+from pbxctl.asterisk import wire
 from pbxctl.asterisk.supervision_control import SupervisionControl
+from pbxctl.asterisk.wire import set_variable
 from pbxctl.domain.supervision import SupervisionError, answer_code, supervisor_by_caller
+from pbxctl.site.load import LoadedSite
 
 log = structlog.get_logger("pbxctl.supervisor_codes")
 
 
-async def _set(request: Request, name: str, value: str) -> None:
-    value = value.replace("\\", "").replace('"', "")
-    reply = await request.send_command(f'SET VARIABLE {name} "{value}"')
-    if reply.get("status_code") != 200:
-        raise ConnectionError(f"SET VARIABLE {name} answered {reply}")
-
-
-def supervise_handler(control: SupervisionControl):
-    async def handle(request: Request, headers: dict, call_id: str) -> None:
-        site = control._site().site
+def supervise_handler(site_of: Callable[[], LoadedSite], control: SupervisionControl):
+    async def handle(request, headers: dict, call_id: str) -> None:
+        site = site_of().site
         mode = headers.get("agi_arg_1", "")
         agent_ext = headers.get("agi_arg_2", "")
         pin = headers.get("agi_arg_3", "")
@@ -42,37 +39,37 @@ def supervise_handler(control: SupervisionControl):
                  result=answer.result)
         if answer.result == "ok":
             call = control.calls.by_agent(answer.agent)
-            await _set(request, "PBXCTL_BARGE_TARGET", call.agent_channel)
-            await _set(request, "PBXCTL_BARGE_AGENT", answer.agent or "")
-            await _set(request, "PBXCTL_BARGE_SUPERVISOR", answer.supervisor or "")
-        await _set(request, "PBXCTL_RESULT", answer.result)
+            await set_variable(request, wire.BARGE_TARGET, call.agent_channel)
+            await set_variable(request, wire.BARGE_AGENT, answer.agent or "")
+            await set_variable(request, wire.BARGE_SUPERVISOR, answer.supervisor or "")
+        await set_variable(request, wire.RESULT, answer.result)
 
     return handle
 
 
 def conference_handler(control: SupervisionControl):
-    async def handle(request: Request, headers: dict, call_id: str) -> None:
+    async def handle(request, headers: dict, call_id: str) -> None:
         number = headers.get("agi_arg_1", "")
         result, room = control.conference_room(headers.get("agi_callerid", ""), headers.get("agi_channel", ""), number)
         log.info("conference_dial", call_id=call_id, number=number, result=result, room=room)
         if room:
-            await _set(request, "PBXCTL_ROOM", room)
-        await _set(request, "PBXCTL_RESULT", result)
+            await set_variable(request, wire.ROOM, room)
+        await set_variable(request, wire.RESULT, result)
 
     return handle
 
 
 def conference_merge_handler(control: SupervisionControl):
-    async def handle(request: Request, headers: dict, call_id: str) -> None:
+    async def handle(request, headers: dict, call_id: str) -> None:
         room = headers.get("agi_arg_1", "")
         try:
             variables = await control.conference_merge(room)
         except SupervisionError as exc:
             log.error("conference_merge_failed", call_id=call_id, room=room, error=str(exc))
-            await _set(request, "PBXCTL_RESULT", "failed")
+            await set_variable(request, wire.RESULT, "failed")
             return
         for name, value in variables.items():
-            await _set(request, name, value)
-        await _set(request, "PBXCTL_RESULT", "ok")
+            await set_variable(request, name, value)
+        await set_variable(request, wire.RESULT, "ok")
 
     return handle

@@ -1,5 +1,8 @@
 """Agent login, logout and pause as decisions: what an agent asked for, checked against the
-site, and what Asterisk must then be told. Pure functions; the controller does the I/O.
+site, and what the PBX must then be told. Pure functions; the controller does the I/O.
+
+The plan is in agents, queues and priorities. Each adapter maps it to its PBX
+(asterisk/member_actions.py: interfaces and penalties).
 
 Static agents (login: static) are members by configuration: they can pause, not log in or
 out. Dynamic agents are members only while logged in.
@@ -10,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal, Mapping
 
-from pbxctl.render.asterisk import agent_interface, penalty_for
+from pbxctl.domain.queue_strategy import ring_priority
 from pbxctl.site import model as m
 
 Action = Literal["login", "logout", "pause", "unpause", "login_toggle", "pause_toggle"]
@@ -32,19 +35,10 @@ class Wanted:
 
 
 @dataclass(frozen=True)
-class MemberSpec:
-    queue: str
-    interface: str
-    name: str
-    state_interface: str
-    penalty: int
-
-
-@dataclass(frozen=True)
 class LiveMember:
-    """One queue member as Asterisk reports it."""
+    """One agent's membership of one queue as the PBX reports it."""
 
-    interface: str
+    agent: str
     membership: str  # static | dynamic | realtime
     paused: bool
     reason: str = ""
@@ -52,21 +46,23 @@ class LiveMember:
 
 @dataclass(frozen=True)
 class AddMember:
-    member: MemberSpec
+    agent: str
+    queue: str
+    priority: int  # as it rings (ring_priority)
     paused: bool
     reason: str
 
 
 @dataclass(frozen=True)
 class RemoveMember:
+    agent: str
     queue: str
-    interface: str
 
 
 @dataclass(frozen=True)
 class PauseMember:
+    agent: str
     queue: str
-    interface: str
     paused: bool
     reason: str
 
@@ -76,15 +72,6 @@ MemberOp = AddMember | RemoveMember | PauseMember
 
 def agent_queues(site: m.Site, agent: str) -> dict[str, m.Member]:
     return {qname: mem for qname, q in site.queues.items() for mem in q.members if mem.agent == agent}
-
-
-def member_spec(site: m.Site, agent: str, queue: str) -> MemberSpec:
-    a = site.agents[agent]
-    q = site.queues[queue]
-    mem = agent_queues(site, agent)[queue]
-    iface = agent_interface(site, a)
-    # The device is also the state interface: app_queue then skips an agent whose phone is busy.
-    return MemberSpec(queue, iface, a.name, iface, penalty_for(q, mem))
 
 
 def _known(names) -> str:
@@ -162,40 +149,33 @@ def reconcile(
     wanted: Mapping[tuple[str, str], Wanted],
     live: Mapping[str, Mapping[str, LiveMember]],
 ) -> list[MemberOp]:
-    """What to tell Asterisk so that its members match what pbxctl wants.
+    """What to tell the PBX so that its members match what pbxctl wants.
 
-    `live` is queue -> interface -> member as QueueStatus reported it. Interfaces that do
-    not belong to an agent of the site are left alone: the operator may have members of
-    their own.
+    `live` is queue -> agent -> member as the PBX reported it; the adapter leaves out
+    members that are no agent of the site (the operator may have members of their own),
+    so those are left alone.
     """
     ops: list[MemberOp] = []
     for agent_id in sorted(site.agents):
         for qname in sorted(agent_queues(site, agent_id)):
             want = current(site, wanted, agent_id, qname)
-            spec = member_spec(site, agent_id, qname)
-            have = live.get(qname, {}).get(spec.interface)
+            have = live.get(qname, {}).get(agent_id)
             if want.logged_in and have is None:
                 if site.agents[agent_id].login == "dynamic":
-                    ops.append(AddMember(spec, want.paused, want.reason))
-                continue  # a static member missing from Asterisk is a config matter (apply)
+                    priority = ring_priority(site.queues[qname], agent_queues(site, agent_id)[qname])
+                    ops.append(AddMember(agent_id, qname, priority, want.paused, want.reason))
+                continue  # a static member missing from the PBX is a config matter (apply)
             if not want.logged_in:
                 if have is not None and have.membership == "dynamic":
-                    ops.append(RemoveMember(qname, spec.interface))
+                    ops.append(RemoveMember(agent_id, qname))
                 continue
             if have is not None and have.paused != want.paused:
-                ops.append(PauseMember(qname, spec.interface, want.paused, want.reason))
+                ops.append(PauseMember(agent_id, qname, want.paused, want.reason))
     return ops
 
 
-def agent_by_interface(site: m.Site) -> dict[str, str]:
-    return {agent_interface(site, a): name for name, a in site.agents.items()}
-
-
-def agent_by_caller(site: m.Site, caller: str, channel: str) -> str | None:
-    """Which agent dialled a feature code: by caller number = extension, else by the
-    device the channel belongs to (PJSIP/1001-000000a1 is device PJSIP/1001)."""
-    for name, a in site.agents.items():
-        if caller and caller == a.extension:
-            return name
-    device = channel.rsplit("-", 1)[0] if "-" in channel else channel
-    return agent_by_interface(site).get(device)
+def agent_by_extension(site: m.Site, extension: str) -> str | None:
+    """The agent whose desk phone has this extension (a feature code's caller number)."""
+    if not extension:
+        return None
+    return next((name for name, a in site.agents.items() if a.extension == extension), None)

@@ -1,7 +1,7 @@
 """Which members a queue rings, together or one at a time, round after round, while nobody
 answers: a small pure-Python reference of each site strategy as pbxctl runs it on
-Asterisk's app_queue (render/asterisk.py maps it: ENGINE_STRATEGY, penalty_for,
-escalation_steps). The end-to-end tests compare what the sandbox Asterisk rings
+Asterisk's app_queue (render/asterisk.py maps it: ENGINE_STRATEGY, escalation_steps;
+asterisk/member_actions.py: penalty_for). The end-to-end tests compare what the sandbox Asterisk rings
 (AgentCalled events) with it; no PBX is needed here.
 
 How app_queue rings, which this module mirrors (apps/app_queue.c):
@@ -20,7 +20,7 @@ How app_queue rings, which this module mirrors (apps/app_queue.c):
   member, or the next penalty group for ringall, when every phone rung rejects the
   call as busy; not modelled here: members either ring until the timeout or cannot be
   rung.)
-- Penalties (the site's priorities, see penalty_for) add penalty * 1,000,000 to the
+- Penalties (the site's priorities as they ring, see ring_priority) add penalty * 1,000,000 to the
   metric: a higher priority group is rung only when nobody of a lower one can be.
 - `ringall` rings every member sharing the lowest metric at once; every other strategy
   rings exactly one member per attempt.
@@ -286,7 +286,7 @@ def _attempt(
         return frozenset(), strategy in _RING_ALL, max_priority, None
     if strategy in _RING_ALL:
         if strategy is m.Strategy.ring_all:
-            group = ringable  # every penalty is 0 (penalty_for)
+            group = ringable  # every penalty is 0 (ring_priority)
         elif strategy is m.Strategy.escalating:
             # Intended: every open group rings together (each rule raises the lower
             # penalties to its maximum: the `r` field of penaltychange).
@@ -338,6 +338,12 @@ def _next_position(ordered: Sequence[MemberState], start: int, rung: str) -> int
     return 0
 
 
+def ring_priority(queue: m.Queue, member: m.Member) -> int:
+    """The priority group a member rings in: ring_all rings every logged-in member at
+    once, so priorities do not apply there. Adapters map it (Asterisk: the penalty)."""
+    return 0 if queue.strategy is m.Strategy.ring_all else member.priority
+
+
 def members_of(
     site: m.Site,
     queue_name: str,
@@ -347,9 +353,7 @@ def members_of(
     unavailable: Iterable[str] = (),
 ) -> list[MemberState]:
     """The static members of a site's queue as MemberState (name = the agent's key),
-    with the penalty pbxctl writes (penalty_for: 0 for ring_all) as priority."""
-    from pbxctl.render.asterisk import penalty_for
-
+    with the priority they ring at (ring_priority: 0 for ring_all) as priority."""
     queue = site.queues[queue_name]
     calls = calls or {}
     last_call_end = last_call_end or {}
@@ -360,7 +364,7 @@ def members_of(
         states.append(
             MemberState(
                 name=mem.agent,
-                priority=penalty_for(queue, mem),
+                priority=ring_priority(queue, mem),
                 position=position,
                 calls=calls.get(mem.agent, 0),
                 last_call_end=last_call_end.get(mem.agent),

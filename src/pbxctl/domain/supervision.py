@@ -10,6 +10,7 @@ import hmac
 import re
 from dataclasses import dataclass
 
+from pbxctl.domain.agent_membership import agent_by_extension
 from pbxctl.site import model as m
 from pbxctl.site.supervision_model import BARGE_MODES
 
@@ -37,15 +38,6 @@ def supervisor_by_caller(site: m.Site, caller: str, channel: str = "") -> str | 
         return found
     device = channel.split("/", 1)[1].rsplit("-", 1)[0] if "/" in channel else ""
     return supervisor_by_extension(site, device.split("@", 1)[0])
-
-
-def agent_by_extension(site: m.Site, extension: str) -> str | None:
-    return next((name for name, a in site.agents.items() if a.extension == extension), None)
-
-
-def supervisor_device(site: m.Site, name: str) -> str:
-    sup = site.supervisors[name]
-    return sup.device.asterisk or site.pbx.asterisk.device_template.replace("{extension}", sup.extension)
 
 
 def answer_code(

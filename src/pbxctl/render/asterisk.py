@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pbxctl.render.asterisk_targets import destination_target, ivr_context, step_target
+from pbxctl.asterisk.member_actions import agent_interface, penalty_for
+from pbxctl.asterisk import wire
+from pbxctl.asterisk.wire import CONTEXTS, DYNAMIC_FEATURES, ivr_context, rule_name
+from pbxctl.render.asterisk_targets import destination_target, step_target
 from pbxctl.render.templates import header_lines, render
 from pbxctl.site import model as m
 from pbxctl.site.load import LoadedSite
@@ -18,8 +21,6 @@ EXTENSIONS_FILE = "extensions_pbxctl.conf"
 QUEUES_FILE = "queues_pbxctl.conf"
 QUEUERULES_FILE = "queuerules_pbxctl.conf"
 FEATURES_FILE = "features_pbxctl.conf"
-# [applicationmap] entries of features_pbxctl.conf, enabled on the agent's leg.
-DYNAMIC_FEATURES = ("pbxctl_help", "pbxctl_xfer_return")
 
 # app_queue strategy per site strategy. Priority groups become penalties (see penalty_for).
 ENGINE_STRATEGY = {
@@ -36,19 +37,6 @@ ENGINE_STRATEGY = {
 
 # Callers may not join / must leave when every member is in one of these states.
 EMPTY_CONDITIONS = "paused,invalid,unavailable"
-
-
-def penalty_for(queue: m.Queue, member: m.Member) -> int:
-    # ring_all rings every logged-in member at once: priorities do not apply.
-    return 0 if queue.strategy is m.Strategy.ring_all else member.priority
-
-
-def rule_name(queue_name: str) -> str:
-    return f"pbxctl-{queue_name}"
-
-
-def agent_interface(site: m.Site, agent: m.Agent) -> str:
-    return agent.device.asterisk or site.pbx.asterisk.device_template.replace("{extension}", agent.extension)
 
 
 def queue_options(queue: m.Queue) -> str:
@@ -157,7 +145,7 @@ def _element_view(site: m.Site, ivr_name: str, el_id: str, el) -> dict:
         view.update(
             queue=el.queue,
             priority="" if el.priority is None else el.priority,
-            next=go(el.next) if el.next else f"pbxctl-queue-exit,{el.queue},1",
+            next=go(el.next) if el.next else f"{CONTEXTS.queue_exit},{el.queue},1",
         )
     elif isinstance(el, m.CallbackElement):
         view.update(prompt=el.prompt, ask_number=el.ask_number, confirm_prompt=el.confirm_prompt)
@@ -206,20 +194,35 @@ def render_extensions_conf(loaded: LoadedSite) -> str:
         outbound_context=ast.outbound_context,
         internal_context=ast.internal_context,
         codes=site.feature_codes,
-        barge_codes=[(mode, getattr(site.supervision.codes, mode)) for mode in BARGE_MODES],
+        barge_codes=[(mode, site.supervision.codes.for_mode(mode)) for mode in BARGE_MODES],
         keys=site.supervision.keys,
         in_call=site.desk_phone.in_call,
         transfers=site.desk_phone.transfers,
         conference=site.desk_phone.conference,
         dynamic_features="#".join(DYNAMIC_FEATURES),
+        **wire_names(),
     )
+
+
+def wire_names() -> dict:
+    """The names of asterisk/wire.py the templates lay out (contexts, user events, AGI
+    scripts, dynamic features)."""
+    return {
+        "ctx": wire.CONTEXTS,
+        "ivr_context": wire.ivr_context,
+        "ev": wire.EVENTS,
+        "script": wire.SCRIPTS,
+        "feature": wire.FEATURES,
+        "room": wire.ROOM_PREFIXES,
+        "queue_log_conference": wire.QUEUE_LOG_CONFERENCE,
+    }
 
 
 def render_features_conf(loaded: LoadedSite) -> str:
     """The in-call codes that run pbxctl dialplan ([applicationmap] entries; the agent's leg
     enables them through DYNAMIC_FEATURES)."""
     return render("asterisk/features_pbxctl.conf.j2", header=header_lines(loaded),
-                  in_call=loaded.site.desk_phone.in_call)
+                  in_call=loaded.site.desk_phone.in_call, **wire_names())
 
 
 def generate_asterisk(loaded: LoadedSite) -> dict[str, str]:

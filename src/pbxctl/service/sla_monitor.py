@@ -49,7 +49,7 @@ class SlaMonitor:
         be read is left out with an error, the others still work."""
         alerts = loaded.site.alerts
         if self.watch.firing():
-            log.warning("site changed: active SLA alerts are forgotten without a recovery", firing=self.watch.firing())
+            log.warning("sla_alerts_forgotten_on_site_change", recovery_sent=False, firing=self.watch.firing())
         self.watch = SlaWatch([r.sla_rule(loaded.hours) for r in alerts.rules])
         self._notify = {r.rule_name: list(r.notify) for r in alerts.rules}
         self.targets = {}
@@ -57,7 +57,7 @@ class SlaMonitor:
             try:
                 self.targets[name] = target.channel(name, lambda s, what: resolve_secret(s, what, loaded.base_dir))
             except SecretUnavailable as exc:
-                log.error("alert target unusable", target=name, error=str(exc))
+                log.error("alert_target_unusable", target=name, error=str(exc))
         self._built_for = loaded
 
     def active(self) -> dict[tuple[str, str], bool]:

@@ -17,12 +17,12 @@ from pbxctl.domain.opening_hours import (
 )
 from pbxctl.domain.phone_numbers import InvalidNumber, NumberingPlan, normalize_number
 from pbxctl.domain.route_list import RouteList, RouteListError, RouteRow
-from pbxctl.render.asterisk_targets import RESERVED_EXTENSIONS
 from pbxctl.site import model as m
 from pbxctl.site.data_files import DataFileError, data_file_path, read_route_file, read_rows
 from pbxctl.site.load import LoadedSite
 from pbxctl.site.problems import Problem, format_path
 from pbxctl.site.freeswitch_checks import check_freeswitch
+from pbxctl.site.reserved_names import ASTERISK_RESERVED_EXTENSIONS
 from pbxctl.site.supervision_checks import check_supervision
 from pbxctl.site.values import Destination, is_destination, parse_destination
 
@@ -158,7 +158,7 @@ class Checker:
         unsupported = UNSUPPORTED_STRATEGIES.get(self.backend, {})
         for name, queue in self.site.queues.items():
             base = ("queues", name)
-            if name in RESERVED_EXTENSIONS:
+            if name in ASTERISK_RESERVED_EXTENSIONS:
                 self.error(base, f"{name!r} is reserved (a special dialplan extension); choose another queue name")
             if queue.strategy is m.Strategy.ring_all and len({mem.priority for mem in queue.members}) > 1:
                 self.warn(base + ("strategy",), "ring_all rings every member at once: member priorities are ignored")
@@ -359,7 +359,7 @@ class Checker:
             if ivr.start not in ivr.elements:
                 self.error(base + ("start",), f"unknown element {ivr.start!r} (elements: {', '.join(sorted(ivr.elements))})")
             for el_name, el in ivr.elements.items():
-                if el_name in RESERVED_EXTENSIONS:
+                if el_name in ASTERISK_RESERVED_EXTENSIONS:
                     self.error(base + ("elements", el_name), f"{el_name!r} is reserved (a special dialplan extension); choose another element name")
                 self.check_element(base + ("elements", el_name), ivr, el)
             # reachability inside the IVR

@@ -93,7 +93,7 @@ class SiteHolder:
 
     @staticmethod
     def _invalid(exc: SiteInvalid) -> bool:
-        log.error("site changed but does not validate; keeping the previous one", problems=[str(p) for p in exc.problems][:20])
+        log.error("site_reload_invalid", kept="previous", problems=[str(p) for p in exc.problems][:20])
         return False
 
     def _adopt(self, loaded: LoadedSite, stamps: dict[Path, tuple[int, int] | None]) -> LoadedSite:
@@ -103,7 +103,7 @@ class SiteHolder:
         files = data_files(loaded)
         added = _stamps([f for f in files if f not in stamps])
         self._stamps = {f: stamps[f] if f in stamps else added[f] for f in files}
-        log.info("site reloaded", site=loaded.site.site, sha256=loaded.sha256[:16])
+        log.info("site_reloaded", site=loaded.site.site, sha256=loaded.sha256[:16])
         return previous
 
     async def watch(self) -> None:
@@ -112,4 +112,4 @@ class SiteHolder:
             try:
                 await self.reload_if_changed()
             except Exception:
-                log.exception("site reload failed; keeping the previous one")
+                log.exception("site_reload_failed", kept="previous")

@@ -30,7 +30,15 @@ class Supervisor(Model):
     pin: Secret | None = None
 
 
-class BargeCodes(Model):
+class PerMode(Model):
+    """One setting per barge mode (listen, whisper, both)."""
+
+    def for_mode(self, mode: str) -> str:
+        """The setting of `mode`; KeyError for a mode that is none of the three."""
+        return {"listen": self.listen, "whisper": self.whisper, "both": self.both}[mode]  # type: ignore[attr-defined]
+
+
+class BargeCodes(PerMode):
     """Dialled by a supervisor followed by the agent's extension: *222 1001."""
 
     listen: FeatureCode = "*222"
@@ -59,7 +67,7 @@ class SwitchKeys(Model):
 Notice = Literal["none", "tone", "double"]
 
 
-class AgentNotice(Model):
+class AgentNotice(PerMode):
     """What the agent hears (the caller never does) when a supervisor joins in or switches
     to each mode."""
 

@@ -1,0 +1,177 @@
+"""Every name pbxctl puts on the Asterisk wire, in one place: dialplan contexts, channel
+variables, user events, AGI scripts and dynamic features; and the few rules for reading
+and writing them (one `set_variable`, one channel -> member rule, one duration parser).
+
+The service, the controller, the renderer (its templates get these names passed in) and
+the tests all take the names from here, so a renamed context cannot leave one side behind.
+Pure: no I/O, no panoramisk.
+"""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+
+
+class Contexts(SimpleNamespace):
+    """The dialplan contexts of extensions_pbxctl.conf (attribute = role, value = name)."""
+
+
+CONTEXTS = Contexts(
+    entries="pbxctl-entries",
+    fallback="pbxctl-fallback",
+    decide="pbxctl-decide",
+    queue="pbxctl-queue",
+    queue_run="pbxctl-queue-run",
+    queue_exit="pbxctl-queue-exit",
+    features="pbxctl-features",
+    agent_code="pbxctl-agent-code",
+    supervise_code="pbxctl-supervise-code",
+    barge="pbxctl-barge",
+    barge_keys="pbxctl-barge-keys",
+    help_ring="pbxctl-help-ring",
+    agent_leg="pbxctl-agent-leg",
+    help="pbxctl-help",
+    xfer_return_code="pbxctl-xfer-return-code",
+    xfer_return="pbxctl-xfer-return",
+    conference_dial="pbxctl-conference-dial",
+    conference_room="pbxctl-conference-room",
+    voicemail="pbxctl-voicemail",
+    transfer="pbxctl-transfer",
+    extension="pbxctl-extension",
+    hangup="pbxctl-hangup",
+)
+IVR_CONTEXT_PREFIX = "pbxctl-ivr-"
+RULE_PREFIX = "pbxctl-"
+
+
+def ivr_context(ivr: str) -> str:
+    return f"{IVR_CONTEXT_PREFIX}{ivr}"
+
+
+def rule_name(queue: str) -> str:
+    """The queuerules.conf rule of an escalating queue."""
+    return f"{RULE_PREFIX}{queue}"
+
+
+# Extensions of [pbxctl-conference-room] are a prefix + the room: caller, agent, third
+# party. Two characters each: the dialplan strips them with ${EXTEN:2}.
+ROOM_PREFIXES = SimpleNamespace(caller="c-", agent="a-", third="t-")
+
+# UserEvent names the generated dialplan emits (AMI: Event: UserEvent, UserEvent: NAME).
+EVENTS = SimpleNamespace(
+    queue_exit="PbxctlQueueExit",
+    barge="PbxctlBarge",
+    barge_end="PbxctlBargeEnd",
+    help="PbxctlHelp",
+    transfer="PbxctlTransfer",
+    transfer_return="PbxctlTransferReturn",
+    conference="PbxctlConference",
+)
+# The queue_log event pbxctl adds for three-way calls (Asterisk writes none).
+QUEUE_LOG_CONFERENCE = "PBXCTLCONF"
+
+# AGI scripts the dialplan calls: agi://HOST:PORT/<script>.
+SCRIPTS = SimpleNamespace(
+    decide="decide",
+    agent="agent",
+    supervise="supervise",
+    conference="conference",
+    conference_merge="conference_merge",
+)
+
+# [applicationmap] entries of features_pbxctl.conf, enabled on the agent's leg.
+FEATURES = SimpleNamespace(help="pbxctl_help", xfer_return="pbxctl_xfer_return")
+DYNAMIC_FEATURES = (FEATURES.help, FEATURES.xfer_return)
+
+# Channel variables pbxctl sets or reads. Its own start with PBXCTL_; the others are
+# Asterisk's, listed so that every name the dialplan relies on is written down once.
+NEXT = "PBXCTL_NEXT"                # the Goto target a decision answers
+RECORDED = "PBXCTL_RECORDED"        # "1" when a callback request was recorded
+AT = "PBXCTL_AT"                    # `ivr test --call`: decide as if at this time
+ENTRY = "PBXCTL_ENTRY"
+CALLER = "PBXCTL_CALLER"
+TRY = "PBXCTL_TRY"
+INPUT = "PBXCTL_INPUT"
+QUEUE = "PBXCTL_QUEUE"
+QUEUE_CALLER = "PBXCTL_QUEUE_CALLER"
+RESULT = "PBXCTL_RESULT"            # the answer of the agent/supervise/conference scripts
+PIN = "PBXCTL_PIN"
+BARGE_MODE = "PBXCTL_BARGE_MODE"
+BARGE_OPTIONS = "PBXCTL_BARGE_OPTIONS"
+BARGE_TARGET = "PBXCTL_BARGE_TARGET"
+BARGE_AGENT = "PBXCTL_BARGE_AGENT"
+BARGE_SUPERVISOR = "PBXCTL_BARGE_SUPERVISOR"
+HELP_DEVICES = "PBXCTL_HELP_DEVICES"
+HELP_RING = "PBXCTL_HELP_RING"
+XFER_TO = "PBXCTL_XFER_TO"
+XFER_BACK = "PBXCTL_XFER_BACK"
+ROOM = "PBXCTL_ROOM"
+CONF_QUEUE = "PBXCTL_CONF_QUEUE"
+CONF_CALLID = "PBXCTL_CONF_CALLID"
+CONF_AGENT = "PBXCTL_CONF_AGENT"
+CONF_THIRD = "PBXCTL_CONF_THIRD"
+PBXCTL_VARIABLES = frozenset(
+    value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)
+    and value.startswith("PBXCTL_")
+)
+ASTERISK_VARIABLES = frozenset({
+    "AGISTATUS", "QUEUESTATUS", "QUEUE_PRIO", "QUEUE_MAX_PENALTY", "QUEUE_RAISE_PENALTY",
+    "DYNAMIC_FEATURES", "TRANSFER_CONTEXT", "MEMBERINTERFACE", "BRIDGEPEER", "SPY_EXIT_CONTEXT",
+    "DIALSTATUS",
+})
+
+
+class UnsafeValue(ValueError):
+    """A value that cannot travel in one AGI command line."""
+
+
+def agi_quote(value: str) -> str:
+    """res_agi splits a command line on spaces and honours double quotes and backslash
+    escapes: quote the value, escape what would end or bend the quoting."""
+    if "\n" in value or "\r" in value:
+        raise UnsafeValue(f"AGI value contains a line break: {value!r}")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def set_variable_command(name: str, value: str) -> str:
+    return f"SET VARIABLE {name} {agi_quote(value)}"
+
+
+class AgiCommandFailed(ConnectionError):
+    """Asterisk did not answer an AGI command with 200 (the channel hung up, or it refused)."""
+
+
+async def set_variable(request, name: str, value: str) -> None:
+    """SET VARIABLE over an AGI session (`request.send_command`, panoramisk's Request)."""
+    reply = await request.send_command(set_variable_command(name, value))
+    if reply.get("status_code") != 200:
+        raise AgiCommandFailed(f"SET VARIABLE {name} answered {reply}")
+
+
+_UNIQUE_SUFFIX = re.compile(r"-[0-9a-f]{8}$")
+
+
+def member_key(text: str) -> str:
+    """The device a channel name or a queue-member interface stands for, so the two
+    compare: 'PJSIP/1001-0000002a' and 'PJSIP/1001' give 'PJSIP/1001';
+    'Local/9101@agents-0000001f;1', 'Local/9101@agents/n' and 'Local/9101@agents' give
+    'Local/9101@agents'."""
+    tech, _, rest = text.partition("/")
+    if tech.lower() == "local":
+        rest, half, _ = rest.partition(";")  # a Local channel's ;1 / ;2
+        rest = rest.split("/", 1)[0]  # an interface's /n options
+        if half:
+            rest = _UNIQUE_SUFFIX.sub("", rest)
+        return f"{tech}/{rest}"
+    return f"{tech}/{_UNIQUE_SUFFIX.sub('', rest)}"
+
+
+def hms_seconds(value: str | None) -> int:
+    """A duration as AMI reports it (CoreShowChannel's Duration, HH:MM:SS); parts that
+    are not numbers count 0."""
+    seconds = 0
+    for part in (value or "").split(":"):
+        part = part.strip()
+        seconds = seconds * 60 + (int(part) if part.isdigit() else 0)
+    return seconds
