@@ -6,7 +6,7 @@ Login answered with Response: Success, the controller's resync (QueueStatus and
 CoreShowChannels, answered with empty lists), then the recording (tests/fixtures/ami/
 queue_load.ami[.gz], from scripts/record_ami_events.py) looped to at least 200 000
 events, and an end marker. The controller connects exactly as `pbxctl serve asterisk`
-does (AmiLink: panoramisk's Manager and AMIProtocol; QueueController._on_event ->
+does (AmiLink: panoramisk's Manager and AMIProtocol; QueueController.on_event ->
 QueueState.apply and the membership follower). Measured from the first event to the end
 marker: events/s with full state updates.
 
@@ -104,25 +104,21 @@ def serve(port_out, stream: bytes) -> None:
 
 async def full_run(port: int, expected: int) -> tuple[int, float, QueueState]:
     """The controller as `pbxctl serve asterisk` runs it: AmiLink (panoramisk Manager and
-    AMIProtocol) -> QueueController._on_event -> QueueState.apply and the membership
+    AMIProtocol) -> QueueController.on_event -> QueueState.apply and the membership
     follower, against the bench site; books in a throw-away SQLite file."""
     import tempfile
 
-    from pbxctl.asterisk.ami_link import AmiEndpoint
+    from pbxctl.asterisk.ami_link import AmiEndpoint, AmiLink
     from pbxctl.asterisk.controller import QueueController
     from pbxctl.site.load import load_site
     from pbxctl.storage.db import engine_for
 
     loaded = load_site(REPO / "scripts" / "bench_queue_site.yaml")
     engine = engine_for(f"sqlite:///{tempfile.mkdtemp(prefix='pbxctl-bench-')}/bench.db")
-    controller = QueueController(
-        lambda: loaded, engine, AmiEndpoint("127.0.0.1", port, "bench", "bench"), keepalive_s=10**6
-    )
     loop = asyncio.get_running_loop()
     done = loop.create_future()
     count = 0
     first = 0.0
-    deliver = controller._on_event  # what the link calls for every event
 
     def on_event(message) -> None:
         nonlocal count, first
@@ -133,9 +129,11 @@ async def full_run(port: int, expected: int) -> tuple[int, float, QueueState]:
             if not done.done():
                 done.set_result(time.perf_counter())
             return
-        deliver(message)
+        controller.on_event(message)
 
-    controller.link._on_event = on_event
+    link = AmiLink(AmiEndpoint("127.0.0.1", port, "bench", "bench"), on_event, lambda ready: controller.on_ready(ready),
+                   keepalive_s=10**6)
+    controller = QueueController(lambda: loaded, engine, link)
     runner = loop.create_task(controller.link.run())
     end = await asyncio.wait_for(done, timeout=600)
     controller.stop()

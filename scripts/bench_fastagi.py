@@ -122,7 +122,7 @@ def serve(site: Path, cpu: int | None) -> None:
     import datetime as dt
 
     from pbxctl.asterisk.fastagi_service import FixedClock, IvrAgiService
-    from pbxctl.cli.serve import configure_logging
+    from pbxctl.service.logs import configure_logging
     from pbxctl.site.holder import SiteHolder
 
     if cpu is not None:

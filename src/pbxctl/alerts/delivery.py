@@ -92,7 +92,7 @@ def log_event(event: AlertEvent, targets: list[Target]) -> None:
 
 async def _deliver_one(event: AlertEvent, target: Target) -> DeliveryResult:
     label = _label(target)
-    timeout = float(getattr(target, "timeout", 0) or 0)
+    timeout = float(target.timeout or 0)
     try:
         if isinstance(target, EmailTarget):
             # smtplib and urllib block; their own socket timeouts end the thread later,

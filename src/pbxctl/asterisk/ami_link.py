@@ -25,16 +25,15 @@ from typing import Awaitable, Callable, Mapping
 import structlog
 
 from pbxctl.asterisk.panoramisk_glue import LinkManager, connect_protocol, fail_pending
+from pbxctl.service.runtime import LinkDown
+
+__all__ = ["ActionFailed", "AmiEndpoint", "AmiLink", "LinkDown"]
 
 log = structlog.get_logger("pbxctl.ami")
 
 
-class LinkDown(Exception):
-    pass
-
-
 class ActionFailed(Exception):
-    pass
+    """Asterisk did not answer an action in time."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +80,10 @@ class AmiLink:
     @property
     def up(self) -> bool:
         return self._up
+
+    @property
+    def where(self) -> str:
+        return self.endpoint.where
 
     def _set_up(self, up: bool, error: str = "") -> None:
         if up != self._up:

@@ -14,10 +14,12 @@ from typing import Callable
 import structlog
 from sqlalchemy.engine import Engine
 
-from pbxctl.asterisk.ami_link import ActionFailed, AmiEndpoint, AmiLink, LinkDown
+from pbxctl.asterisk.ami_link import ActionFailed, AmiLink, LinkDown
 from pbxctl.asterisk.member_actions import accepted, agent_of, ami_action, describe, live_member, live_members
 from pbxctl.asterisk.queue_state import CallEnded, QueueState
 from pbxctl.domain.agent_membership import Action, LiveMember, Wanted, plan_request, reconcile
+from pbxctl.asterisk.supervision_control import SupervisionControl
+from pbxctl.service.runtime import CommandFailed
 from pbxctl.site.load import LoadedSite
 from pbxctl.storage.agent_memberships import AgentMembership, load_memberships, save_memberships
 from pbxctl.storage.queue_calls import QueueCallRecord, queue_calls_since, record_queue_calls
@@ -27,18 +29,17 @@ log = structlog.get_logger("pbxctl.controller")
 MEMBER_EVENTS = frozenset({"QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause"})
 
 
-class CommandFailed(Exception):
-    """An agent command Asterisk refused or could not take: the message says which part."""
-
-
 class QueueController:
+    """Fed by its AmiLink: the link calls `on_event` for every event and `on_ready` after
+    every (re)connect. `supervision`, when given, follows the same event stream."""
+
     def __init__(
         self,
         site: Callable[[], LoadedSite],
         engine: Engine,
-        endpoint: AmiEndpoint,
+        link: AmiLink,
+        supervision: SupervisionControl | None = None,
         clock: Callable[[], float] = time.time,
-        **link_options,
     ):
         self._site = site
         self.engine = engine
@@ -48,7 +49,8 @@ class QueueController:
         self.state = QueueState(
             {name: q.service_level for name, q in queues.items()}, wrapup={name: q.wrapup for name, q in queues.items()}
         )
-        self.link = AmiLink(endpoint, self._on_event, self._on_ready, **link_options)
+        self.link = link
+        self.supervision = supervision
         self.wanted: dict[tuple[str, str], Wanted] = {}
         self._commands = asyncio.Lock()
         self._resyncing = False
@@ -57,9 +59,6 @@ class QueueController:
         self._listeners: list[Callable[[CallEnded], None]] = []
         self.events_seen = 0
         self.resyncs = 0
-        # The SupervisionControl following the same event stream (live calls, barge), when
-        # serving: apply(msg, now) for each event, resync(channels, now) after each resync.
-        self.supervision = None
 
     # -- set-up
     def load_wanted(self) -> None:
@@ -91,8 +90,12 @@ class QueueController:
     def stop(self) -> None:
         self.link.stop()
 
+    def queues(self, now: float | None = None):
+        """The live queue views (QueueState.queues)."""
+        return self.state.queues(now)
+
     # -- events
-    def _on_event(self, message) -> None:
+    def on_event(self, message) -> None:
         self.events_seen += 1
         if self._resyncing:
             self._buffer.append((message, self.clock()))
@@ -141,7 +144,7 @@ class QueueController:
             self.wanted[(agent, queue)] = new
             asyncio.get_running_loop().create_task(self._save([new], "asterisk"))
 
-    async def _on_ready(self, link: AmiLink) -> None:
+    async def on_ready(self, link: AmiLink) -> None:
         """After every (re)connect: a full snapshot, then what pbxctl wants re-applied."""
         self._resyncing = True
         self._buffer = []

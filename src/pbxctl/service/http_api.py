@@ -2,48 +2,35 @@
 document and the agent commands the CLI sends.
 
 Errors come back as JSON {"error": "..."} with a status saying whose problem it is:
-400 a request that makes no sense (unknown agent...), 503 the AMI link is down,
-502 Asterisk refused.
+400 a request that makes no sense (unknown agent...), 503 the PBX link is down,
+502 the PBX refused. It sees the backend only through the Runtime it is given.
 """
 
 from __future__ import annotations
 
-import time
-
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from pbxctl.asterisk.ami_link import LinkDown
-from pbxctl.asterisk.controller import CommandFailed, QueueController
 from pbxctl.domain.agent_membership import AgentCommandError
 from pbxctl.domain.supervision import SupervisionError
+from pbxctl.service.runtime import CommandFailed, LinkDown, Runtime
 from pbxctl.service.status_view import status_document
 
 ACTIONS = ("login", "logout", "pause", "unpause", "login_toggle", "pause_toggle")
 
 
-def ami_document(controller: QueueController) -> dict:
-    link = controller.link
-    return {
-        "up": link.up,
-        "where": link.endpoint.where,
-        "since": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(link.since)),
-        "detail": link.describe(),
-        "reconnects": link.reconnects,
-        "resyncs": controller.resyncs,
-        "events": controller.events_seen,
-    }
+def build_app(runtime: Runtime) -> web.Application:
+    controller = runtime.controller
 
-
-def build_app(controller: QueueController) -> web.Application:
     async def metrics(_request: web.Request) -> web.Response:
         body = generate_latest()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def status(_request: web.Request) -> web.Response:
-        site = controller._site().site
-        now = controller.clock()
-        doc = status_document(site, controller.state.queues(now), controller.wanted, ami_document(controller), now)
+        site = runtime.site().site
+        now = runtime.clock()
+        doc = status_document(site, controller.queues(now), controller.wanted, runtime.link_document(), now,
+                              runtime.agents_by_member(site))
         return web.json_response(doc)
 
     async def agent(request: web.Request) -> web.Response:
@@ -75,10 +62,8 @@ def build_app(controller: QueueController) -> web.Application:
 
     async def supervised(work) -> web.Response:
         """`work(supervision)`'s answer as JSON; its refusals as errors."""
-        if controller.supervision is None:
-            return web.json_response({"error": "live calls are not followed by this service"}, status=503)
         try:
-            return web.json_response(await work(controller.supervision))
+            return web.json_response(await work(runtime.supervision))
         except SupervisionError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         except LinkDown as exc:
@@ -117,8 +102,8 @@ def build_app(controller: QueueController) -> web.Application:
     return app
 
 
-async def start_http(controller: QueueController, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(build_app(controller), access_log=None)
+async def start_http(runtime: Runtime, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(build_app(runtime), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -1,5 +1,5 @@
-"""Prometheus metrics of the controller: gauges read from the live state at scrape time
-(never stale, nothing to keep in step), counters counted as queue calls end."""
+"""Prometheus metrics of a running backend (its Runtime): gauges read from the live state
+at scrape time (never stale, nothing to keep in step), counters counted as queue calls end."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from prometheus_client import Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, CollectorRegistry
 
+from pbxctl.service.runtime import Runtime
 from pbxctl.service.status_view import AGENT_STATES, agent_documents, member_state_counts, service_level_ratio
 from pbxctl.site.supervision_model import BARGE_MODES
 
@@ -24,21 +25,22 @@ def count_call_ended(call) -> None:
     QUEUE_CALLS.labels(call.queue, outcome).inc()
 
 
-class ControllerCollector:
-    """Yields the gauges from `controller` (a QueueController) at each scrape."""
+class RuntimeCollector:
+    """Yields the gauges of a Runtime at each scrape."""
 
-    def __init__(self, controller, now: Callable[[], float]):
-        self.controller = controller
+    def __init__(self, runtime: Runtime, now: Callable[[], float]):
+        self.runtime = runtime
         self.now = now
 
     def describe(self):
         return []
 
     def collect(self):
-        ctl = self.controller
-        site = ctl._site().site
+        rt = self.runtime
+        ctl = rt.controller
+        site = rt.site().site
         now = self.now()
-        views = {n: v for n, v in ctl.state.queues(now).items() if n in site.queues}
+        views = {n: v for n, v in ctl.queues(now).items() if n in site.queues}
         waiting = GaugeMetricFamily("pbxctl_queue_callers_waiting", "Callers waiting in the queue.", labels=["queue"])
         longest = GaugeMetricFamily(
             "pbxctl_queue_longest_wait_seconds", "Wait of the longest-waiting caller.", labels=["queue"]
@@ -58,41 +60,37 @@ class ControllerCollector:
             if ratio is not None:
                 level.add_metric([name], ratio)
         agent_state = GaugeMetricFamily("pbxctl_agent_state", "1 for the agent's current state.", labels=["agent", "state"])
-        for doc in agent_documents(site, views, ctl.wanted, now):
+        for doc in agent_documents(site, views, ctl.wanted, now, rt.agents_by_member(site)):
             for state in (*AGENT_STATES, "logged_out"):
                 agent_state.add_metric([doc["agent"], state], 1.0 if doc["state"] == state else 0.0)
         connected = GaugeMetricFamily("pbxctl_ami_connected", "1 while the AMI link is up.")
-        connected.add_metric([], 1.0 if ctl.link.up else 0.0)
+        connected.add_metric([], 1.0 if rt.link.up else 0.0)
         reconnects = CounterMetricFamily("pbxctl_ami_reconnects", "AMI reconnection attempts after a failure.")
-        reconnects.add_metric([], ctl.link.reconnects)
+        reconnects.add_metric([], rt.link.reconnects)
         events = CounterMetricFamily("pbxctl_ami_events", "AMI events received.")
         events.add_metric([], ctl.events_seen)
         yield from (waiting, longest, agents, level, agent_state, connected, reconnects, events)
-        supervision = getattr(ctl, "supervision", None)
-        if supervision is not None:
-            calls = supervision.listing()
-            live = GaugeMetricFamily("pbxctl_live_calls", "Queue calls in progress.", labels=["queue"])
-            helping = GaugeMetricFamily("pbxctl_help_requests_open", "Live calls whose agent asked for help.", labels=["queue"])
-            listened = GaugeMetricFamily("pbxctl_barge_sessions", "Supervisors listening in, by mode.", labels=["mode"])
-            for name in site.queues:
-                live.add_metric([name], sum(1 for c in calls if c["queue"] == name))
-                helping.add_metric([name], sum(1 for c in calls if c["queue"] == name and c["help_requested"]))
-            for mode in BARGE_MODES:
-                listened.add_metric([mode], sum(1 for c in calls for lis in c["listeners"] if lis["mode"] == mode))
-            asked = CounterMetricFamily("pbxctl_help_requests", "Help requests from agents during calls.", labels=["queue"])
-            for name, n in sorted(supervision.calls.help_total.items()):
-                asked.add_metric([name], n)
-            yield from (live, helping, listened, asked)
-        alerts = getattr(ctl, "sla_alerts_active", None)
-        if alerts is not None:
-            active = GaugeMetricFamily("pbxctl_sla_alert_active", "1 while an SLA rule is alerting.", labels=["queue", "rule"])
-            for (queue, rule), on in alerts().items():
-                active.add_metric([queue, rule], 1.0 if on else 0.0)
-            yield active
+        calls = rt.supervision.listing()
+        live = GaugeMetricFamily("pbxctl_live_calls", "Queue calls in progress.", labels=["queue"])
+        helping = GaugeMetricFamily("pbxctl_help_requests_open", "Live calls whose agent asked for help.", labels=["queue"])
+        listened = GaugeMetricFamily("pbxctl_barge_sessions", "Supervisors listening in, by mode.", labels=["mode"])
+        for name in site.queues:
+            live.add_metric([name], sum(1 for c in calls if c["queue"] == name))
+            helping.add_metric([name], sum(1 for c in calls if c["queue"] == name and c["help_requested"]))
+        for mode in BARGE_MODES:
+            listened.add_metric([mode], sum(1 for c in calls for lis in c["listeners"] if lis["mode"] == mode))
+        asked = CounterMetricFamily("pbxctl_help_requests", "Help requests from agents during calls.", labels=["queue"])
+        for name, n in sorted(rt.supervision.help_requests_total().items()):
+            asked.add_metric([name], n)
+        yield from (live, helping, listened, asked)
+        active = GaugeMetricFamily("pbxctl_sla_alert_active", "1 while an SLA rule is alerting.", labels=["queue", "rule"])
+        for (queue, rule), on in rt.sla_alerts_active().items():
+            active.add_metric([queue, rule], 1.0 if on else 0.0)
+        yield active
 
 
-def register_controller(controller, now: Callable[[], float], registry: CollectorRegistry = REGISTRY) -> ControllerCollector:
-    collector = ControllerCollector(controller, now)
+def register_runtime(runtime: Runtime, now: Callable[[], float], registry: CollectorRegistry = REGISTRY) -> RuntimeCollector:
+    collector = RuntimeCollector(runtime, now)
     registry.register(collector)
-    controller.on_call_ended(count_call_ended)
+    runtime.controller.on_call_ended(count_call_ended)
     return collector

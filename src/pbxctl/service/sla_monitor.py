@@ -79,7 +79,7 @@ class SlaMonitor:
             return []
         now = self.clock()
         at = dt.datetime.fromtimestamp(now, dt.timezone.utc)
-        views = self.controller.state.queues(now)
+        views = self.controller.queues(now)
         events = []
         for queue in sorted({r.queue for r in loaded.site.alerts.rules}):
             view = views.get(queue)

@@ -6,13 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Mapping
 
-from pbxctl.domain.agent_membership import Wanted, agent_by_interface, agent_queues, current
+from pbxctl.domain.agent_membership import Wanted, agent_queues, current
 from pbxctl.site import model as m
 
 AGENT_STATES = ("available", "ringing", "busy", "wrapup", "paused", "unavailable")
 # An agent in several queues shows its most telling state.
 _PRECEDENCE = ("busy", "ringing", "wrapup", "available", "paused", "unavailable")
-OFFERED = ("answered", "abandoned", "timed_out", "exit_empty", "other")
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -23,8 +22,9 @@ def _iso(epoch: float | None) -> str | None:
 
 def service_level_ratio(counters) -> float | None:
     """Answered within the queue's service level / calls offered that ended (answered,
-    abandoned, timed out, left empty, other). None before the first call of the day."""
-    offered = sum(getattr(counters, name) for name in OFFERED)
+    abandoned, timed out, left empty, other; not join_refused). None before the first call
+    of the day."""
+    offered = counters.answered + counters.abandoned + counters.timed_out + counters.exit_empty + counters.other
     return counters.answered_within_sl / offered if offered else None
 
 
@@ -76,8 +76,15 @@ def queue_document(site: m.Site, view, now: float) -> dict[str, Any]:
     }
 
 
-def agent_documents(site: m.Site, views: Mapping[str, Any], wanted: Mapping[tuple[str, str], Wanted], now: float) -> list[dict]:
-    by_iface = agent_by_interface(site)
+def agent_documents(
+    site: m.Site,
+    views: Mapping[str, Any],
+    wanted: Mapping[tuple[str, str], Wanted],
+    now: float,
+    agents_by_member: Mapping[str, str],
+) -> list[dict]:
+    """`agents_by_member`: member (a view member's `interface`) -> agent, from the backend."""
+    by_iface = agents_by_member
     members: dict[str, list[tuple[str, Any]]] = {}
     for view in views.values():
         for mv in view.members:
@@ -93,7 +100,7 @@ def agent_documents(site: m.Site, views: Mapping[str, Any], wanted: Mapping[tupl
             since = max(mv.state_since for _, mv in live if mv.state == state)
         else:
             state, since = "logged_out", 0.0
-        call = next((mv.current_call for _, mv in live if getattr(mv, "current_call", None)), None)
+        call = next((mv.current_call for _, mv in live if mv.current_call is not None), None)
         reasons = sorted({mv.pause_reason for _, mv in live if mv.paused and mv.pause_reason})
         queues = []
         for qname in sorted(agent_queues(site, name)):
@@ -129,14 +136,15 @@ def agent_documents(site: m.Site, views: Mapping[str, Any], wanted: Mapping[tupl
 
 
 def _call_text(call) -> str | None:
+    """The caller a member talks to (a live view's CallerView), as shown."""
     if call is None:
         return None
-    if isinstance(call, str):
-        return call
-    return getattr(call, "caller_id", None) or getattr(call, "uniqueid", None) or str(call)
+    return call.caller_id or call.uniqueid
 
 
-def status_document(site: m.Site, views: Mapping[str, Any], wanted, ami: Mapping[str, Any], now: float) -> dict[str, Any]:
+def status_document(
+    site: m.Site, views: Mapping[str, Any], wanted, ami: Mapping[str, Any], now: float, agents_by_member: Mapping[str, str]
+) -> dict[str, Any]:
     # The site's queues only: Asterisk may hold queues of the operator's own.
     names = [n for n in site.queues if n in views]
     return {
@@ -144,5 +152,5 @@ def status_document(site: m.Site, views: Mapping[str, Any], wanted, ami: Mapping
         "at": _iso(now),
         "ami": dict(ami),
         "queues": [queue_document(site, views[n], now) for n in names],
-        "agents": agent_documents(site, views, wanted, now),
+        "agents": agent_documents(site, views, wanted, now, agents_by_member),
     }

@@ -1,0 +1,128 @@
+"""`pbxctl serve asterisk` wired in one place: the site holder, the database engine, the
+AMI link, the controller, supervision, the SLA monitor, the FastAGI IVR service and the
+books' queue_log follower, each
+given its collaborators through its constructor; the HTTP API and the metrics get the
+backend-neutral `service.runtime.Runtime` built from them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from pbxctl.asterisk.agent_codes import agent_code_handler
+from pbxctl.asterisk.ami_link import AmiEndpoint, AmiLink
+from pbxctl.asterisk.controller import QueueController
+from pbxctl.asterisk.fastagi_service import FixedClock, IvrAgiService, serve_fastagi
+from pbxctl.asterisk.member_actions import agent_by_interface
+from pbxctl.asterisk.supervision_control import SupervisionControl
+from pbxctl.asterisk.supervisor_codes import conference_handler, conference_merge_handler, supervise_handler
+from pbxctl.asterisk.wire import SCRIPTS
+from pbxctl.books.ingest import QueueLogFollower
+from pbxctl.books.service import follow, queue_log_follower
+from pbxctl.service.http_api import start_http
+from pbxctl.service.metrics import register_runtime
+from pbxctl.service.runtime import Runtime
+from pbxctl.service.sla_monitor import SlaMonitor
+from pbxctl.site.holder import SiteHolder
+from pbxctl.site.load import LoadedSite
+from pbxctl.site.secrets import resolve_secret
+from pbxctl.storage.callbacks import record_callback
+from pbxctl.storage.db import database_url, engine_for
+
+# Time box of the desk-phone code scripts (they wait for AMI round trips).
+CODE_SCRIPT_TIMEOUT_S = 5.0
+
+
+class ListenFailed(Exception):
+    """A port the service must listen on is taken or not allowed; the message names it."""
+
+
+@dataclass(frozen=True)
+class AsteriskServices:
+    holder: SiteHolder
+    controller: QueueController
+    supervision: SupervisionControl
+    monitor: SlaMonitor
+    ivr: IvrAgiService
+    books: QueueLogFollower
+    runtime: Runtime
+
+
+def build_services(site_file: Path, loaded: LoadedSite, clock: FixedClock | None = None) -> AsteriskServices:
+    """Everything `serve asterisk` runs, wired; nothing started yet. Raises
+    SecretUnavailable when the AMI secret cannot be read."""
+    holder = SiteHolder(site_file, loaded=loaded)
+    ast = loaded.site.pbx.asterisk
+    engine = engine_for(database_url(loaded.site.site, loaded.site.storage.url))
+    secret = resolve_secret(ast.ami.secret, "pbx.asterisk.ami.secret", loaded.base_dir)
+    controller: QueueController  # the link's callbacks reach it once it exists (below)
+    link = AmiLink(
+        AmiEndpoint(ast.ami.host, ast.ami.port, ast.ami.username, secret),
+        on_event=lambda message: controller.on_event(message),
+        on_ready=lambda ready: controller.on_ready(ready),
+        keepalive_s=ast.ami.keepalive,
+        keepalive_timeout_s=ast.ami.keepalive_timeout,
+    )
+    supervision = SupervisionControl(holder.get, link)
+    controller = QueueController(holder.get, engine, link, supervision=supervision)
+    monitor = SlaMonitor(holder.get, controller)
+    ivr = IvrAgiService(
+        holder.get,
+        clock=clock,
+        record_callback=functools.partial(record_callback, engine, source="ivr"),
+        timeout_s=ast.fastagi.timeout_ms / 1000,
+        scripts={
+            SCRIPTS.agent: (agent_code_handler(holder.get, controller), CODE_SCRIPT_TIMEOUT_S),
+            SCRIPTS.supervise: (supervise_handler(holder.get, supervision), CODE_SCRIPT_TIMEOUT_S),
+            SCRIPTS.conference: (conference_handler(supervision), CODE_SCRIPT_TIMEOUT_S),
+            SCRIPTS.conference_merge: (conference_merge_handler(supervision), CODE_SCRIPT_TIMEOUT_S),
+        },
+    )
+    runtime = Runtime(
+        site=holder.get,
+        clock=controller.clock,
+        link=link,
+        controller=controller,
+        supervision=supervision,
+        sla_alerts_active=monitor.active,
+        agents_by_member=agent_by_interface,
+    )
+    books = queue_log_follower(loaded.site, engine, loaded.base_dir)
+    return AsteriskServices(holder, controller, supervision, monitor, ivr, books, runtime)
+
+
+async def run_services(services: AsteriskServices, http_port: int | None = None,
+                       announce: Callable[[str], None] = print) -> None:
+    """Listen (FastAGI, HTTP), then run until cancelled; the books are flushed on the way out."""
+    loaded = services.holder.get()
+    ast = loaded.site.pbx.asterisk
+    agi, svc = ast.fastagi, loaded.site.service
+    port = http_port or svc.port
+    try:
+        server = await serve_fastagi(services.ivr, agi.host, agi.port)
+    except OSError as exc:
+        raise ListenFailed(f"cannot listen on {agi.host}:{agi.port} (pbx.asterisk.fastagi): {exc.strerror or exc}") from None
+    try:
+        runner = await start_http(services.runtime, svc.host, port)
+    except OSError as exc:
+        server.close()
+        raise ListenFailed(f"cannot listen on {svc.host}:{port} (service): {exc.strerror or exc}") from None
+    register_runtime(services.runtime, time.time)
+    announce(
+        f"pbxctl for site {loaded.site.site}: FastAGI on {agi.host}:{agi.port}, AMI controller for "
+        f"{ast.ami.host}:{ast.ami.port}, HTTP on http://{svc.host}:{port}/metrics and /api"
+    )
+    try:
+        async with server:
+            await asyncio.gather(
+                server.serve_forever(), services.holder.watch(), services.controller.run(), services.monitor.run(),
+                follow(services.books),
+            )
+    finally:
+        await services.controller.flush()
+        await runner.cleanup()
