@@ -13,16 +13,16 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-from pbxctl.asterisk.ami_protocol import parse_message
+from pbxctl.asterisk.panoramisk_glue import replay_bytes
 from pbxctl.asterisk.live_calls import LiveCalls
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ami"
 AGENTS = {"Local/7101@pbxctl-sv-phones/n": "a1", "Local/7102@pbxctl-sv-phones/n": "a2"}
 
 
-def recording(name: str) -> list[dict[str, str]]:
-    data = gzip.decompress((FIXTURES / f"supervision_{name}.ami.gz").read_bytes())
-    return [parse_message(block) for block in data.split(b"\r\n\r\n") if block.strip()]
+def recording(name: str):
+    """The recording through the service's own framing (panoramisk's, via panoramisk_glue)."""
+    return replay_bytes(gzip.decompress((FIXTURES / f"supervision_{name}.ami.gz").read_bytes()))
 
 
 def replay(messages, until=lambda m: False):
