@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import copy_example
+from helpers.site_files import copy_example
 from pbxctl.asterisk.member_actions import agent_by_caller, ami_action, describe, live_members
 from pbxctl.domain.agent_membership import (
     AddMember,

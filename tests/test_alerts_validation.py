@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import copy_example
+from helpers.site_files import copy_example
 
 PBXCTL = Path(sys.executable).with_name("pbxctl")
 

@@ -20,7 +20,7 @@ from pbxctl.render.asterisk import ENGINE_STRATEGY
 from pbxctl.site.load import load_site
 
 from pbxctl.asterisk.ami_events import EventRecorder
-from conftest import sandbox_rx
+from helpers.sandbox import sandbox_rx
 
 pytestmark = pytest.mark.asterisk
 runner = CliRunner()

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from pbxctl.cli import app
 
-from conftest import copy_example
+from helpers.site_files import copy_example
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()

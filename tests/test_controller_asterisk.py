@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from conftest import SANDBOX, sandbox_rx
-from controller_harness import AmiProxy, Service, controller_site, pbxctl
+from helpers.sandbox import SANDBOX, sandbox_rx
+from helpers.controller_harness import AmiProxy, Service, controller_site, pbxctl
 from pbxctl.asterisk.ami_events import EventRecorder
 
 pytestmark = pytest.mark.asterisk
@@ -350,7 +350,7 @@ async def _caller_waits_until(secret: str, queue: str, caller: str, until, timeo
 def test_sla_rule_mails_an_alert_then_a_recovery(site, ami_secret):
     from aiosmtpd.controller import Controller
 
-    from controller_harness import free_port
+    from helpers.controller_harness import free_port
 
     sink = MailSink()
     smtp = Controller(sink, hostname="127.0.0.1", port=free_port())

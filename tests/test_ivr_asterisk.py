@@ -16,7 +16,7 @@ from pbxctl.ivr.decide import CallContext
 from pbxctl.ivr.walk import walk_call
 from pbxctl.storage.callbacks import CallbackRequest
 
-from agiservice import ServiceThread
+from helpers.agiservice import ServiceThread
 from pbxctl.asterisk.ami_events import EventRecorder
 from pbxctl.asterisk.live_call import is_ivr_channel, outcome, place_call
 

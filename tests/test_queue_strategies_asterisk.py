@@ -20,8 +20,10 @@ import pytest
 
 from pbxctl.domain.queue_strategy import plan_for
 
-from conftest import point_at_sandbox, applied_test_site
-from queue_calls import DB_FAMILY, Call, Lab, TimedRecorder, install_test_dialplan
+from helpers.sandbox import applied_test_site
+
+from helpers.site_files import point_at_sandbox
+from helpers.queue_calls import DB_FAMILY, Call, Lab, TimedRecorder, install_test_dialplan
 
 pytestmark = pytest.mark.asterisk
 

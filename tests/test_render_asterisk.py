@@ -542,7 +542,7 @@ queues:
 def test_conference_ends_with_the_caller_only_when_configured(tmp_path: Path):
     """The caller is ConfBridge's marked user; `ends_with_caller` makes the agent and the
     third party end_marked, so they are hung up when the caller leaves."""
-    from conftest import copy_example
+    from helpers.site_files import copy_example
 
     site = copy_example(tmp_path)
     plain = generate_asterisk(load_site(site))[EXTENSIONS_FILE]

@@ -23,9 +23,11 @@ from pbxctl.apply.asterisk_apply import apply_asterisk
 from pbxctl.asterisk.ami_client import AmiClient
 from pbxctl.site.load import load_site
 
-from conftest import point_at_sandbox, applied_test_site
-from controller_harness import Service, free_port, pbxctl
-from supervision_lab import DB_FAMILY, Lab, install_test_dialplan
+from helpers.sandbox import applied_test_site
+
+from helpers.site_files import point_at_sandbox
+from helpers.controller_harness import Service, free_port, pbxctl
+from helpers.supervision_lab import DB_FAMILY, Lab, install_test_dialplan
 
 pytestmark = pytest.mark.asterisk
 

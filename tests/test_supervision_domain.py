@@ -19,7 +19,7 @@ from pbxctl.domain.supervision import (
 )
 from pbxctl.site.load import load_site
 
-from conftest import copy_example
+from helpers.site_files import copy_example
 
 SITE = Path(__file__).parent / "sites" / "supervision.yaml"
 

@@ -20,7 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
-from queue_calls import TimedRecorder, install_dialplan_file
+from helpers.queue_calls import TimedRecorder, install_dialplan_file
 
 TEST_DIALPLAN_FILE = "extensions_pbxctl_sv_test.conf"
 PHONES = "pbxctl-sv-phones"
@@ -31,7 +31,7 @@ NOTICE_HZ = (700, 900)   # MF digit 1: the agent notice
 RATE = 8000
 
 TEST_DIALPLAN = f"""\
-; Written by pbxctl's tests/supervision_lab.py for tests/test_supervision_asterisk.py.
+; Written by pbxctl's tests/helpers/supervision_lab.py for tests/test_supervision_asterisk.py.
 ; Handsets of the test site's agents, supervisors and third parties; nothing here belongs
 ; to a site.
 

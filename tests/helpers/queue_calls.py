@@ -39,7 +39,7 @@ DB_FAMILY = "pbxctl_test"
 ROUND_GAP = 0.4
 
 TEST_DIALPLAN = f"""\
-; Written by pbxctl's tests/queue_calls.py for tests/test_queue_strategies_asterisk.py.
+; Written by pbxctl's tests/helpers/queue_calls.py for tests/test_queue_strategies_asterisk.py.
 ; Test agents and a test exit; nothing here belongs to a site.
 
 ; An agent's phone. AstDB {DB_FAMILY}/<ext> = answer:<seconds> answers, talks that long and

@@ -15,7 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PBXCTL = Path(sys.executable).with_name("pbxctl")
 
 
