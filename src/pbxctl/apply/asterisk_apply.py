@@ -128,7 +128,8 @@ async def apply_asterisk(
     result.backup_dir = write_changes(changes, config_dir / "pbxctl-backup", like)
     if not reload:
         return result
-    assert ami is not None
+    if ami is None:
+        raise ApplyError("a reload needs an AMI connection (none was given)")
     extensions_text = next(c.new for c in changes if c.path.name == EXTENSIONS_FILE)
     try:
         for command in RELOAD_COMMANDS:

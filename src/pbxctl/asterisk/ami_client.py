@@ -70,7 +70,8 @@ class AmiClient:
             self._writer = None
 
     async def _read_message(self) -> dict[str, str]:
-        assert self._reader is not None
+        if self._reader is None:
+            raise AmiError("not connected")
         try:
             block = await asyncio.wait_for(self._reader.readuntil(b"\r\n\r\n"), self.timeout)
         except asyncio.TimeoutError:

@@ -9,6 +9,10 @@ import time
 from pbxctl.asterisk.ami_protocol import encode_action, parse_message
 
 
+class EventTimeout(TimeoutError):
+    """The awaited AMI event did not come in time; the message lists the last ones seen."""
+
+
 class EventRecorder:
     def __init__(self, secret: str, host: str = "127.0.0.1", port: int = 5038, username: str = "pbxctl"):
         self.secret, self.host, self.port, self.username = secret, host, port, username
@@ -49,4 +53,4 @@ class EventRecorder:
             seen = len(self.events)
             await asyncio.sleep(0.05)
         names = [e.get("Event") or e.get("Response") for e in self.events[-40:]]
-        raise AssertionError(f"no matching AMI event within {timeout} s; last events: {names}")
+        raise EventTimeout(f"no matching AMI event within {timeout} s; last events: {names}")

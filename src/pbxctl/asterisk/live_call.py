@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from pbxctl.asterisk.ami_events import EventRecorder
+from pbxctl.asterisk import wire
+from pbxctl.asterisk.ami_events import EventRecorder, EventTimeout
+from pbxctl.asterisk.wire import CONTEXTS
 
 
 def is_ivr_channel(event: dict) -> bool:
@@ -18,11 +20,11 @@ async def place_call(rec: EventRecorder, entry: str, caller: str, digits: list[s
     Returns the IVR-side channel name."""
     await rec.send({
         "Action": "Originate", "ActionID": f"t-{uuid.uuid4().hex[:8]}",
-        "Channel": f"Local/{entry}@pbxctl-entries", "Application": "Wait", "Data": "30",
+        "Channel": f"Local/{entry}@{CONTEXTS.entries}", "Application": "Wait", "Data": "30",
         "CallerID": f"Test <{caller}>" if caller else "", "Async": "true",
-        **({"Variable": f"PBXCTL_AT={at}"} if at else {}),
+        **({"Variable": f"{wire.AT}={at}"} if at else {}),
     })
-    first = await rec.wait_for(lambda e: e.get("Event") == "Newexten" and is_ivr_channel(e) and e.get("Context") == "pbxctl-entries")
+    first = await rec.wait_for(lambda e: e.get("Event") == "Newexten" and is_ivr_channel(e) and e.get("Context") == CONTEXTS.entries)
     channel = first["Channel"]
     def is_read(e: dict) -> bool:
         return e.get("Event") == "Newexten" and e.get("Channel") == channel and e.get("Application") == "Read"
@@ -44,7 +46,7 @@ async def _nth(rec, predicate, n, timeout=20):
         if sum(1 for e in rec.events if predicate(e)) >= n:
             return
         await asyncio.sleep(0.05)
-    raise AssertionError(f"prompt {n} never came; last events {[e.get('Event') for e in rec.events[-30:]]}")
+    raise EventTimeout(f"prompt {n} never came; last events {[e.get('Event') for e in rec.events[-30:]]}")
 
 
 async def outcome(rec: EventRecorder, channel: str, timeout: float = 25) -> str:
@@ -54,13 +56,13 @@ async def outcome(rec: EventRecorder, channel: str, timeout: float = 25) -> str:
         return (
             e.get("Channel") == channel
             and e.get("Event") == "Newexten"
-            and (e.get("Application") in ("Queue", "VoiceMail") or e.get("Context") in ("pbxctl-hangup", "pbxctl-transfer"))
+            and (e.get("Application") in ("Queue", "VoiceMail") or e.get("Context") in (CONTEXTS.hangup, CONTEXTS.transfer))
         )
     event = await rec.wait_for(final, timeout)
     await rec.send({"Action": "Hangup", "Channel": channel})
     if event.get("Application") == "Queue":
         return f"queue:{event['AppData'].split(',')[0]}"
-    if event.get("Context") == "pbxctl-transfer":
+    if event.get("Context") == CONTEXTS.transfer:
         return f"transfer:{event['Extension']}"
     if event.get("Application") == "VoiceMail":
         return f"voicemail:{event['AppData'].split('@')[0]}"

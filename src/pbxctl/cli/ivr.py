@@ -71,7 +71,7 @@ def _live_call(loaded: LoadedSite, number: str, caller: str, when: dt.datetime, 
 
     try:
         live = asyncio.run(run())
-    except (OSError, AssertionError) as exc:
+    except OSError as exc:  # EventTimeout included: the call did not go as far as the dry run
         fail(f"live call: {exc}")
     verdict = "matches the dry run" if live == predicted else f"DIFFERS from the dry run ({predicted})"
     typer.echo(f"live call: {live} ({verdict})")

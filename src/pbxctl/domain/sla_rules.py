@@ -100,9 +100,8 @@ class SlaRule:
 
     def breaks(self, sample: QueueSample) -> bool:
         value = self.value_of(sample)
-        if self.kind == "none_logged_in":
+        if self.threshold is None:  # none_logged_in, the one kind without (__post_init__)
             return value == 0
-        assert self.threshold is not None
         if self.kind == "logged_in_under":
             return value < self.threshold
         return value > self.threshold
@@ -177,8 +176,8 @@ class SlaWatch:
         if not active or not rule.breaks(sample):
             event = None
             if st.firing:
-                assert st.since is not None
-                event = _event("recovery", rule, sample, st.since, _recovery_message(rule, sample, st.since, active))
+                since = st.since or at  # a firing episode always has its start; never lose the recovery
+                event = _event("recovery", rule, sample, since, _recovery_message(rule, sample, since, active))
             st.since, st.firing = None, False
             return event
 

@@ -29,6 +29,10 @@ class Walk:
     callbacks: list[str] = field(default_factory=list)
 
 
+class UnknownElementType(TypeError):
+    """An element of a type the walk does not know (a model type added without its step)."""
+
+
 class UnknownEntry(ValueError):
     pass
 
@@ -78,11 +82,12 @@ def walk_call(loaded: LoadedSite, entry: str, call: CallContext, inputs: list[st
             result.steps.append(Step(ivr, element, el.type, f"transfer:{el.number}", f"transferred to {el.number}"))
             result.destination = f"transfer:{el.number}"
             break
-        else:
-            assert isinstance(el, m.HangupElement)
+        elif isinstance(el, m.HangupElement):
             result.steps.append(Step(ivr, element, el.type, "hangup", "hangs up" + (f" after {el.prompt}" if el.prompt else "")))
             result.destination = "hangup"
             break
+        else:
+            raise UnknownElementType(f"{ivr}.{element}: element type {el.type!r} has no walk")
         attempt = 0
         if is_destination(step):
             dest = parse_destination(step)

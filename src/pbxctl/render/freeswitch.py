@@ -164,6 +164,10 @@ class TierRules:
 BY_LEVEL = TierRules(apply=False, wait_second=0, multiply_level=False, no_agent_no_wait=True)
 
 
+class NotOnFreeswitch(ValueError):
+    """A site feature mod_callcenter cannot do (validation says so first)."""
+
+
 @dataclass(frozen=True)
 class StrategyMap:
     strategy: str  # mod_callcenter's name
@@ -248,7 +252,7 @@ class CallcenterView:
 def strategy_for(queue_id: str, queue: m.Queue) -> tuple[StrategyMap, TierRules]:
     mapping = STRATEGIES.get(queue.strategy)
     if mapping is None:
-        raise ValueError(
+        raise NotOnFreeswitch(
             f"queue {queue_id!r}: strategy {queue.strategy.value!r} is not available on freeswitch"
             " (mod_callcenter has no weighted random strategy)"
         )
@@ -258,11 +262,13 @@ def strategy_for(queue_id: str, queue: m.Queue) -> tuple[StrategyMap, TierRules]
         # after p steps, as the site model says. no-agent-no-wait is false: with true, a
         # group with nobody logged in would let the next one ring at once, while the site
         # model (and queue_strategy) open groups by time only.
-        assert queue.escalation_step is not None  # the model requires it
+        if queue.escalation_step is None:  # the model requires it
+            raise NotOnFreeswitch(f"queue {queue_id!r}: escalating needs escalation_step")
         return mapping, TierRules(
             apply=True, wait_second=queue.escalation_step, multiply_level=True, no_agent_no_wait=False
         )
-    assert mapping.rules is not None
+    if mapping.rules is None:
+        raise NotOnFreeswitch(f"queue {queue_id!r}: no tier rules for strategy {queue.strategy.value!r}")
     return mapping, mapping.rules
 
 

@@ -108,6 +108,10 @@ Resolve = Callable[[Secret, str], str]
 # --- targets --------------------------------------------------------------------------------
 
 
+class TargetNotConfigured(ValueError):
+    """An alert target with no way of delivery (validation refuses one; built by hand, it says so)."""
+
+
 class EmailChannel(Model):
     to: Annotated[list[EmailAddress], Field(min_length=1)]
     host: Host = "127.0.0.1"
@@ -160,8 +164,9 @@ class AlertTarget(Model):
             url = resolve(w.url, f"{what}.webhook.url")
             headers = {k: resolve(v, f"{what}.webhook.headers.{k}") for k, v in w.headers.items()}
             return WebhookTarget(url, headers, self.timeout, name)
-        assert self.command is not None
-        return CommandTarget(list(self.command), self.timeout, name)
+        if self.command is not None:
+            return CommandTarget(list(self.command), self.timeout, name)
+        raise TargetNotConfigured(f"{what}: none of email, webhook, command is set")
 
 
 # --- rules ------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pbxctl.site.model import Secret, SecretRef
+from pbxctl.site.model import Secret
 
 
 class SecretUnavailable(Exception):
@@ -17,7 +17,6 @@ def resolve_secret(secret: Secret | None, what: str, base_dir: Path) -> str:
         raise SecretUnavailable(f"no {what} configured in the site file")
     if isinstance(secret, str):
         return secret
-    assert isinstance(secret, SecretRef)
     if secret.env is not None:
         value = os.environ.get(secret.env)
         if not value:
