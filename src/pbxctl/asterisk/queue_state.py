@@ -92,6 +92,18 @@ class QueueCounters:
     def total(self) -> int:
         return self.answered + self.abandoned + self.timed_out + self.exit_empty + self.join_refused + self.other
 
+    def count_unanswered(self, outcome: Outcome) -> None:
+        if outcome == "abandoned":
+            self.abandoned += 1
+        elif outcome == "timed_out":
+            self.timed_out += 1
+        elif outcome == "exit_empty":
+            self.exit_empty += 1
+        elif outcome == "join_refused":
+            self.join_refused += 1
+        else:
+            self.other += 1
+
 
 @dataclass(frozen=True)
 class MemberView:
@@ -776,7 +788,7 @@ class QueueState:
             if wait > counters.longest_answered_wait:
                 counters.longest_answered_wait = float(wait)
         else:
-            setattr(counters, outcome, getattr(counters, outcome) + 1)
+            counters.count_unanswered(outcome)
         ended = self._ended
         ended.pop(uid, None)
         ended[uid] = queue
