@@ -1,7 +1,7 @@
 """Queue strategies proven by ring order on the real PBX (issue 4, item 3).
 
 tests/sites/queues.yaml (one queue per strategy, agents that are Local channels into the
-test-only [pbxctl-test-agents], see tests/queue_calls.py) is applied to the sandbox
+test-only [pbxctl-test-agents], see tests/helpers/queue_calls.py) is applied to the sandbox
 Asterisk with pbxctl's own apply. Callers are placed into the generated
 `pbxctl-queue,<queue>,1`; the AgentCalled events say which members rang together and
 when; pbxctl.domain.queue_strategy says which should have. Ring and retry times are 1-2 s.

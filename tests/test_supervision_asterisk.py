@@ -5,7 +5,7 @@ transfers with return, and the bad cases. After each test CoreShowChannels must 
 none of the test's channels.
 
 tests/sites/supervision.yaml is applied with pbxctl's own apply; `pbxctl serve asterisk`
-runs as a subprocess; phones are Local channels (tests/supervision_lab.py).
+runs as a subprocess; phones are Local channels (tests/helpers/supervision_lab.py).
 
 Run with the sandbox lock held: flock /tmp/pbxctl-sandbox.use .venv/bin/pytest -q THIS_FILE
 """

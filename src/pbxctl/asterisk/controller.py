@@ -17,8 +17,8 @@ from sqlalchemy.engine import Engine
 from pbxctl.asterisk.ami_link import ActionFailed, AmiLink, LinkDown
 from pbxctl.asterisk.member_actions import accepted, agent_of, ami_action, describe, live_member, live_members
 from pbxctl.asterisk.queue_state import CallEnded, QueueState
-from pbxctl.domain.agent_membership import Action, LiveMember, Wanted, plan_request, reconcile
 from pbxctl.asterisk.supervision_control import SupervisionControl
+from pbxctl.domain.agent_membership import Action, LiveMember, Wanted, plan_request, reconcile
 from pbxctl.service.runtime import CommandFailed
 from pbxctl.site.load import LoadedSite
 from pbxctl.storage.agent_memberships import AgentMembership, load_memberships, save_memberships
