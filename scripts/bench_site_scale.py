@@ -138,7 +138,7 @@ def comments(directory: Path, repeat: int) -> None:
 def serve(site: Path) -> None:
     """Child: the FastAGI service over a SiteHolder; prints each reload's start and end."""
     from pbxctl.asterisk.fastagi_service import FixedClock, IvrAgiService
-    from pbxctl.cli.serve import configure_logging
+    from pbxctl.service.logs import configure_logging
     from pbxctl.site.holder import SiteHolder
 
     configure_logging()

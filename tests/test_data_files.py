@@ -27,7 +27,7 @@ from pbxctl.site.data_files import (
     read_rows,
 )
 
-from conftest import copy_example
+from helpers.site_files import copy_example
 
 runner = CliRunner()
 
