@@ -21,9 +21,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from conftest import applied_test_site, point_at_sandbox
-from controller_harness import PBXCTL
-from queue_calls import DB_FAMILY, Lab, TimedRecorder, install_test_dialplan
+from helpers.sandbox import applied_test_site
+
+from helpers.site_files import point_at_sandbox
+from helpers.controller_harness import PBXCTL
+from helpers.queue_calls import DB_FAMILY, Lab, TimedRecorder, install_test_dialplan
 
 pytestmark = pytest.mark.asterisk
 
@@ -165,7 +167,7 @@ def test_calls_in_the_books_are_what_the_callers_did(books_site, ami_secret, san
 def test_the_service_books_calls_also_those_made_while_it_was_down(books_site, ami_secret, sandbox, tmp_path):
     """`pbxctl serve asterisk` follows the sandbox's queue_log: a call made before it started
     (the fail-open outage) and one made while it runs are both booked, once each."""
-    from controller_harness import Service, free_port
+    from helpers.controller_harness import Service, free_port
 
     site_file, site = books_site
     db = tmp_path / "books.db"

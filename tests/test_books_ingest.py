@@ -20,7 +20,7 @@ from pbxctl.books.ingest import Ingestor, QueueLogFollower, import_file
 from pbxctl.books.store import BatchWriter, StoreFailed
 from pbxctl.storage.db import new_engine
 
-from controller_harness import PBXCTL
+from helpers.controller_harness import PBXCTL
 from books_db import books_url  # noqa: F401 - fixture
 
 

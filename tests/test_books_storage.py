@@ -18,7 +18,7 @@ from pbxctl.storage.db import new_engine
 from pbxctl.storage.migrate import current_revision
 from pbxctl.storage.queue_calls import queue_calls_since
 
-from controller_harness import PBXCTL
+from helpers.controller_harness import PBXCTL
 from books_db import books_url, empty_postgres  # noqa: F401 - fixture
 
 

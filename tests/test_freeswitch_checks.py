@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_example
+from helpers.site_files import copy_example
 from pbxctl.site.load import load_site
 from pbxctl.site.problems import SiteInvalid
 

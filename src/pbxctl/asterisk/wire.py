@@ -68,8 +68,14 @@ EVENTS = SimpleNamespace(
     transfer_return="PbxctlTransferReturn",
     conference="PbxctlConference",
 )
-# The queue_log event pbxctl adds for three-way calls (Asterisk writes none).
+# queue_log events the dialplan adds (the books read them): a three-way call (Asterisk
+# writes none), the entry number a call came in on, the caller as they dialled in (before
+# display_name/prefix), and QUEUESTATUS after Queue() (app_queue logs nothing for a
+# caller it refused).
 QUEUE_LOG_CONFERENCE = "PBXCTLCONF"
+QUEUE_LOG_ENTRY = "PBXCTLENTRY"
+QUEUE_LOG_CALLER = "PBXCTLCALLER"
+QUEUE_LOG_EXIT = "PBXCTLEXIT"
 
 # AGI scripts the dialplan calls: agi://HOST:PORT/<script>.
 SCRIPTS = SimpleNamespace(
@@ -95,6 +101,9 @@ TRY = "PBXCTL_TRY"
 INPUT = "PBXCTL_INPUT"
 QUEUE = "PBXCTL_QUEUE"
 QUEUE_CALLER = "PBXCTL_QUEUE_CALLER"
+CALLER_NUM = "PBXCTL_CALLER_NUM"    # the caller as they dialled in, kept for the books
+CALLER_NAME = "PBXCTL_CALLER_NAME"
+CALLER_KEPT = "PBXCTL_CALLER_KEPT"
 RESULT = "PBXCTL_RESULT"            # the answer of the agent/supervise/conference scripts
 PIN = "PBXCTL_PIN"
 BARGE_MODE = "PBXCTL_BARGE_MODE"
@@ -118,7 +127,7 @@ PBXCTL_VARIABLES = frozenset(
 ASTERISK_VARIABLES = frozenset({
     "AGISTATUS", "QUEUESTATUS", "QUEUE_PRIO", "QUEUE_MAX_PENALTY", "QUEUE_RAISE_PENALTY",
     "DYNAMIC_FEATURES", "TRANSFER_CONTEXT", "MEMBERINTERFACE", "BRIDGEPEER", "SPY_EXIT_CONTEXT",
-    "DIALSTATUS",
+    "DIALSTATUS", "UNIQUEID",
 })
 
 

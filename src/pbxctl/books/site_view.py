@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 from typing import Callable
 
-from pbxctl.render.asterisk import agent_interface
+from pbxctl.asterisk.member_actions import agent_interface
 from pbxctl.site import model as m
 
 

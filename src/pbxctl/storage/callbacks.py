@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, select
 
 
 class CallbackRequest(SQLModel, table=True):
@@ -32,3 +32,11 @@ def record_callback(engine: Engine, **fields) -> int:
         session.commit()
         session.refresh(row)
         return row.id  # type: ignore[return-value]
+
+
+def open_callbacks(engine: Engine, queue: str | None = None) -> list[CallbackRequest]:
+    with Session(engine) as session:
+        query = select(CallbackRequest).where(CallbackRequest.status == "open")
+        if queue:
+            query = query.where(CallbackRequest.queue == queue)
+        return list(session.exec(query.order_by(CallbackRequest.requested_at)))
