@@ -95,6 +95,14 @@ def plan_asterisk_include(operator_file: Path, include_name: str) -> FileChange:
 def write_changes(changes: list[FileChange], backup_root: Path, like: Path | None) -> Path | None:
     """Back up what is replaced, then write each changed file atomically. Returns the
     backup directory (None when nothing existed before)."""
+    # Every file must be writable as UTF-8 before the first is written: never half a set.
+    for change in changes:
+        try:
+            change.new.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ApplyError(
+                f"{change.path}: character U+{ord(change.new[exc.start]):04X} cannot be written as UTF-8; nothing was written"
+            ) from None
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     backup_dir = backup_root / stamp
     used_backup = False

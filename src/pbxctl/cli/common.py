@@ -14,6 +14,7 @@ import typer
 
 from pbxctl.site.load import LoadedSite, load_site
 from pbxctl.site.problems import SiteInvalid
+from pbxctl.site.values import shown
 
 SITE = typer.Option(None, "--site", "-s", envvar="PBXCTL_SITE", show_default=False, help="The site YAML file.")
 # validate/generate/diff/apply/serve took the site positionally before -s existed for them;
@@ -79,7 +80,7 @@ def load_site_or_fail(site: Path | None, backend: str | None = None) -> LoadedSi
         for problem in exc.problems:
             typer.echo(str(problem), err=True)
         errors = sum(1 for p in exc.problems if p.severity == "error")
-        typer.echo(f"{site_file}: {errors} error{'s' if errors != 1 else ''}, nothing written", err=True)
+        typer.echo(f"{shown(str(site_file))}: {errors} error{'s' if errors != 1 else ''}, nothing written", err=True)
         raise typer.Exit(1)
     for warning in loaded.warnings:
         typer.echo(str(warning), err=True)

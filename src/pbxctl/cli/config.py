@@ -12,6 +12,7 @@ import typer
 from pbxctl.apply.files import ApplyError, plan_generated, write_changes
 from pbxctl.asterisk.ami_client import AmiError, client_for
 from pbxctl.cli.common import OLD_SITE, SITE, fail, load_site_or_fail, site_path_or_positional
+from pbxctl.render.safe_output import UnsafeOutput
 from pbxctl.site.load import LoadedSite
 from pbxctl.site.secrets import SecretUnavailable
 
@@ -56,13 +57,13 @@ def generate(
     """Write the generated include files into a directory (nothing is reloaded)."""
     backend = target.value if target else None
     loaded = load_site_or_fail(site_path_or_positional(ctx, site, old_site), backend)
-    files = _generate(loaded, backend or loaded.site.pbx.backend)
     try:
+        files = _generate(loaded, backend or loaded.site.pbx.backend)
         for name in files:
             (out / name).parent.mkdir(parents=True, exist_ok=True)
         changes = plan_generated(out, files)
         write_changes(changes, out / "pbxctl-backup", None)
-    except (ApplyError, OSError) as exc:
+    except (ApplyError, UnsafeOutput, OSError) as exc:
         fail(str(exc))
     for change in changes:
         state = "unchanged" if not change.changed else ("new" if change.old is None else "updated")
@@ -99,7 +100,7 @@ def diff(
     loaded = load_site_or_fail(site_path_or_positional(ctx, site, old_site))
     try:
         changes = _plan(loaded, _config_dir(loaded, config_dir))
-    except ApplyError as exc:
+    except (ApplyError, UnsafeOutput) as exc:
         fail(str(exc))
     changed = [c for c in changes if c.changed]
     for change in changed:
@@ -152,7 +153,7 @@ def _apply_asterisk(loaded: LoadedSite, directory: Path, reload: bool):
 
     try:
         return asyncio.run(run())
-    except (ApplyError, AmiError, SecretUnavailable) as exc:
+    except (ApplyError, UnsafeOutput, AmiError, SecretUnavailable) as exc:
         fail(f"{exc}\nnothing was changed" if isinstance(exc, (AmiError, SecretUnavailable)) else str(exc))
 
 

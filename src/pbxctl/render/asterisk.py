@@ -12,10 +12,12 @@ from pbxctl.asterisk.member_actions import agent_interface, penalty_for
 from pbxctl.asterisk import wire
 from pbxctl.asterisk.wire import CONTEXTS, DYNAMIC_FEATURES, ivr_context, rule_name
 from pbxctl.render.asterisk_targets import destination_target, step_target
+from pbxctl.render.safe_output import check_asterisk_file, checked
 from pbxctl.render.templates import header_lines, render
 from pbxctl.site import model as m
 from pbxctl.site.load import LoadedSite
 from pbxctl.site.supervision_model import BARGE_MODES
+from pbxctl.site.values import is_ipv6
 
 EXTENSIONS_FILE = "extensions_pbxctl.conf"
 QUEUES_FILE = "queues_pbxctl.conf"
@@ -47,6 +49,20 @@ def queue_options(queue: m.Queue) -> str:
     elif queue.waiting == "music_then_ringing":
         options += "R"
     return options
+
+
+@dataclass(frozen=True)
+class AgiAddress:
+    """HOST:PORT of agi://HOST:PORT/script: an IPv6 address goes in brackets, which
+    Asterisk's address parser reads as [ADDRESS]:PORT."""
+
+    host: str
+    port: int
+
+
+def agi_address(fastagi: m.FastAgiSettings) -> AgiAddress:
+    host = f"[{fastagi.host}]" if is_ipv6(fastagi.host) else fastagi.host
+    return AgiAddress(host, fastagi.port)
 
 
 @dataclass(frozen=True)
@@ -187,7 +203,7 @@ def render_extensions_conf(loaded: LoadedSite) -> str:
         header=header_lines(loaded),
         entries=entries,
         default_fallback=destination_target(site, site.pbx.fallback),
-        agi=ast.fastagi,
+        agi=agi_address(ast.fastagi),
         ivrs=ivrs,
         queues=queues,
         voicemail_context=ast.voicemail_context,
@@ -226,9 +242,14 @@ def render_features_conf(loaded: LoadedSite) -> str:
 
 
 def generate_asterisk(loaded: LoadedSite) -> dict[str, str]:
-    return {
-        EXTENSIONS_FILE: render_extensions_conf(loaded),
-        QUEUES_FILE: render_queues_conf(loaded),
-        QUEUERULES_FILE: render_queuerules_conf(loaded),
-        FEATURES_FILE: render_features_conf(loaded),
-    }
+    """Every file rendered and checked before the caller writes any of them."""
+    return checked(
+        loaded,
+        {
+            EXTENSIONS_FILE: render_extensions_conf,
+            QUEUES_FILE: render_queues_conf,
+            QUEUERULES_FILE: render_queuerules_conf,
+            FEATURES_FILE: render_features_conf,
+        },
+        check_asterisk_file,
+    )

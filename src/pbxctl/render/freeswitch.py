@@ -30,6 +30,7 @@ from markupsafe import Markup
 from pbxctl.site import model as m
 from pbxctl.site.load import LoadedSite
 from pbxctl.site.values import Destination, parse_destination
+from pbxctl.render.safe_output import check_xml_file, checked, comment_text
 from pbxctl.render.templates import header_lines, render
 from pbxctl.freeswitch import wire
 
@@ -139,7 +140,7 @@ def attr_text(text: str) -> Markup:
 def comment(text: str) -> Markup:
     """Text safe inside <!-- -->: no '--', no trailing '-'. Marked safe so autoescaping
     does not turn quotes into entities, which comments would show verbatim."""
-    text = " ".join(text.split())
+    text = comment_text(" ".join(text.split()))
     while "--" in text:
         text = text.replace("--", "- -")
     if text.endswith("-"):
@@ -595,11 +596,12 @@ def render_freeswitch_dialplan(loaded: LoadedSite) -> str:
 
 
 def generate_freeswitch(loaded: LoadedSite) -> dict[str, str]:
-    """Relative output path (under the FreeSWITCH conf dir) -> file text."""
+    """Relative output path (under the FreeSWITCH conf dir) -> file text, every file
+    rendered and checked before the caller writes any of them."""
     renderers = {
         QUEUES_PATH: render_callcenter_queues,
         AGENTS_PATH: render_callcenter_agents,
         TIERS_PATH: render_callcenter_tiers,
         DIALPLAN_PATH: render_freeswitch_dialplan,
     }
-    return {path: renderer(loaded) for path, renderer in renderers.items()}
+    return checked(loaded, renderers, check_xml_file)

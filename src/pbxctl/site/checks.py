@@ -4,6 +4,8 @@ checking them and building them are the same work."""
 
 from __future__ import annotations
 
+import difflib
+
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
@@ -404,7 +406,11 @@ class Checker:
                 cats = self.loaded.hours[el.hours].categories()
                 for cat in el.branches:
                     if cat not in cats:
-                        self.warn(base + ("branches", cat), f"hours {el.hours!r} never has category {cat!r} (it has: {', '.join(sorted(cats))})")
+                        # A misspelt category would silently never match: the call would
+                        # take the default branch for ever.
+                        close = difflib.get_close_matches(cat, sorted(cats), n=1)
+                        hint = f" (did you mean {close[0]!r}?)" if close else ""
+                        self.error(base + ("branches", cat), f"hours {el.hours!r} has no category {cat!r}{hint}; it has: {', '.join(sorted(cats))}")
                 missing = sorted(cats - set(el.branches))
                 if missing and el.default is None:
                     self.error(base + ("branches",), f"no branch for categor{'y' if len(missing) == 1 else 'ies'} {', '.join(missing)} of hours {el.hours!r}, and no default")

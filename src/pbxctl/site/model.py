@@ -7,6 +7,7 @@ see raw YAML.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from enum import Enum
 from typing import Annotated, Literal, Union
 
@@ -26,23 +27,57 @@ from pbxctl.site.values import (
     Prompt,
     Text,
     parse_destination,
+    refuse_invisible_input,
 )
+
+
+_CHANNEL_VARIABLES = re.compile(r"\{[A-Za-z0-9_]+=[^{}=,]*(,[A-Za-z0-9_]+=[^{}=,]*)*\}")
 
 
 def check_template(value: str, channel_variables: bool = False) -> str:
     """A dial-string template may name {extension} and nothing else (FreeSWITCH contacts
-    may also start with channel variables such as {call_timeout=20})."""
-    import re
-
-    for group in re.findall(r"\{([^{}]*)\}", value):
-        if group == "extension" or (channel_variables and "=" in group):
+    may also start with channel variables such as {call_timeout=20}). Any other brace,
+    paired or not, would reach the PBX as text that looks like a template and is not."""
+    rest = value
+    if channel_variables:
+        lead = _CHANNEL_VARIABLES.match(rest)
+        if lead:
+            rest = rest[lead.end():]
+    for group in re.findall(r"\{([^{}]*)\}", rest):
+        if group == "extension":
             continue
+        if channel_variables and "=" in group:
+            raise ValueError(f"channel variables {{{group}}} in {value!r} must come first, as in {{{group}}}user/{{extension}}")
         raise ValueError(f"unknown placeholder {{{group}}} in {value!r}: only {{extension}} is filled in")
+    if "{" in rest.replace("{extension}", "") or "}" in rest.replace("{extension}", ""):
+        raise ValueError(f"{value!r} has a brace that is not part of {{extension}}: only {{extension}} is filled in")
     return value
+
+
+def check_global_variable_domain(value: str) -> str:
+    """A FreeSWITCH voicemail domain: a domain name, or one global variable $${name} that
+    FreeSWITCH fills in when it loads the XML. `${name}` is a channel variable, expanded
+    (or not) per call: refused, as is any other use of '$' and braces."""
+    if re.fullmatch(r"[A-Za-z0-9_.-]+", value) or re.fullmatch(r"\$\$\{[A-Za-z0-9_]+\}", value):
+        return value
+    if "${" in value:
+        raise ValueError(
+            f"{value!r}: '${{...}}' is a per-call channel variable; give a domain name, or a global variable as $${{name}}"
+        )
+    raise ValueError(f"{value!r} is not a domain name or a global variable such as $${{domain}}")
 
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    # Every text value of every section, whatever its own type: no control, invisible or
+    # bidirectional characters (the field types below add what each value may contain).
+    # After, not before, validation: pydantic allows no before-validator on the
+    # discriminator `type`; the value types in values.py check their input first anyway.
+    @field_validator("*", mode="after")
+    @classmethod
+    def _visible_text(cls, value: object) -> object:
+        return refuse_invisible_input(value)
 
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -128,6 +163,16 @@ class OutboundSocketSettings(Model):
     # longer (plus its input timeout) before the re-armed watchdog takes the call.
     prompt_allowance: Annotated[int, Field(ge=1, le=600)] = 60
 
+    @field_validator("host")
+    @classmethod
+    def _not_ipv6(cls, value: str) -> str:
+        if ":" in value:
+            raise ValueError(
+                f"{value!r}: the dialplan's socket application takes HOST:PORT, which an IPv6"
+                " address cannot be written into; give an IPv4 address or a host name"
+            )
+        return value
+
 
 class FreeswitchSettings(Model):
     config_dir: str = "/etc/freeswitch"
@@ -137,7 +182,7 @@ class FreeswitchSettings(Model):
     queue_domain: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] = "default"
     dialplan_context: ContextName = "default"
     voicemail_profile: ContextName = "default"
-    voicemail_domain: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.$\{\}-]+$")] = "$${domain}"
+    voicemail_domain: Annotated[str, AfterValidator(check_global_variable_domain)] = "$${domain}"
 
     @field_validator("contact_template")
     @classmethod

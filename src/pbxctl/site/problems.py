@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Literal
 
+from pbxctl.site.values import shown
+
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
@@ -17,7 +19,10 @@ def format_path(path: Iterable[str | int]) -> str:
         elif _PLAIN_KEY.match(part):
             out += f".{part}" if out else part
         else:
-            out += f'["{part}"]'
+            # A key may hold anything the YAML could spell: shown escaped, so one problem
+            # stays one line.
+            key = shown(part, keep='"')
+            out += f'["{key}"]'
     return out
 
 
@@ -30,7 +35,8 @@ class Problem:
     severity: Literal["error", "warning"] = "error"
 
     def __str__(self) -> str:
-        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        file = shown(self.file)
+        where = file if self.line is None else f"{file}:{self.line}"
         prefix = "warning: " if self.severity == "warning" else ""
         if self.path:
             return f"{where} {self.path}: {prefix}{self.message}"

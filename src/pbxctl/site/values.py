@@ -4,11 +4,19 @@ Every value here ends up inside a generated dialplan or XML file. A name with `,
 would change the arguments of a dialplan application; `${...}` would be evaluated by
 Asterisk; a newline would start a new dialplan line. So each type says exactly which
 characters it admits, and the message says why.
+
+Under all of them lies one rule for any text of the site file (`refuse_invisible`):
+no control characters (NUL included), lone surrogates, invisible or bidirectional
+formatting characters, line/paragraph separators, private-use or unassigned code points.
+They make XML that is not well-formed, cut Asterisk lines short, cannot be written as
+UTF-8, or make a file read differently from how it looks.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -17,12 +25,80 @@ from pydantic import AfterValidator, BeforeValidator
 # Characters that break or inject into generated Asterisk/FreeSWITCH files.
 FORBIDDEN_CHARS = "\n\r\t;,()[]<>\"$\\{}|&`"
 
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Reorder the text around them when shown (Trojan Source, CVE-2021-42574).
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_CATEGORY = {
+    "Cc": "control character",
+    "Cs": "lone surrogate",
+    "Cf": "invisible formatting character",
+    "Zl": "line separator",
+    "Zp": "paragraph separator",
+    "Co": "private-use character",
+    "Cn": "unassigned code point",
+}
+
 
 def _describe(ch: str) -> str:
     return {"\n": "a newline", "\r": "a carriage return", "\t": "a tab"}.get(ch, repr(ch))
 
 
+def unsafe_character(value: str) -> str | None:
+    """What is wrong with the first character of `value` that no generated file may carry,
+    or None. ASCII text is the common case and only needs the control-character scan."""
+    if value.isascii():
+        found = _ASCII_CONTROL.search(value)
+        if found is None:
+            return None
+        chars = found.group()
+    else:
+        chars = value
+    for ch in chars:
+        if ch in "\n\r\t":
+            return f"contains {_describe(ch)}, which would break or inject into the generated configuration"
+        kind = "bidirectional control character" if ch in _BIDI else _CATEGORY.get(unicodedata.category(ch))
+        if kind is not None:
+            return f"{kind} U+{ord(ch):04X} is not allowed"
+    return None
+
+
+def refuse_invisible(value: str) -> str:
+    problem = unsafe_character(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def refuse_invisible_input(value: object) -> object:
+    """The same rule as a before-validator: the character is named even where a pattern
+    check would follow (and would only say the value does not match)."""
+    return refuse_invisible(value) if isinstance(value, str) else value
+
+
+def shown(text: str, keep: str = "", backslash: bool = True) -> str:
+    """`text` with every character that is not plainly visible (and the backslash) written
+    as \\xNN, \\uNNNN or \\UNNNNNNNN: a name read from outside shows what it holds and
+    cannot start a new line of whatever it is written into. Characters in `keep` are
+    visible ones the caller also wants escaped (say '<' in an XML comment);
+    `backslash=False` leaves backslashes alone (text already shown once)."""
+    escape = (keep + "\\") if backslash else keep
+    if text.isascii() and text.isprintable() and not any(ch in text for ch in escape):
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable() and ch not in escape:
+            out.append(ch)
+        elif ord(ch) < 0x100:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return "".join(out)
+
+
 def check_safe_text(value: str) -> str:
+    refuse_invisible(value)
     for ch in value:
         if ch in FORBIDDEN_CHARS:
             raise ValueError(
@@ -57,14 +133,8 @@ Ident = Annotated[
 Text = Annotated[str, BeforeValidator(_strip), AfterValidator(check_safe_text)]
 
 
-def _check_comment(value: str) -> str:
-    if "\n" in value or "\r" in value:
-        raise ValueError("must be a single line (it is written into comments of the generated files)")
-    return value
-
-
-# Free text that only ever lands in comments of generated files.
-Comment = Annotated[str, BeforeValidator(_strip), AfterValidator(_check_comment)]
+# Free text that only ever lands in comments of generated files: any visible character.
+Comment = Annotated[str, BeforeValidator(_strip), BeforeValidator(refuse_invisible_input)]
 Prompt = Annotated[
     str,
     AfterValidator(
@@ -96,7 +166,34 @@ DigitAffix = Annotated[
 ContextName = Annotated[
     str, AfterValidator(_pattern(r"[A-Za-z0-9_-]{1,79}", "a dialplan context name"))
 ]
-Host = Annotated[str, AfterValidator(_pattern(r"[A-Za-z0-9.:-]{1,253}", "a host name or address"))]
+_HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def _check_host(value: str) -> str:
+    """A host name, an IPv4 address or a bare IPv6 address. A ':' anywhere else would be
+    read as HOST:PORT by whatever connects (agi://HOST:PORT/ in the dialplan)."""
+    check_safe_text(value)
+    if ":" in value:
+        try:
+            ipaddress.IPv6Address(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a host: a ':' is only allowed in an IPv6 address such as ::1"
+                " (give the port in 'port', not as HOST:PORT)"
+            ) from None
+        if "%" in value:
+            raise ValueError(f"{value!r}: an IPv6 zone (%...) cannot be written into the generated files")
+        return value
+    if len(value) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in value.split(".")):
+        raise ValueError(f"{value!r} is not a host name or address (letters, digits, '-' and '.')")
+    return value
+
+
+def is_ipv6(host: str) -> bool:
+    return ":" in host
+
+
+Host = Annotated[str, AfterValidator(_check_host)]
 
 
 # --- destinations: where a call goes when it leaves the IVR graph -------------------------
