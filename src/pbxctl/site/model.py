@@ -28,6 +28,8 @@ from pbxctl.site.values import (
     Text,
     parse_destination,
     refuse_invisible_input,
+    shown,
+    unsafe_character,
 )
 
 
@@ -60,7 +62,7 @@ def check_global_variable_domain(value: str) -> str:
     (or not) per call: refused, as is any other use of '$' and braces."""
     if re.fullmatch(r"[A-Za-z0-9_.-]+", value) or re.fullmatch(r"\$\$\{[A-Za-z0-9_]+\}", value):
         return value
-    if "${" in value:
+    if re.search(r"(?<!\$)\$\{", value):
         raise ValueError(
             f"{value!r}: '${{...}}' is a per-call channel variable; give a domain name, or a global variable as $${{name}}"
         )
@@ -78,6 +80,17 @@ class Model(BaseModel):
     @classmethod
     def _visible_text(cls, value: object) -> object:
         return refuse_invisible_input(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _visible_keys(cls, data: object) -> object:
+        # Keys are matched against field names before any field validator runs, and
+        # pydantic cannot even compare a key with a lone surrogate: name it here.
+        if isinstance(data, dict):
+            for key in data:
+                if isinstance(key, str) and (problem := unsafe_character(key)) is not None:
+                    raise ValueError(f"key '{shown(key, keep=chr(39))}': {problem}")
+        return data
 
 
 Port = Annotated[int, Field(ge=1, le=65535)]
