@@ -2,8 +2,9 @@
 shapes pbxctl writes, or reading fails with the line. Independent of pbxctl's own
 escaping code on purpose: it is the oracle the property test checks that code against.
 
-Asterisk's config parser reads a file line by line: `[name]` opens a context, `;` starts a
-comment unless written `\\;` (and `;--` one that runs over lines), a NUL ends the line.
+Asterisk's config parser reads a file line by line (into an 8 KiB buffer; a longer line
+is skipped): `[name]` opens a context, `;` starts a comment unless written `\\;` (and
+`;--` one that runs over lines), a NUL ends the line.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ def read_asterisk_file(name: str, text: str) -> list[Line]:
     for number, line in enumerate(text[:-1].split("\n"), 1):
         if not line.isprintable() and line != "":
             raise _fail(name, number, line, "a character that is not plainly visible")
+        if len(line.encode("utf-8")) >= 8191:
+            raise _fail(name, number, line[:40], "longer than Asterisk's line buffer (it would skip the line)")
         if line == "":
             lines.append(Line(number, "blank", context))
             continue

@@ -67,6 +67,11 @@ def test_descriptions_take_visible_text_and_refuse_invisible(tmp_path):
     ]
 
 
+def test_shown_text_has_a_length_limit(tmp_path):
+    path = valid_site_with(tmp_path, "name: Kari Nordmann", f"name: {'x' * 201}")
+    assert lines_of(path) == [f"{path}:7 agents.kari.name: is 201 characters long; at most 200"]
+
+
 def test_an_hours_branch_for_a_category_the_hours_do_not_have_is_an_error(tmp_path):
     path = valid_site_with(tmp_path, "branches: {open: support_queue, closed: hangup}",
                            "branches: {opne: support_queue, closed: hangup}")
@@ -159,6 +164,8 @@ def test_the_file_checks_refuse_what_the_pbx_would_read_differently():
     with pytest.raises(UnsafeOutput, match="would comment out the lines after it"):
         check_asterisk_file("x.conf", "[a]\nexten => s,1,NoOp(a);--\n")
     check_asterisk_file("x.conf", "[a]\nexten => s,1,Log(NOTICE,a\\;--b)\n")
+    with pytest.raises(UnsafeOutput, match="which Asterisk would skip"):
+        check_asterisk_file("x.conf", "[a]\n; " + "x" * 9000 + "\n")
     with pytest.raises(UnsafeOutput, match="not well-formed"):
         check_xml_file("x.xml", "<a><b></a>")
 

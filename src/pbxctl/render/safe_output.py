@@ -60,15 +60,19 @@ def comment_text(text: str) -> str:
 
 
 _UNESCAPED_BLOCK_COMMENT = re.compile(r"(?<!\\);--")
+# Asterisk's config reader skips a line that does not fit its 8192-byte buffer.
+ASTERISK_LINE_BYTES = 8191
 
 
 def check_asterisk_file(name: str, text: str) -> str:
-    """Every line of a generated Asterisk file holds only visible text, and none opens a
-    comment that would swallow the lines after it."""
+    """Every line of a generated Asterisk file holds only visible text, fits Asterisk's
+    line buffer, and none opens a comment that would swallow the lines after it."""
     for number, line in enumerate(text.split("\n"), 1):
         problem = unsafe_character(line)
         if problem is not None:
             raise UnsafeOutput(f"{name}:{number}: refused to write {shown(line)!r}: {problem.removeprefix('contains ')}")
+        if len(line.encode("utf-8")) >= ASTERISK_LINE_BYTES:
+            raise UnsafeOutput(f"{name}:{number}: a line of {len(line.encode('utf-8'))} bytes, which Asterisk would skip")
         if _UNESCAPED_BLOCK_COMMENT.search(line):
             raise UnsafeOutput(f"{name}:{number}: refused to write {line!r}: ';--' would comment out the lines after it")
     return text

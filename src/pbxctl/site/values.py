@@ -130,11 +130,26 @@ Ident = Annotated[
         _pattern(IDENT_RE, "a valid name: lower-case letters, digits and '_', starting with a letter")
     ),
 ]
-Text = Annotated[str, BeforeValidator(_strip), AfterValidator(check_safe_text)]
+def _at_most(limit: int):
+    # Asterisk reads its config with an 8 KiB line buffer and skips longer lines whole:
+    # a long enough value would silently drop the line it is on.
+    def check(value: str) -> str:
+        if len(value) > limit:
+            raise ValueError(f"is {len(value)} characters long; at most {limit}")
+        return value
+
+    return check
+
+
+TEXT_MAX = 200
+COMMENT_MAX = 1000
+Text = Annotated[str, BeforeValidator(_strip), AfterValidator(check_safe_text), AfterValidator(_at_most(TEXT_MAX))]
 
 
 # Free text that only ever lands in comments of generated files: any visible character.
-Comment = Annotated[str, BeforeValidator(_strip), BeforeValidator(refuse_invisible_input)]
+Comment = Annotated[
+    str, BeforeValidator(_strip), BeforeValidator(refuse_invisible_input), AfterValidator(_at_most(COMMENT_MAX))
+]
 Prompt = Annotated[
     str,
     AfterValidator(
