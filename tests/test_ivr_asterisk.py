@@ -153,3 +153,27 @@ def test_ivr_test_call_behaves_as_if_at_the_given_time(service, applied_site):
     assert result.exit_code == 0, result.output
     assert "destination: voicemail:100" in result.output
     assert "live call: voicemail:100 (matches the dry run)" in result.output
+
+
+def test_an_ipv6_fastagi_host_is_reached_by_asterisk(example_site, ami_secret, tmp_path):
+    """The generator writes agi://[::1]:PORT/: Asterisk connects to the service on ::1 (a
+    call from a blocked caller hangs up only if the service decided; without it the call
+    would fall back to queue:support)."""
+    text = example_site.read_text()
+    old = "fastagi: {host: 127.0.0.1,"
+    assert old in text
+    example_site.write_text(text.replace(old, 'fastagi: {host: "::1",'))
+    result = runner.invoke(app, ["apply", str(example_site)])
+    assert result.exit_code == 0, result.output
+    svc = ServiceThread(example_site, tmp_path / "pbxctl.db").start()
+    try:
+        async def call():
+            async with EventRecorder(ami_secret) as rec:
+                channel = await place_call(rec, "200", "+4781549300", [])
+                return await outcome(rec, channel)
+
+        assert asyncio.run(call()) == "hangup"
+    finally:
+        svc.stop()
+        example_site.write_text(text)
+        assert runner.invoke(app, ["apply", str(example_site)]).exit_code == 0
