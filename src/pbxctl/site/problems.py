@@ -38,9 +38,11 @@ class Problem:
         file = shown(self.file)
         where = file if self.line is None else f"{file}:{self.line}"
         prefix = "warning: " if self.severity == "warning" else ""
+        # One problem, one line, whatever a library's message holds.
+        message = shown(" ".join(part.strip() for part in self.message.splitlines()), backslash=False)
         if self.path:
-            return f"{where} {self.path}: {prefix}{self.message}"
-        return f"{where}: {prefix}{self.message}"
+            return f"{where} {self.path}: {prefix}{message}"
+        return f"{where}: {prefix}{message}"
 
 
 class SiteInvalid(Exception):
