@@ -64,13 +64,19 @@ _UNESCAPED_BLOCK_COMMENT = re.compile(r"(?<!\\);--")
 ASTERISK_LINE_BYTES = 8191
 
 
-def check_asterisk_file(name: str, text: str) -> str:
-    """Every line of a generated Asterisk file holds only visible text, fits Asterisk's
-    line buffer, and none opens a comment that would swallow the lines after it."""
+def _visible_lines(name: str, text: str):
+    """(number, line) of a generated file, each line holding only visible text."""
     for number, line in enumerate(text.split("\n"), 1):
         problem = unsafe_character(line)
         if problem is not None:
             raise UnsafeOutput(f"{name}:{number}: refused to write {shown(line)!r}: {problem.removeprefix('contains ')}")
+        yield number, line
+
+
+def check_asterisk_file(name: str, text: str) -> str:
+    """Every line of a generated Asterisk file holds only visible text, fits Asterisk's
+    line buffer, and none opens a comment that would swallow the lines after it."""
+    for number, line in _visible_lines(name, text):
         if len(line.encode("utf-8")) >= ASTERISK_LINE_BYTES:
             raise UnsafeOutput(f"{name}:{number}: a line of {len(line.encode('utf-8'))} bytes, which Asterisk would skip")
         if _UNESCAPED_BLOCK_COMMENT.search(line):
@@ -80,10 +86,8 @@ def check_asterisk_file(name: str, text: str) -> str:
 
 def check_xml_file(name: str, text: str) -> str:
     """A generated FreeSWITCH file is well-formed XML of visible text."""
-    for number, line in enumerate(text.split("\n"), 1):
-        problem = unsafe_character(line)
-        if problem is not None:
-            raise UnsafeOutput(f"{name}:{number}: refused to write {shown(line)!r}: {problem.removeprefix('contains ')}")
+    for _ in _visible_lines(name, text):
+        pass
     try:
         ElementTree.fromstring(text)
     except ElementTree.ParseError as exc:
