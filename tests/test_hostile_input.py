@@ -115,7 +115,7 @@ def test_every_free_text_leaf_shows_any_visible_text_without_changing_a_file(sit
     assert all(r == "valid" for leaf, text, r in results if text == texts[0]), results
 
 
-@pytest.mark.parametrize("value", ["\x00", "a\x01b", "\u202eevil", "\u200b", "a\u2028b", "\ufeffx", "a\ud800"])
+@pytest.mark.parametrize("value", ["\x00", "a\x01b", "\u202eevil", "\u200b", "a\u2028b", "\ufeffx"])
 def test_invisible_characters_are_named_with_their_key(site_dir, base_files, value):
     leaf = (("agents", "kari", "name"), False)
     path = _write(site_dir, "site.yaml", substitute(BASES["asterisk"], leaf, value))

@@ -40,7 +40,6 @@ def _with_agent_name(loaded, name: str):
         ("\ufeffKari", "invisible formatting character U+FEFF is not allowed"),
         ("Kari\u2028x", "line separator U+2028 is not allowed"),
         ("Kari\u2029x", "paragraph separator U+2029 is not allowed"),
-        ("Kari\ud800", "lone surrogate U+D800 is not allowed"),
         ("Kari\ue000", "private-use character U+E000 is not allowed"),
         ("Kari\uffff", "unassigned code point U+FFFF is not allowed"),
     ],
@@ -49,6 +48,18 @@ def test_a_name_with_an_invisible_character_is_refused_naming_key_and_character(
     escaped = value.encode("unicode_escape").decode().replace("\\x", "\\u00")
     path = valid_site_with(tmp_path, "name: Kari Nordmann", f'name: "{escaped}"')
     assert lines_of(path) == [f"{path}:7 agents.kari.name: {message}"]
+
+
+def test_a_lone_surrogate_is_refused_where_the_yaml_reader_meets_it(tmp_path):
+    path = valid_site_with(tmp_path, "name: Kari Nordmann", 'name: "Kari\\ud800"')
+    assert lines_of(path) == [f"{path}:7: YAML syntax error: while parsing a quoted scalar found invalid Unicode character escape code"]
+
+
+def test_a_model_built_without_the_yaml_reader_refuses_a_lone_surrogate():
+    from pbxctl.site.model import Agent
+
+    with pytest.raises(ValueError, match="lone surrogate U\\+D800 is not allowed"):
+        Agent.model_validate({"name": "Kari\ud800", "extension": "1001"})
 
 
 def test_a_key_with_a_control_character_is_shown_escaped_in_the_problem(tmp_path):
