@@ -110,8 +110,11 @@ def base_sites() -> dict[str, dict]:
         voicemail_profile="default",
         voicemail_domain="$${domain}",
     )
-    # mod_callcenter plays one sound while waiting.
+    # mod_callcenter plays one sound while waiting, and announces a file path.
     freeswitch["queues"]["sales_east"]["waiting"] = "ringing"
+    for queue in freeswitch["queues"].values():
+        if "prompt" in queue.get("announce", {}):
+            queue["announce"]["prompt"] = "custom/queue-announce.wav"
     return {"asterisk": asterisk, "freeswitch": freeswitch}
 
 

@@ -21,7 +21,7 @@ from hostile_checks import check_asterisk_files, check_freeswitch_files, check_p
 from hostile_sites import EXAMPLE, HOSTILE_VALUES, base_sites, dump, is_free_text, string_leaves, substitute
 
 from pbxctl.render.asterisk import generate_asterisk
-from pbxctl.render.freeswitch import generate_freeswitch
+from pbxctl.render.freeswitch import AGENTS_PATH, DIALPLAN_PATH, QUEUES_PATH, TIERS_PATH, generate_freeswitch
 from pbxctl.site.load import load_site
 from pbxctl.site.problems import SiteInvalid
 from pbxctl.site.values import shown
@@ -88,8 +88,7 @@ def test_the_bases_validate_and_walk_every_section(base_files):
         assert len(LEAVES[name]) > 400
         assert set(base_files[name]) == {"asterisk": {"extensions_pbxctl.conf", "queues_pbxctl.conf",
                                                       "queuerules_pbxctl.conf", "features_pbxctl.conf"},
-                                         "freeswitch": {"autoload_configs/callcenter.conf.xml",
-                                                        "dialplan/pbxctl.xml"}}[name]
+                                         "freeswitch": {QUEUES_PATH, AGENTS_PATH, TIERS_PATH, DIALPLAN_PATH}}[name]
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, database=None,

@@ -12,7 +12,7 @@ from test_validation import VALID_SITE, lines_of, problems_of, valid_site_with, 
 
 from pbxctl.apply.files import ApplyError, FileChange, write_changes
 from pbxctl.render.asterisk import generate_asterisk
-from pbxctl.render.freeswitch import generate_freeswitch
+from pbxctl.render.freeswitch import AGENTS_PATH, DIALPLAN_PATH, generate_freeswitch
 from pbxctl.render.safe_output import UnsafeOutput, check_asterisk_file, check_xml_file
 from pbxctl.site.load import load_site
 
@@ -116,7 +116,7 @@ def test_freeswitch_values_the_generator_writes_as_meant_are_accepted(tmp_path):
         ' voicemail_domain: example.com}\n',
     )
     files = generate_freeswitch(load_site(path))
-    assert 'contact="{call_timeout=20}user/1001@pbx"' in files["autoload_configs/callcenter.conf.xml"]
+    assert 'contact="{call_timeout=20}user/1001@pbx"' in files[AGENTS_PATH]
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1:4573", "::1:x", "fe80::1%eth0", "a..b", "-a.example", "[::1]"])
@@ -153,7 +153,7 @@ def test_the_freeswitch_generator_writes_a_comment_escaped_and_refuses_an_attrib
     fs_site = VALID_SITE.replace("backend: asterisk", "backend: freeswitch")
     loaded = _with_agent_name(_loaded(tmp_path, fs_site), name)
     # The agent's name is only shown, in a comment: written escaped.
-    text = generate_freeswitch(loaded)["autoload_configs/callcenter.conf.xml"]
+    text = generate_freeswitch(loaded)[AGENTS_PATH]
     assert name not in text
     assert "<!-- Kari" in text or "<!-- \\x3cX-PRE-PROCESS" in text
     # A queue's display name is set as a channel variable (an attribute): refused, or
@@ -163,9 +163,9 @@ def test_the_freeswitch_generator_writes_a_comment_escaped_and_refuses_an_attrib
     queue = loaded.site.queues["support"].model_copy(update={"display_name": name})
     loaded.site = loaded.site.model_copy(update={"queues": {"support": queue}})
     if name.startswith("<"):
-        assert "&lt;X-PRE-PROCESS" in generate_freeswitch(loaded)["dialplan/pbxctl.xml"]
+        assert "&lt;X-PRE-PROCESS" in generate_freeswitch(loaded)[DIALPLAN_PATH]
     else:
-        with pytest.raises(UnsafeOutput, match=r"^dialplan/pbxctl.xml: refused to write"):
+        with pytest.raises(UnsafeOutput, match=rf"^{DIALPLAN_PATH}: refused to write"):
             generate_freeswitch(loaded)
 
 

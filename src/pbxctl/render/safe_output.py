@@ -55,8 +55,12 @@ def comment_text(text: str) -> str:
     """Free text shown in a comment, where nothing can be refused any more and nothing is
     interpreted: anything not plainly visible written as \\xNN. In XML, FreeSWITCH's
     preprocessor also acts on `<X-PRE-PROCESS ...>`, `<!--#...-->` and `$${var}` inside
-    comments, so '<' and '$' are written escaped there too."""
-    return shown(text, keep="<$", backslash=False)
+    comments, so the '<' or '$' that would start one is written escaped too."""
+    return _PREPROCESSOR.sub(lambda m: shown(m.group(1), keep=m.group(1)) + m.group(2), shown(text, backslash=False))
+
+
+# What FreeSWITCH's XML preprocessor acts on wherever it stands, comments included.
+_PREPROCESSOR = re.compile(r"([<$])(X-PRE-PROCESS|!--#|\$\{)", re.IGNORECASE)
 
 
 _UNESCAPED_BLOCK_COMMENT = re.compile(r"(?<!\\);--")
