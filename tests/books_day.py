@@ -1,0 +1,121 @@
+"""A hand-made day of books (Europe/Oslo, Tuesday 2026-11-10, UTC+1) written straight into
+the books' tables, with the report rows it stands for. Each call is one case the reports
+must count right; the tests derive what they expect from these cases."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, SQLModel, create_engine
+
+from pbxctl.books.tables import BooksAgentLeg, BooksAgentRing, BooksCall, BooksPbxctlEvent, BooksQueueStint, BooksTransfer
+
+OSLO = ZoneInfo("Europe/Oslo")
+NODE = "pbx1"
+
+
+def at(day: int, hhmm: str, seconds: int = 0) -> int:
+    h, m = (int(x) for x in hhmm.split(":"))
+    return int(dt.datetime(2026, 11, day, h, m, seconds, tzinfo=OSLO).timestamp())
+
+
+@dataclass
+class Case:
+    callid: str
+    number: str
+    entry: str | None
+    stints: list[dict]                       # queue, entered (epoch), outcome, wait, agent, exit_to
+    legs: list[dict] = field(default_factory=list)    # agent, queue, connected, talk, wrapup
+    rings: list[dict] = field(default_factory=list)   # agent, queue, at, ring, outcome
+    transfers: list[dict] = field(default_factory=list)
+    pbxctl: list[dict] = field(default_factory=list)  # event, at, data, queue, agent
+
+
+def stint(queue, entered, outcome, wait, agent=None, exit_to=None) -> dict:
+    return dict(queue=queue, entered=entered, outcome=outcome, wait=wait, agent=agent, exit_to=exit_to)
+
+
+CASES = [
+    # answered within support's SL (20 s) by alice, 60 s talk, 10 s wrap-up
+    Case("c1", "4722000001", "22334455",
+         [stint("support", at(10, "09:00"), "answered", 5, "alice")],
+         legs=[dict(agent="alice", queue="support", connected=at(10, "09:00", 5), talk=60, wrapup=10)],
+         rings=[dict(agent="alice", queue="support", at=at(10, "09:00", 5), ring=5, outcome="answered")]),
+    # answered after the SL by bob; alice rang first and did not answer
+    Case("c2", "4722000002", "22334455",
+         [stint("support", at(10, "09:10"), "answered", 25, "bob")],
+         legs=[dict(agent="bob", queue="support", connected=at(10, "09:10", 25), talk=100, wrapup=10)],
+         rings=[dict(agent="alice", queue="support", at=at(10, "09:10", 15), ring=15, outcome="no_answer"),
+                dict(agent="bob", queue="support", at=at(10, "09:10", 25), ring=10, outcome="answered")],
+         transfers=[dict(at=at(10, "09:12"), kind="blind", queue="support", agent="bob", target="2000@from-internal")]),
+    # abandoned after 3 s: a short abandon, left out of the SL
+    Case("c3", "4722000003", "22334455", [stint("support", at(10, "09:20"), "abandoned", 3)]),
+    # abandoned after 40 s
+    Case("c4", "4722000004", "22334455", [stint("support", at(10, "09:30"), "abandoned", 40)]),
+    # timed out of support after 60 s, overflowed into sales, answered there by alice after 10 s
+    Case("c5", "4722000005", "22334466",
+         [stint("support", at(10, "10:00"), "timed_out", 60, exit_to="queue:sales"),
+          stint("sales", at(10, "10:01"), "answered", 10, "alice")],
+         legs=[dict(agent="alice", queue="sales", connected=at(10, "10:01", 10), talk=30, wrapup=15)],
+         rings=[dict(agent="alice", queue="sales", at=at(10, "10:01", 10), ring=4, outcome="answered")],
+         pbxctl=[dict(event="PBXCTLIVR", at=at(10, "09:59", 50), data="main|menu|2|support", queue="", agent="")]),
+    # left support when it emptied, to voicemail; asked for a callback
+    Case("c6", "4722000006", "22334455",
+         [stint("support", at(10, "11:00"), "exit_empty", 8, exit_to="voicemail:100")],
+         pbxctl=[dict(event="PBXCTLCALLBACK", at=at(10, "11:00", 9), data="4722000006", queue="support", agent="")]),
+    # refused at support's door, sent to sales, abandoned there after 12 s
+    Case("c7", "4722000007", None,
+         [stint("support", at(10, "11:30"), "refused", 0, exit_to="queue:sales"),
+          stint("sales", at(10, "11:30", 1), "abandoned", 12)]),
+    # answered by bob in sales after 2 s; he asks for help, then makes a three-way
+    Case("c8", "4722000008", "22334466",
+         [stint("sales", at(10, "14:00"), "answered", 2, "bob")],
+         legs=[dict(agent="bob", queue="sales", connected=at(10, "14:00", 2), talk=50, wrapup=15)],
+         rings=[dict(agent="bob", queue="sales", at=at(10, "14:00", 2), ring=2, outcome="answered")],
+         pbxctl=[dict(event="PBXCTLHELP", at=at(10, "14:00", 20), data="", queue="sales", agent="bob"),
+                 dict(event="PBXCTLCONF", at=at(10, "14:00", 30), data="2001", queue="sales", agent="bob")]),
+    # bob's next call 5 s after c8 ended: c8's 15 s wrap-up is cut to 5 s
+    Case("c9", "4722000009", "22334455",
+         [stint("sales", at(10, "14:00", 57), "answered", 0, "bob")],
+         legs=[dict(agent="bob", queue="sales", connected=at(10, "14:00", 57), talk=20, wrapup=15)],
+         rings=[dict(agent="bob", queue="sales", at=at(10, "14:00", 57), ring=1, outcome="answered")]),
+    # the next day: outside a one-day window
+    Case("c10", "4722000010", "22334455", [stint("support", at(11, "08:00"), "answered", 2, "alice")],
+         legs=[dict(agent="alice", queue="support", connected=at(11, "08:00", 2), talk=10, wrapup=10)]),
+]
+
+
+def write_books(url: str, cases: list[Case] = CASES):
+    engine = create_engine(url)
+    SQLModel.metadata.create_all(engine)
+    with Session(engine) as session:
+        for c in cases:
+            first = min(s["entered"] for s in c.stints)
+            last = max(s["entered"] + s["wait"] + sum(g["talk"] for g in c.legs) for s in c.stints)
+            session.add(BooksCall(node=NODE, callid=c.callid, started_at=first, ended_at=last, caller_number=c.number,
+                                  caller_name=f"Caller {c.callid}", entry=c.entry))
+            for s in c.stints:
+                answered = s["entered"] + s["wait"] if s["outcome"] == "answered" else None
+                session.add(BooksQueueStint(
+                    node=NODE, callid=c.callid, queue=s["queue"], entered_at=s["entered"],
+                    ended_at=s["entered"] + s["wait"], outcome=s["outcome"], wait_seconds=s["wait"],
+                    answered_at=answered, agent=s["agent"], member=s["agent"], exit_to=s["exit_to"]))
+            for g in c.legs:
+                entered = next(s["entered"] for s in c.stints if s["queue"] == g["queue"])
+                session.add(BooksAgentLeg(
+                    node=NODE, callid=c.callid, member=g["agent"], connected_at=g["connected"], queue=g["queue"],
+                    entered_at=entered, agent=g["agent"], ended_at=g["connected"] + g["talk"],
+                    talk_seconds=g["talk"], ended_by="caller", wrapup_seconds=g["wrapup"]))
+            for r in c.rings:
+                entered = next(s["entered"] for s in c.stints if s["queue"] == r["queue"])
+                session.add(BooksAgentRing(node=NODE, callid=c.callid, member=r["agent"], at=r["at"],
+                                           outcome=r["outcome"], queue=r["queue"], entered_at=entered,
+                                           agent=r["agent"], ring_seconds=r["ring"]))
+            for t in c.transfers:
+                session.add(BooksTransfer(node=NODE, callid=c.callid, **t))
+            for e in c.pbxctl:
+                session.add(BooksPbxctlEvent(node=NODE, callid=c.callid, **e))
+        session.commit()
+    return engine
