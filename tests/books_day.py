@@ -8,9 +8,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session
 
-from pbxctl.books.tables import BooksAgentLeg, BooksAgentRing, BooksCall, BooksPbxctlEvent, BooksQueueStint, BooksTransfer
+from pbxctl.storage.db import engine_for
+from pbxctl.books.tables import BooksAgentEvent, BooksAgentLeg, BooksAgentRing, BooksCall, BooksPbxctlEvent, BooksQueueStint, BooksTransfer
 
 OSLO = ZoneInfo("Europe/Oslo")
 NODE = "pbx1"
@@ -87,10 +88,31 @@ CASES = [
 ]
 
 
+# alice: logged in to support 08:00-12:00 and sales 08:30-16:00, lunch 10:30-10:45 (support)
+# and 10:40-10:50 (sales), a 5-minute pause without reason at 13:00 in every queue;
+# bob: logged in to sales from 22:00 the day before to 02:00.
+AGENT_EVENTS = [
+    (at(9, "22:00"), "sales", "ADDMEMBER", "bob", "MANAGER"),
+    (at(10, "02:00"), "sales", "REMOVEMEMBER", "bob", "MANAGER"),
+    (at(10, "08:00"), "support", "ADDMEMBER", "alice", "MANAGER"),
+    (at(10, "08:30"), "sales", "ADDMEMBER", "alice", "MANAGER"),
+    (at(10, "10:30"), "support", "PAUSE", "alice", "lunch"),
+    (at(10, "10:40"), "sales", "PAUSE", "alice", "lunch"),
+    (at(10, "10:45"), "support", "UNPAUSE", "alice", ""),
+    (at(10, "10:50"), "sales", "UNPAUSE", "alice", ""),
+    (at(10, "12:00"), "support", "REMOVEMEMBER", "alice", "MANAGER"),
+    (at(10, "13:00"), "NONE", "PAUSEALL", "alice", ""),
+    (at(10, "13:05"), "NONE", "UNPAUSEALL", "alice", ""),
+    (at(10, "16:00"), "sales", "REMOVEMEMBER", "alice", "MANAGER"),
+]
+
+
 def write_books(url: str, cases: list[Case] = CASES):
-    engine = create_engine(url)
-    SQLModel.metadata.create_all(engine)
+    engine = engine_for(url)
     with Session(engine) as session:
+        for when, queue, event, agent, reason in AGENT_EVENTS:
+            session.add(BooksAgentEvent(node=NODE, at=when, queue=queue, member=agent, event=event, agent=agent,
+                                        reason=reason))
         for c in cases:
             first = min(s["entered"] for s in c.stints)
             last = max(s["entered"] + s["wait"] + sum(g["talk"] for g in c.legs) for s in c.stints)
