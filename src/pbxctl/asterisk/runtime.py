@@ -91,6 +91,7 @@ def build_services(site_file: Path, loaded: LoadedSite, clock: FixedClock | None
         supervision=supervision,
         sla_alerts_active=monitor.active,
         agents_by_member=agent_by_interface,
+        books=engine,
     )
     books = queue_log_follower(loaded.site, engine, loaded.base_dir)
     return AsteriskServices(holder, controller, supervision, monitor, ivr, books, runtime)

@@ -27,6 +27,11 @@ def _all_rows(doc: dict) -> list[dict]:
     return [r for r in doc["rows"] if r["queue"] == ALL_QUEUES]
 
 
+def _count_top(largest: float) -> int:
+    """The y-axis top for counts: a multiple of 4, so the five grid lines fall on whole numbers."""
+    return max(4, -(-int(largest) // 4) * 4)
+
+
 def _axis(max_value: float, unit: str = "") -> str:
     parts = []
     for i in range(5):
@@ -61,7 +66,7 @@ def calls_per_hour(hourly: dict) -> str:
         stacks.append((r["interval"], [("answered", r["answered"]), ("abandoned", r["abandoned"]),
                                        ("timed_out", r["timed_out"]), ("exit_empty", r["exit_empty"]),
                                        ("other", other)]))
-    top = max([sum(v for _, v in parts) for _, parts in stacks] + [1])
+    top = _count_top(max([sum(v for _, v in parts) for _, parts in stacks] + [1]))
     slot = (W - PAD_L - 8) / max(len(stacks), 1)
     scale = (H - PAD_B - PAD_T) / top
     body = [_axis(top)]
@@ -75,7 +80,9 @@ def calls_per_hour(hourly: dict) -> str:
                 f'fill="{OUTCOME_COLOURS[outcome]}" data-chart="hourly" data-bucket="{escape(label)}" '
                 f'data-outcome="{outcome}" data-value="{value}"><title>{escape(label)} {outcome}: {value}</title></rect>'
             )
-    body.append(_x_labels([label for label, _ in stacks], slot, max(1, len(stacks) // 24)))
+    one_day = len({label[:10] for label, _ in stacks}) == 1
+    labels = [label[11:] if one_day else label[5:] for label, _ in stacks]
+    body.append(_x_labels(labels, slot, max(1, len(stacks) // 24)))
     legend = "".join(
         f'<span class="key"><i style="background:{c}"></i>{o.replace("_", " ")}</span>'
         for o, c in OUTCOME_COLOURS.items()
@@ -110,7 +117,7 @@ def service_level_per_day(daily: dict) -> str:
 def wait_distribution(daily: dict) -> str:
     dist = daily["wait_distribution"]
     bins = dist["bins"]
-    top = max([a + u for a, u in zip(dist["answered"], dist["unanswered"])] + [1])
+    top = _count_top(max([a + u for a, u in zip(dist["answered"], dist["unanswered"])] + [1]))
     slot = (W - PAD_L - 8) / len(bins)
     scale = (H - PAD_B - PAD_T) / top
     body = [_axis(top)]
@@ -223,7 +230,7 @@ def report_page(site: str, hourly: dict, daily: dict, agents: dict, generated_at
     defs = "".join(f"<p><b>{escape(k)}</b>: {escape(v)}</p>" for k, v in daily["definitions"].items())
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>pbxctl report {escape(site)} {escape(w['from'])}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>
+<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,"><style>{STYLE}</style></head>
 <body><div id="hover"></div>
 <h1>Queues of {escape(site)}</h1>
 <div class="sub">{escape(w['from'])} to {escape(w['to'])} ({escape(w['timezone'])}); queues

@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pbxctl.domain.agent_membership import AgentCommandError
 from pbxctl.domain.supervision import SupervisionError
 from pbxctl.service.runtime import CommandFailed, LinkDown, Runtime
+from pbxctl.service.report_routes import report_routes
 from pbxctl.service.status_view import status_document
 
 ACTIONS = ("login", "logout", "pause", "unpause", "login_toggle", "pause_toggle")
@@ -99,6 +100,8 @@ def build_app(runtime: Runtime) -> web.Application:
             web.post("/api/transfer", transfer),
         ]
     )
+    if runtime.books is not None:
+        app.add_routes(report_routes(lambda: runtime.site().site, runtime.books))
     return app
 
 

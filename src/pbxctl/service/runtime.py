@@ -8,6 +8,8 @@ without knowing which PBX raised it.
 
 from __future__ import annotations
 
+from sqlalchemy.engine import Engine
+
 import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping, Protocol
@@ -83,6 +85,8 @@ class Runtime:
     sla_alerts_active: Callable[[], Mapping[tuple[str, str], bool]]
     # member as the live queue views name it (their `interface`) -> agent of the site
     agents_by_member: Callable[[m.Site], Mapping[str, str]]
+    # the books' database: /reports and /api/reports read it
+    books: Engine | None = None
 
     def link_document(self) -> dict[str, Any]:
         """The "ami" part of the status document (the key stays for the CLI's sake)."""
