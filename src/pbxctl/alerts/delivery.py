@@ -109,7 +109,7 @@ async def _deliver_one(event: AlertEvent, target: Target) -> DeliveryResult:
     except TimeoutError:  # asyncio's and socket's timeouts are this class since 3.11
         error = f"{label}: timed out after {timeout:g} s"
     except Exception as exc:
-        error = f"{label}: {_describe(exc)}"
+        error = f"{label}: {describe(exc)}"
     else:
         log.info("sla_delivered", event_kind=event.kind, rule=event.rule, queue=event.queue, target=label)
         return DeliveryResult(target, True)
@@ -124,7 +124,7 @@ def _label(target: object) -> str:
         return type(target).__name__
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
     """A short, human reason: 'connection refused', 'SMTP 535 auth failed'."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return "recipients refused: " + ", ".join(f"{to} ({code})" for to, (code, _) in exc.recipients.items())
@@ -132,7 +132,7 @@ def _describe(exc: BaseException) -> str:
         text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
         return f"SMTP {exc.smtp_code} {text}".strip()
     if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BaseException):
-        return _describe(exc.reason)
+        return describe(exc.reason)
     if isinstance(exc, urllib.error.URLError):
         return str(exc.reason)
     if isinstance(exc, ConnectionRefusedError):
@@ -156,6 +156,11 @@ def _send_email(event: AlertEvent, target: EmailTarget) -> None:
     # A fixed domain: make_msgid() would otherwise ask DNS for this host's FQDN.
     msg["Message-ID"] = make_msgid(domain="pbxctl.invalid")
     msg.set_content(email_body(event))
+    send_message(msg, target)
+
+
+def send_message(msg: EmailMessage, target: EmailTarget) -> None:
+    """One SMTP conversation (STARTTLS and login as the target says); raises on any refusal."""
     with smtplib.SMTP(target.host, target.port, timeout=target.timeout) as smtp:
         if target.starttls:
             smtp.starttls(context=ssl.create_default_context())
@@ -178,10 +183,14 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def _post_webhook(event: AlertEvent, target: WebhookTarget) -> None:
+    post_json(json.dumps(event_payload(event)).encode(), target, "pbxctl-alerts")
+
+
+def post_json(body: bytes, target: WebhookTarget, agent: str) -> None:
+    """POST a JSON body; anything but a 2xx (a redirect too) raises DeliveryError."""
     if not target.url.lower().startswith(("http://", "https://")):
         raise DeliveryError("only http:// and https:// URLs are allowed")
-    body = json.dumps(event_payload(event)).encode()
-    headers = {"Content-Type": "application/json", "User-Agent": "pbxctl-alerts", **target.headers}
+    headers = {"Content-Type": "application/json", "User-Agent": agent, **target.headers}
     request = urllib.request.Request(target.url, data=body, headers=headers, method="POST")
     opener = urllib.request.build_opener(_NoRedirect)
     try:

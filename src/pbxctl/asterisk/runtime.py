@@ -32,6 +32,7 @@ from pbxctl.site.holder import SiteHolder
 from pbxctl.site.load import LoadedSite
 from pbxctl.site.secrets import resolve_secret
 from pbxctl.storage.callbacks import record_callback
+from pbxctl.service.report_scheduler import ReportScheduler
 from pbxctl.storage.db import database_url, engine_for
 
 # Time box of the desk-phone code scripts (they wait for AMI round trips).
@@ -122,7 +123,7 @@ async def run_services(services: AsteriskServices, http_port: int | None = None,
         async with server:
             await asyncio.gather(
                 server.serve_forever(), services.holder.watch(), services.controller.run(), services.monitor.run(),
-                follow(services.books),
+                follow(services.books), ReportScheduler(services.holder.get, services.runtime.books).run(),
             )
     finally:
         await services.controller.flush()
