@@ -11,9 +11,8 @@ the stints up; offered − overflow_in there is the number of callers.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 
-from pbxctl.books.queue_tally import ASTERISK_ABANDONED, Tally, TallyKey, WaitKey, wait_bin_labels
+from pbxctl.books.queue_tally import ASTERISK_ABANDONED, Tally, TallyKey, wait_bin_labels
 from pbxctl.books.report_window import ReportWindow
 
 ALL_QUEUES = "(all queues)"
@@ -37,42 +36,55 @@ MULTI_STINT = (
 )
 
 
-@dataclass
 class _Cell:
-    by_outcome: Counter = field(default_factory=Counter)
-    total: Tally = field(default_factory=Tally)
-    answered: Tally = field(default_factory=Tally)
-    asterisk_abandoned: Tally = field(default_factory=Tally)
-    short: int = 0
-    overflow_to: Counter = field(default_factory=Counter)
-    entries: Counter = field(default_factory=Counter)
-    exits: Counter = field(default_factory=Counter)
+    """One (interval, queue) of the report, summed from its tallies. Plain attributes and
+    few objects: a month by hour adds up tens of thousands of tallies."""
+
+    __slots__ = ("by_outcome", "n", "wait_sum", "wait_max", "short", "talked", "talk_sum", "wrapup_sum", "callbacks",
+                 "answered", "answered_in_sl", "answered_wait", "ab_n", "ab_in_sl", "overflow_to", "entries", "exits",
+                 "bins_answered", "bins_unanswered")
+
+    def __init__(self) -> None:
+        self.by_outcome: Counter = Counter()
+        self.n = self.short = self.talked = self.callbacks = 0
+        self.answered = self.answered_in_sl = self.ab_n = self.ab_in_sl = 0
+        self.wait_sum = self.wait_max = self.talk_sum = self.wrapup_sum = self.answered_wait = 0.0
+        self.overflow_to: Counter = Counter()
+        self.entries: Counter = Counter()
+        self.exits: Counter = Counter()
+        self.bins_answered = [0] * len(wait_bin_labels())
+        self.bins_unanswered = [0] * len(wait_bin_labels())
 
     def add(self, key: TallyKey, t: Tally) -> None:
-        self.total.talked += t.talked
-        self.total.talk_sum += t.talk_sum
-        self.total.wrapup_sum += t.wrapup_sum
-        self.total.callbacks += t.callbacks
+        self.talked += t.talked
+        self.talk_sum += t.talk_sum
+        self.wrapup_sum += t.wrapup_sum
+        self.callbacks += t.callbacks
         if not t.n:
             return
-        self.by_outcome[key.outcome] += t.n
-        if key.outcome == "refused":
-            self.exits["refused" + (f" -> {key.exit_to}" if key.exit_to else "")] += t.n
-            if key.exit_to:
-                self.overflow_to[key.exit_to] += t.n
+        outcome, exit_to = key.outcome, key.exit_to
+        self.by_outcome[outcome] += t.n
+        if exit_to and outcome != "answered":
+            self.overflow_to[exit_to] += t.n
+        self.exits[outcome + (f" -> {exit_to}" if exit_to and outcome != "answered" else "")] += t.n
+        if outcome == "refused":
             return
-        self.total.n += t.n
-        self.total.wait_sum += t.wait_sum
-        self.total.wait_max = max(self.total.wait_max, t.wait_max)
+        self.n += t.n
+        self.wait_sum += t.wait_sum
+        if t.wait_max > self.wait_max:
+            self.wait_max = t.wait_max
         self.short += t.short
-        if key.outcome == "answered":
-            self.answered.add(t)
-        if key.outcome in ASTERISK_ABANDONED:
-            self.asterisk_abandoned.add(t)
-        if key.exit_to and key.outcome != "answered":
-            self.overflow_to[key.exit_to] += t.n
         self.entries[key.entry or "(unknown)"] += t.n
-        self.exits[key.outcome + (f" -> {key.exit_to}" if key.exit_to and key.outcome != "answered" else "")] += t.n
+        bins = self.bins_answered if outcome == "answered" else self.bins_unanswered
+        for i, count in enumerate(t.bins):
+            bins[i] += count
+        if outcome == "answered":
+            self.answered += t.n
+            self.answered_in_sl += t.in_sl
+            self.answered_wait += t.wait_sum
+        elif outcome in ASTERISK_ABANDONED:
+            self.ab_n += t.n
+            self.ab_in_sl += t.in_sl
 
 
 def _pct(part: float, whole: float) -> float | None:
@@ -84,34 +96,33 @@ def _avg(total: float, n: int) -> float | None:
 
 
 def _row(interval: str, queue: str, cell: _Cell, overflow_in: int) -> dict:
-    t, ans, ab = cell.total, cell.answered, cell.asterisk_abandoned
-    offered = t.n
+    offered, answered, o = cell.n, cell.answered, cell.by_outcome
     return {
         "interval": interval,
         "queue": queue,
         "offered": offered,
-        "answered": ans.n,
-        "answered_in_sl": ans.in_sl,
-        "abandoned": cell.by_outcome["abandoned"],
+        "answered": answered,
+        "answered_in_sl": cell.answered_in_sl,
+        "abandoned": o["abandoned"],
         "short_abandoned": cell.short,
-        "timed_out": cell.by_outcome["timed_out"],
-        "exit_empty": cell.by_outcome["exit_empty"],
-        "exit_key": cell.by_outcome["exit_key"],
-        "refused": cell.by_outcome["refused"],
-        "lost": cell.by_outcome["lost"],
+        "timed_out": o["timed_out"],
+        "exit_empty": o["exit_empty"],
+        "exit_key": o["exit_key"],
+        "refused": o["refused"],
+        "lost": o["lost"],
         "overflowed": sum(cell.overflow_to.values()),
         "overflow_to": dict(sorted(cell.overflow_to.items())),
         "overflow_in": overflow_in,
         "callers": offered - overflow_in,
-        "callbacks_requested": t.callbacks,
-        "service_level_pct": _pct(ans.in_sl, offered - cell.short),
-        "asterisk_sl_pct": _pct(ans.in_sl, ans.n),
-        "asterisk_sl2_pct": _pct(ans.in_sl + ab.in_sl, ans.n + ab.n),
-        "avg_wait": _avg(t.wait_sum, offered),
-        "avg_wait_answered": _avg(ans.wait_sum, ans.n),
-        "longest_wait": round(t.wait_max, 1) if offered else None,
-        "avg_talk": _avg(t.talk_sum, t.talked),
-        "avg_wrapup": _avg(t.wrapup_sum, t.talked),
+        "callbacks_requested": cell.callbacks,
+        "service_level_pct": _pct(cell.answered_in_sl, offered - cell.short),
+        "asterisk_sl_pct": _pct(cell.answered_in_sl, answered),
+        "asterisk_sl2_pct": _pct(cell.answered_in_sl + cell.ab_in_sl, answered + cell.ab_n),
+        "avg_wait": _avg(cell.wait_sum, offered),
+        "avg_wait_answered": _avg(cell.answered_wait, answered),
+        "longest_wait": round(cell.wait_max, 1) if offered else None,
+        "avg_talk": _avg(cell.talk_sum, cell.talked),
+        "avg_wrapup": _avg(cell.wrapup_sum, cell.talked),
         "entry_paths": dict(cell.entries.most_common()),
         "exit_paths": dict(cell.exits.most_common()),
     }
@@ -121,7 +132,9 @@ def _overflow_in(cells: dict, interval: str, queues: list[str]) -> dict[str, int
     """Stints each queue got by overflow from the other selected queues."""
     into = {q: 0 for q in queues}
     for q in queues:
-        for dest, n in cells.get((interval, q), _Cell()).overflow_to.items():
+        if (interval, q) not in cells:
+            continue
+        for dest, n in cells[(interval, q)].overflow_to.items():
             target = dest.removeprefix("queue:")
             if dest.startswith("queue:") and target in into:
                 into[target] += n
@@ -136,33 +149,34 @@ def queue_report(
     service_levels: dict[str, int],
     short_abandon: int,
     target_pct: float,
-    waits: dict[WaitKey, int] | None = None,
 ) -> dict:
-    """The report document (JSON-ready). `queues`: the queues to show, in order."""
+    """The report document (JSON-ready). `queues`: the queues to show, in order. The
+    tallies are already filtered by the window (its range, weekdays, time of day)."""
     wanted = set(queues)
     cells: dict[tuple[str, str], _Cell] = {}
-    for key, t in sorted(tallies.items()):
+    labels: dict[int, str] = {}
+    for key, t in tallies.items():
         if key.queue not in wanted:
             continue
-        bucket = window.bucket_of_slot(key.slot)
+        bucket = labels.get(key.unit)
         if bucket is None:
-            continue
+            bucket = labels[key.unit] = window.label_of_unit(key.unit)
         for interval in {bucket, "total"}:
             for queue in (key.queue, ALL_QUEUES):
-                cells.setdefault((interval, queue), _Cell()).add(key, t)
+                cell = cells.get((interval, queue))
+                if cell is None:
+                    cell = cells[(interval, queue)] = _Cell()
+                cell.add(key, t)
     order = [*queues, ALL_QUEUES]
+    empty = _Cell()
 
     def rows_of(interval: str) -> list[dict]:
         into = _overflow_in(cells, interval, queues)
-        return [_row(interval, q, cells.get((interval, q), _Cell()), into[q]) for q in order]
+        return [_row(interval, q, cells.get((interval, q), empty), into[q]) for q in order]
 
     rows = [row for interval in window.buckets() for row in rows_of(interval)]
     totals = rows_of("total")
-    labels = wait_bin_labels()
-    distribution = {"bins": labels, "answered": [0] * len(labels), "unanswered": [0] * len(labels)}
-    for key, n in sorted((waits or {}).items()):
-        if window.bucket_of_slot(key.slot) is not None:
-            distribution["answered" if key.answered else "unanswered"][key.bin] += n
+    every = cells.get(("total", ALL_QUEUES), empty)
     return {
         "report": "queues",
         "window": window.describe(),
@@ -173,5 +187,6 @@ def queue_report(
         "multi_stint": MULTI_STINT,
         "rows": rows,
         "totals": totals,
-        "wait_distribution": distribution,
+        "wait_distribution": {"bins": wait_bin_labels(), "answered": every.bins_answered,
+                              "unanswered": every.bins_unanswered},
     }

@@ -1,4 +1,4 @@
-"""Queue stints summed up per queue and UTC quarter hour: what the queue report is made of.
+"""Queue stints summed up per queue and local hour or day: what the queue report is made of.
 
 `tally_rows` does it in Python over report rows; `report_source.tally_books` does the same
 in SQL GROUP BYs over the books' tables, so a month of a million calls is summed by the
@@ -8,26 +8,15 @@ database. Both give the same `{TallyKey: Tally}` (a test holds them equal).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field
 
 from pbxctl.books.report_rows import AgentLeg, CallEvent, Stint
-from pbxctl.books.report_window import SLOT_SECONDS, ReportWindow
+from pbxctl.books.report_window import ReportWindow
 
 # Outcomes app_queue also counts as abandoned (record_abandoned, AMI QueueCallerAbandon).
 ASTERISK_ABANDONED = ("abandoned", "timed_out", "exit_empty")
 # Tallies of talk (from agent legs) and callbacks (from pbxctl's lines) carry no callers.
 TALK, CALLBACK = "answered", "callback"
-
-
-@dataclass(frozen=True, order=True)
-class TallyKey:
-    queue: str
-    slot: int                     # UTC Unix seconds // SLOT_SECONDS
-    outcome: str
-    exit_to: str = ""             # "" when the caller did not go on elsewhere
-    entry: str = ""               # entry number dialled, "" when unknown
-
-
 # Wait-time distribution: the upper ends (seconds) of its bins; the last bin is open.
 WAIT_BINS = (10, 20, 30, 60, 120, 300)
 
@@ -46,10 +35,12 @@ def wait_bin_labels() -> list[str]:
 
 
 @dataclass(frozen=True, order=True)
-class WaitKey:
-    slot: int
-    bin: int
-    answered: bool
+class TallyKey:
+    queue: str
+    unit: int                     # local hour or day, as local seconds (ReportWindow.unit_of)
+    outcome: str
+    exit_to: str = ""             # "" when the caller did not go on elsewhere
+    entry: str = ""               # entry number dialled, "" when unknown
 
 
 @dataclass
@@ -63,11 +54,7 @@ class Tally:
     talk_sum: float = 0.0
     wrapup_sum: float = 0.0
     callbacks: int = 0
-
-    def add(self, other: "Tally") -> None:
-        for f in fields(self):
-            mine, theirs = getattr(self, f.name), getattr(other, f.name)
-            setattr(self, f.name, max(mine, theirs) if f.name == "wait_max" else mine + theirs)
+    bins: list[int] = field(default_factory=lambda: [0] * (len(WAIT_BINS) + 1))
 
 
 def tally_rows(
@@ -78,38 +65,27 @@ def tally_rows(
     service_levels: dict[str, int],
     short_abandon: int,
 ) -> dict[TallyKey, Tally]:
-    start, end = window.start_epoch, window.end_epoch
     out: dict[TallyKey, Tally] = {}
 
     def at(key: TallyKey) -> Tally:
         return out.setdefault(key, Tally())
 
     for s in stints:
-        if start <= s.entered_at < end:
-            t = at(TallyKey(s.queue, s.entered_at // SLOT_SECONDS, s.outcome, s.exit_to or "", s.entry_number or ""))
+        if window.contains(s.entered_at):
+            t = at(TallyKey(s.queue, window.unit_of(s.entered_at), s.outcome, s.exit_to or "", s.entry_number or ""))
             t.n += 1
             t.in_sl += s.wait <= service_levels.get(s.queue, 20)
             t.short += s.outcome == "abandoned" and s.wait < short_abandon
             t.wait_sum += s.wait
             t.wait_max = max(t.wait_max, s.wait)
+            t.bins[wait_bin(s.wait)] += 1
     for g in legs:
-        if g.queue is not None and g.entered_at is not None and start <= g.entered_at < end:
-            t = at(TallyKey(g.queue, g.entered_at // SLOT_SECONDS, TALK))
+        if g.queue is not None and g.entered_at is not None and window.contains(g.entered_at):
+            t = at(TallyKey(g.queue, window.unit_of(g.entered_at), TALK))
             t.talked += 1
             t.talk_sum += g.talk
             t.wrapup_sum += g.wrapup
     for e in callbacks:
-        if e.kind == "callback" and e.queue and start <= e.at < end:
-            at(TallyKey(e.queue, e.at // SLOT_SECONDS, CALLBACK)).callbacks += 1
-    return out
-
-
-def wait_rows(stints: Iterable[Stint], window: ReportWindow, queues: list[str]) -> dict[WaitKey, int]:
-    """How long callers waited (offered stints of the queues), by quarter hour and bin."""
-    out: dict[WaitKey, int] = {}
-    wanted = set(queues)
-    for s in stints:
-        if s.queue in wanted and s.outcome != "refused" and window.start_epoch <= s.entered_at < window.end_epoch:
-            key = WaitKey(s.entered_at // SLOT_SECONDS, wait_bin(s.wait), s.outcome == "answered")
-            out[key] = out.get(key, 0) + 1
+        if e.kind == "callback" and e.queue and window.contains(e.at):
+            at(TallyKey(e.queue, window.unit_of(e.at), CALLBACK)).callbacks += 1
     return out

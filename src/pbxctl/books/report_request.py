@@ -12,7 +12,7 @@ from pbxctl.books.agent_report import agent_report
 from pbxctl.books.call_log import CallSearch, call_log
 from pbxctl.books.queue_report import queue_report
 from pbxctl.books.report_page import report_page
-from pbxctl.books.report_source import load_books, load_spans, tally_books, wait_books
+from pbxctl.books.report_source import load_books, load_spans, tally_books
 from pbxctl.books.report_window import ReportError, ReportWindow, make_window
 
 KINDS = ("queues", "agents", "calls")
@@ -96,8 +96,7 @@ def with_window(checked: Checked, window: ReportWindow) -> Checked:
 
 def queues_document(engine: Engine, c: Checked, node: str | None = None) -> dict:
     tallies = tally_books(engine, c.window, c.queues, c.service_levels, c.short_abandon, node)
-    waits = wait_books(engine, c.window, c.queues, node)
-    return queue_report(tallies, c.window, c.queues, c.service_levels, c.short_abandon, c.target_pct, waits)
+    return queue_report(tallies, c.window, c.queues, c.service_levels, c.short_abandon, c.target_pct)
 
 
 def agents_document(engine: Engine, c: Checked, queue_filter: bool, node: str | None = None) -> dict:

@@ -13,9 +13,9 @@ from collections import defaultdict
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Engine
 
-from pbxctl.books.queue_tally import CALLBACK, TALK, WAIT_BINS, Tally, TallyKey, WaitKey
+from pbxctl.books.queue_tally import CALLBACK, TALK, WAIT_BINS, Tally, TallyKey
 from pbxctl.books.report_rows import AgentLeg, AgentSpan, Books, Call, CallEvent, RingAttempt, Stint
-from pbxctl.books.report_window import SLOT_SECONDS, ReportWindow
+from pbxctl.books.report_window import ReportWindow
 
 DEFAULT_SERVICE_LEVEL = 20
 # Legs of an agent are ordered over this much more than the window, so the wrap-up of the
@@ -52,81 +52,69 @@ def tally_books(
     short_abandon: int,
     node: str | None = None,
 ) -> dict[TallyKey, Tally]:
+    """`queue_tally.tally_rows` in SQL: the database groups by local hour/day itself."""
     params: dict = {"start": window.start_epoch, "end": window.end_epoch, "short": short_abandon,
-                    "queues": list(queues), "slot": SLOT_SECONDS}
+                    "queues": list(queues)}
     sl = _sl_case({q: service_levels.get(q, DEFAULT_SERVICE_LEVEL) for q in queues}, params)
+    bins = ", ".join(
+        f"SUM(CASE WHEN s.wait_seconds >= {lo} AND s.wait_seconds < {hi} THEN 1 ELSE 0 END)"
+        for lo, hi in zip((0, *WAIT_BINS), (*WAIT_BINS, 1 << 40))
+    )
+    unit = window.sql_unit("s.entered_at")
     stints = text(
         f"""
-        SELECT s.queue, s.entered_at / :slot AS slot, s.outcome, COALESCE(s.exit_to, '') AS exit_to,
-               COALESCE(c.entry, '') AS entry, COUNT(*),
+        SELECT s.queue, {unit} AS unit, s.outcome, COALESCE(s.exit_to, ''), COALESCE(c.entry, ''), COUNT(*),
                SUM(CASE WHEN s.wait_seconds <= {sl} THEN 1 ELSE 0 END),
                SUM(CASE WHEN s.outcome = 'abandoned' AND s.wait_seconds < :short THEN 1 ELSE 0 END),
-               SUM(s.wait_seconds), MAX(s.wait_seconds)
+               SUM(s.wait_seconds), MAX(s.wait_seconds), {bins}
         FROM books_queue_stints s
         LEFT JOIN books_calls c ON c.node = s.node AND c.callid = s.callid
-        WHERE s.entered_at >= :start AND s.entered_at < :end AND s.queue IN :queues{_node_filter('s', node, params)}
-        GROUP BY s.queue, s.entered_at / :slot, s.outcome, COALESCE(s.exit_to, ''), COALESCE(c.entry, '')
+        WHERE s.entered_at >= :start AND s.entered_at < :end AND s.queue IN :queues
+              {window.sql_filters("s.entered_at")}{_node_filter('s', node, params)}
+        GROUP BY s.queue, {unit}, s.outcome, COALESCE(s.exit_to, ''), COALESCE(c.entry, '')
         """
     ).bindparams(bindparam("queues", expanding=True))
+    # Wrap-up is cut short by the agent's next call: LEAD over the agent's legs, ordered
+    # a day past the window so the window's last calls see their successor.
     legs = text(
         f"""
-        SELECT queue, entered_at / :slot AS slot, COUNT(*), SUM(talk_seconds), SUM(wrapup) FROM (
-            SELECT l.queue, l.entered_at, l.talk_seconds,
-                   CASE WHEN l.wrapup_seconds IS NULL THEN 0
-                        WHEN nxt.next_at IS NOT NULL AND nxt.next_at - l.ended_at < l.wrapup_seconds
-                             THEN CASE WHEN nxt.next_at > l.ended_at THEN nxt.next_at - l.ended_at ELSE 0 END
-                        ELSE l.wrapup_seconds END AS wrapup
-            FROM books_agent_legs l
-            LEFT JOIN (
-                SELECT node, callid, member, connected_at,
-                       LEAD(connected_at) OVER (PARTITION BY node, agent ORDER BY connected_at) AS next_at
-                FROM books_agent_legs
-                WHERE entered_at >= :start AND entered_at < :end + {_NEXT_CALL_MARGIN}
-            ) nxt ON nxt.node = l.node AND nxt.callid = l.callid AND nxt.member = l.member
-                 AND nxt.connected_at = l.connected_at
-            WHERE l.entered_at >= :start AND l.entered_at < :end AND l.queue IN :queues{_node_filter('l', node, params)}
-        ) legs
-        GROUP BY queue, entered_at / :slot
+        SELECT l.queue, {window.sql_unit("l.entered_at")} AS unit, COUNT(*), SUM(l.talk_seconds),
+               SUM(CASE WHEN l.wrapup_seconds IS NULL THEN 0
+                        WHEN l.next_at IS NOT NULL AND l.next_at - l.ended_at < l.wrapup_seconds
+                             THEN CASE WHEN l.next_at > l.ended_at THEN l.next_at - l.ended_at ELSE 0 END
+                        ELSE l.wrapup_seconds END)
+        FROM (
+            SELECT node, queue, entered_at, ended_at, talk_seconds, wrapup_seconds,
+                   LEAD(connected_at) OVER (PARTITION BY node, agent ORDER BY connected_at) AS next_at
+            FROM books_agent_legs
+            WHERE entered_at >= :start AND entered_at < :end + {_NEXT_CALL_MARGIN}
+        ) l
+        WHERE l.entered_at >= :start AND l.entered_at < :end AND l.queue IN :queues
+              {window.sql_filters("l.entered_at")}{_node_filter('l', node, params)}
+        GROUP BY l.queue, {window.sql_unit("l.entered_at")}
         """
     ).bindparams(bindparam("queues", expanding=True))
     callbacks = text(
         f"""
-        SELECT e.queue, e.at / :slot AS slot, COUNT(*) FROM books_pbxctl_events e
-        WHERE e.event = 'PBXCTLCALLBACK' AND e.at >= :start AND e.at < :end
-              AND e.queue IN :queues{_node_filter('e', node, params)}
-        GROUP BY e.queue, e.at / :slot
+        SELECT e.queue, {window.sql_unit("e.at")} AS unit, COUNT(*) FROM books_pbxctl_events e
+        WHERE e.event = 'PBXCTLCALLBACK' AND e.at >= :start AND e.at < :end AND e.queue IN :queues
+              {window.sql_filters("e.at")}{_node_filter('e', node, params)}
+        GROUP BY e.queue, {window.sql_unit("e.at")}
         """
     ).bindparams(bindparam("queues", expanding=True))
     out: dict[TallyKey, Tally] = {}
     with engine.connect() as conn:
-        for queue, slot, outcome, exit_to, entry, n, in_sl, short, wait_sum, wait_max in conn.execute(stints, params):
-            out[TallyKey(queue, int(slot), outcome, exit_to, entry)] = Tally(
-                n=n, in_sl=int(in_sl), short=int(short), wait_sum=float(wait_sum), wait_max=float(wait_max))
-        for queue, slot, n, talk_sum, wrapup_sum in conn.execute(legs, params):
-            t = out.setdefault(TallyKey(queue, int(slot), TALK), Tally())
+        for row in conn.execute(stints, params):
+            queue, unit_, outcome, exit_to, entry, n, in_sl, short, wait_sum, wait_max = row[:10]
+            out[TallyKey(queue, int(unit_), outcome, exit_to, entry)] = Tally(
+                n=n, in_sl=int(in_sl), short=int(short), wait_sum=float(wait_sum), wait_max=float(wait_max),
+                bins=[int(b) for b in row[10:]])
+        for queue, unit_, n, talk_sum, wrapup_sum in conn.execute(legs, params):
+            t = out.setdefault(TallyKey(queue, int(unit_), TALK), Tally())
             t.talked, t.talk_sum, t.wrapup_sum = n, float(talk_sum or 0), float(wrapup_sum or 0)
-        for queue, slot, n in conn.execute(callbacks, params):
-            out.setdefault(TallyKey(queue, int(slot), CALLBACK), Tally()).callbacks = n
+        for queue, unit_, n in conn.execute(callbacks, params):
+            out.setdefault(TallyKey(queue, int(unit_), CALLBACK), Tally()).callbacks = n
     return out
-
-
-def wait_books(engine: Engine, window: ReportWindow, queues: list[str], node: str | None = None) -> dict[WaitKey, int]:
-    """`queue_tally.wait_rows` in SQL."""
-    params: dict = {"start": window.start_epoch, "end": window.end_epoch, "queues": list(queues), "slot": SLOT_SECONDS}
-    bins = " ".join(f"WHEN s.wait_seconds < {upper} THEN {i}" for i, upper in enumerate(WAIT_BINS))
-    query = text(
-        f"""
-        SELECT s.entered_at / :slot, CASE {bins} ELSE {len(WAIT_BINS)} END AS bin,
-               CASE WHEN s.outcome = 'answered' THEN 1 ELSE 0 END AS answered, COUNT(*)
-        FROM books_queue_stints s
-        WHERE s.entered_at >= :start AND s.entered_at < :end AND s.queue IN :queues AND s.outcome <> 'refused'
-              {_node_filter('s', node, params)}
-        GROUP BY s.entered_at / :slot, CASE {bins} ELSE {len(WAIT_BINS)} END,
-                 CASE WHEN s.outcome = 'answered' THEN 1 ELSE 0 END
-        """
-    ).bindparams(bindparam("queues", expanding=True))
-    with engine.connect() as conn:
-        return {WaitKey(int(slot), int(b), bool(a)): n for slot, b, a, n in conn.execute(query, params)}
 
 
 def capped_wrapups(legs: list[tuple]) -> dict[tuple, float]:

@@ -2,7 +2,8 @@
 
 The window is given in local dates/times of an hours set's timezone; the books hold UTC.
 Buckets (hour, day, week from Monday, month) are local too, so a day is a local day
-across a DST change (23 or 25 hours). Time-of-day and weekday filters look at the local
+across a DST change (23 or 25 hours; the hour that repeats when DST ends is one local
+hour bucket holding both). Time-of-day and weekday filters look at the local
 time a caller entered the queue.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from bisect import bisect_right
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -18,9 +20,7 @@ from pbxctl.domain.opening_hours import DAYS, TimeRange, expand_days, parse_time
 
 INTERVALS = ("hour", "day", "week", "month", "total")
 UTC = dt.timezone.utc
-# The books are tallied in quarter hours of UTC: every timezone's offset is a multiple of
-# 15 minutes, so each quarter falls wholly into one local hour, day, week or month.
-SLOT_SECONDS = 900
+_NAIVE_EPOCH = dt.datetime(1970, 1, 1)
 
 
 class ReportError(ValueError):
@@ -29,6 +29,11 @@ class ReportError(ValueError):
 
 @dataclass(frozen=True)
 class ReportWindow:
+    """Local time is counted as `epoch + offset(epoch)` seconds, the offset being the
+    timezone's UTC offset at that instant (piecewise constant over the window: it changes
+    at DST). The database computes the same number (`sql_local`), so it can group by
+    local hour or day itself."""
+
     start: dt.datetime            # local, aware, inclusive
     end: dt.datetime              # local, aware, exclusive
     tz: str
@@ -44,31 +49,78 @@ class ReportWindow:
     def end_epoch(self) -> int:
         return int(self.end.timestamp())
 
+    @property
+    def grain(self) -> int:
+        """Seconds of local time the books are grouped by: hours for an hourly report, else days."""
+        return 3600 if self.interval == "hour" else 86400
+
+    def offsets(self) -> tuple[tuple[int, int], ...]:
+        """((from_epoch, utc_offset_seconds), ...) covering the window, first from its start."""
+        return _offsets(self.tz, self.start_epoch, self.end_epoch)
+
+    def local(self, epoch: int) -> int:
+        offsets = self.offsets()
+        i = bisect_right(offsets, (epoch, 1 << 40)) - 1
+        return epoch + offsets[max(i, 0)][1]
+
+    def passes(self, local: int) -> bool:
+        """The weekday and time-of-day filters, on local seconds."""
+        if len(self.weekdays) < 7 and DAYS[(local // 86400 + 3) % 7] not in self.weekdays:
+            return False
+        if self.time_of_day is not None:
+            minute = local % 86400 // 60
+            return self.time_of_day.start <= minute < self.time_of_day.end
+        return True
+
     def contains(self, epoch: int) -> bool:
         """Inside the window and let through by the weekday / time-of-day filters."""
-        return self.start_epoch <= epoch < self.end_epoch and _bucket(self, epoch) is not None
+        return self.start_epoch <= epoch < self.end_epoch and self.passes(self.local(epoch))
+
+    def unit_of(self, epoch: int) -> int:
+        """The local hour or day (as local seconds at its start) an instant falls in."""
+        return self.local(epoch) // self.grain * self.grain
+
+    def label_of_unit(self, unit: int) -> str:
+        return _label(self.interval, _NAIVE_EPOCH + dt.timedelta(seconds=unit))
 
     def bucket_of(self, epoch: int) -> str | None:
         """The local bucket label of a Unix time, or None when a filter leaves it out."""
-        return _bucket(self, epoch)
-
-    def bucket_of_slot(self, slot: int) -> str | None:
-        return _bucket(self, slot * SLOT_SECONDS)
+        local = self.local(epoch)
+        return _label(self.interval, _NAIVE_EPOCH + dt.timedelta(seconds=local)) if self.passes(local) else None
 
     def buckets(self) -> list[str]:
         """Every bucket label of the window in order (also the empty ones)."""
         if self.interval == "total":
             return ["total"]
         labels: list[str] = []
-        step = dt.timedelta(hours=1) if self.interval == "hour" else dt.timedelta(days=1)
-        at = self.start.astimezone(UTC)
-        end = self.end.astimezone(UTC)
-        while at < end:
-            label = _label(self.interval, at.astimezone(ZoneInfo(self.tz)))
+        for epoch in range(self.start_epoch, self.end_epoch, 900):
+            label = self.label_of_unit(self.unit_of(epoch))
             if not labels or labels[-1] != label:
                 labels.append(label)
-            at += step
         return labels
+
+    # -- the same arithmetic in SQL (integers only: SQLite and PostgreSQL alike)
+    def sql_local(self, column: str) -> str:
+        offsets = self.offsets()
+        if len(offsets) == 1:
+            return f"({column} + {offsets[0][1]})"
+        whens = " ".join(f"WHEN {column} < {nxt} THEN {off}" for (_, off), (nxt, _) in zip(offsets, offsets[1:]))
+        return f"({column} + CASE {whens} ELSE {offsets[-1][1]} END)"
+
+    def sql_unit(self, column: str) -> str:
+        return f"({self.sql_local(column)} / {self.grain} * {self.grain})"
+
+    def sql_filters(self, column: str) -> str:
+        """` AND ...` for the weekday and time-of-day filters ('' without filters)."""
+        local = self.sql_local(column)
+        out = ""
+        if len(self.weekdays) < 7:
+            days = ", ".join(str(DAYS.index(d)) for d in sorted(self.weekdays, key=DAYS.index))
+            out += f" AND ({local} / 86400 + 3) % 7 IN ({days})"
+        if self.time_of_day is not None:
+            out += (f" AND {local} % 86400 >= {self.time_of_day.start * 60}"
+                    f" AND {local} % 86400 < {self.time_of_day.end * 60}")
+        return out
 
     def describe(self) -> dict:
         return {
@@ -81,10 +133,25 @@ class ReportWindow:
         }
 
 
+@lru_cache(maxsize=256)
+def _offsets(tz: str, start: int, end: int) -> tuple[tuple[int, int], ...]:
+    zone = ZoneInfo(tz)
+
+    def offset(epoch: int) -> int:
+        return int(dt.datetime.fromtimestamp(epoch, zone).utcoffset().total_seconds())
+
+    # Offsets change on whole quarter hours everywhere: a 15-minute scan finds every change.
+    out = [(start, offset(start))]
+    for epoch in range(start - start % 900 + 900, end, 900):
+        value = offset(epoch)
+        if value != out[-1][1]:
+            out.append((epoch, value))
+    return tuple(out)
+
+
 def _label(interval: str, local: dt.datetime) -> str:
     if interval == "hour":
-        # The hour that repeats when DST ends is its own bucket.
-        return local.strftime("%Y-%m-%d %H:00") + (" (2nd)" if local.fold else "")
+        return local.strftime("%Y-%m-%d %H:00")
     if interval == "day":
         return local.strftime("%Y-%m-%d")
     if interval == "week":
@@ -93,18 +160,6 @@ def _label(interval: str, local: dt.datetime) -> str:
     if interval == "month":
         return local.strftime("%Y-%m")
     return "total"
-
-
-@lru_cache(maxsize=200_000)
-def _bucket(window: ReportWindow, epoch: int) -> str | None:
-    local = dt.datetime.fromtimestamp(epoch, ZoneInfo(window.tz))
-    if DAYS[local.weekday()] not in window.weekdays:
-        return None
-    if window.time_of_day is not None:
-        minute = local.hour * 60 + local.minute
-        if not window.time_of_day.start <= minute < window.time_of_day.end:
-            return None
-    return _label(window.interval, local)
 
 
 _WHEN = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2})?$")
@@ -153,8 +208,6 @@ def make_window(
             tod = parse_time_range(time_of_day)
         except ValueError as exc:
             raise ReportError(f"--time {exc}") from None
-        if tod.start % 15 or tod.end % 15:
-            raise ReportError(f"--time {time_of_day!r}: the books are tallied in quarter hours; use :00, :15, :30 or :45")
     return ReportWindow(first, last, tz, interval, days, tod)
 
 

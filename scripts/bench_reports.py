@@ -1,0 +1,167 @@
+"""Benchmark: a month's queue report by day over the books of 1 M calls, beside one bare
+`SELECT ... GROUP BY` over the same stints, in the same run (SQLite, or PostgreSQL with
+--db postgresql://...). Prints figures; docs/benchmarks.md records them.
+
+    .venv/bin/python scripts/bench_reports.py [--calls 1000000] [--db URL] [--keep]
+
+Without --db it fills a fresh SQLite file. The books are written straight into the
+tables, shaped like what the ingestor writes from the sandbox's queue_log (a stint per
+queue visit, overflow stints, agent legs with wrap-up, callback lines); with --db URL of
+a database already holding books (e.g. ingested by the ingest benchmark) and --no-fill,
+it reports over those.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from sqlalchemy import insert, text  # noqa: E402
+
+from pbxctl.books.queue_report import queue_report  # noqa: E402
+from pbxctl.books.report_source import tally_books  # noqa: E402
+from pbxctl.books.report_window import make_window  # noqa: E402
+from pbxctl.books.tables import BooksAgentLeg, BooksCall, BooksPbxctlEvent, BooksQueueStint  # noqa: E402
+from pbxctl.storage.db import engine_for  # noqa: E402
+
+TZ = "Europe/Oslo"
+QUEUES = ["support", "sales", "billing", "tech", "vip"]
+AGENTS = [f"agent{i:02d}" for i in range(40)]
+SL = {q: 20 for q in QUEUES}
+MONTH_START = dt.datetime(2026, 11, 1, tzinfo=ZoneInfo(TZ))
+DAYS = 30
+
+
+def fill(engine, calls: int, seed: int = 12) -> None:
+    rnd = random.Random(seed)
+    start = int(MONTH_START.timestamp())
+    span = DAYS * 86400
+    batch: dict[str, list] = {"calls": [], "stints": [], "legs": [], "events": []}
+    tables = {"calls": BooksCall.__table__, "stints": BooksQueueStint.__table__, "legs": BooksAgentLeg.__table__,
+              "events": BooksPbxctlEvent.__table__}
+    agent_free = {a: 0 for a in AGENTS}
+
+    def flush() -> None:
+        with engine.begin() as conn:
+            for key, rows in batch.items():
+                if rows:
+                    conn.execute(insert(tables[key]), rows)
+                    rows.clear()
+
+    times = sorted(start + rnd.randrange(span) for _ in range(calls))
+    for n, t in enumerate(times):
+        callid = f"{t}.{n}"
+        queue = QUEUES[n % len(QUEUES)]
+        entry = rnd.choice(("22334455", "22334466", "81500100"))
+        batch["calls"].append(dict(node="pbx1", callid=callid, started_at=t - 8, ended_at=t + 300,
+                                   caller_number=f"47{rnd.randrange(10**7, 10**8)}", caller_name="", entry=entry))
+        entered = t
+        for visit in range(2):
+            r = rnd.random()
+            wait = int(rnd.expovariate(1 / 25))
+            outcome = ("answered" if r < 0.80 else "abandoned" if r < 0.90 else "timed_out" if r < 0.95
+                       else "exit_empty" if r < 0.98 else "refused")
+            if visit == 1 and outcome in ("timed_out", "refused"):
+                outcome = "abandoned"
+            exit_to = None
+            if outcome in ("timed_out", "refused"):
+                exit_to = f"queue:{QUEUES[(QUEUES.index(queue) + 1) % len(QUEUES)]}"
+            elif outcome == "exit_empty":
+                exit_to = "voicemail:100"
+            agent = rnd.choice(AGENTS) if outcome == "answered" else None
+            batch["stints"].append(dict(
+                node="pbx1", callid=callid, queue=queue, entered_at=entered, ended_at=entered + wait,
+                outcome=outcome, wait_seconds=0 if outcome == "refused" else wait,
+                answered_at=entered + wait if agent else None, agent=agent, member=agent, exit_to=exit_to,
+                caller_number=""))
+            if agent:
+                connected = max(entered + wait, agent_free[agent])
+                talk = int(rnd.expovariate(1 / 180)) + 5
+                agent_free[agent] = connected + talk + 10
+                batch["legs"].append(dict(node="pbx1", callid=callid, member=agent, connected_at=connected,
+                                          queue=queue, entered_at=entered, agent=agent, ended_at=connected + talk,
+                                          talk_seconds=talk, ended_by="caller", wrapup_seconds=10))
+            if outcome == "exit_empty" and rnd.random() < 0.5:
+                batch["events"].append(dict(node="pbx1", callid=callid, at=entered + wait + 5,
+                                            event="PBXCTLCALLBACK", data=f"{n}", queue=queue, agent=""))
+            if not exit_to or not exit_to.startswith("queue:"):
+                break
+            queue, entered = exit_to.removeprefix("queue:"), entered + wait + 1
+        if len(batch["calls"]) >= 20_000:
+            flush()
+    flush()
+
+
+def timed(fn, repeat: int) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=1_000_000)
+    parser.add_argument("--db", help="SQLAlchemy URL (default: a new SQLite file)")
+    parser.add_argument("--no-fill", action="store_true", help="report over the books already in --db")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    tmp = tempfile.mkdtemp(prefix="pbxctl-bench-")
+    url = args.db or f"sqlite:///{tmp}/books.db"
+    engine = engine_for(url)
+    if not args.no_fill:
+        with engine.begin() as conn:
+            for table in ("books_calls", "books_queue_stints", "books_agent_legs", "books_pbxctl_events"):
+                conn.execute(text(f"DELETE FROM {table}"))
+        t0 = time.perf_counter()
+        fill(engine, args.calls)
+        print(f"filled {args.calls} calls in {time.perf_counter() - t0:.1f} s ({engine.dialect.name})")
+    with engine.connect() as conn:
+        stints = conn.execute(text("SELECT COUNT(*) FROM books_queue_stints")).scalar()
+        legs = conn.execute(text("SELECT COUNT(*) FROM books_agent_legs")).scalar()
+        if engine.dialect.name == "sqlite":
+            conn.execute(text("ANALYZE"))
+        else:
+            conn.execute(text("ANALYZE"))
+            conn.commit()
+    window = make_window("2026-11-01", "2026-11-30", TZ, "day")
+    offset = int(MONTH_START.utcoffset().total_seconds())
+    bare_sql = text(
+        "SELECT queue, (entered_at + :offset) / 86400 AS day, outcome, COUNT(*), SUM(wait_seconds) "
+        "FROM books_queue_stints WHERE entered_at >= :start AND entered_at < :end "
+        "GROUP BY queue, (entered_at + :offset) / 86400, outcome")
+
+    def bare():
+        with engine.connect() as conn:
+            return conn.execute(bare_sql, {"offset": offset, "start": window.start_epoch,
+                                           "end": window.end_epoch}).fetchall()
+
+    def report():
+        return queue_report(tally_books(engine, window, QUEUES, SL, 5), window, QUEUES, SL, 5, 80.0)
+
+    bare()  # warm the page cache for both alike
+    bare_s, rows = timed(bare, args.repeat)
+    report_s, doc = timed(report, args.repeat)
+    total = next(r for r in doc["totals"] if r["queue"] == "(all queues)")
+    bare_offered = sum(r[3] for r in rows if r[2] != "refused")
+    print(f"{engine.dialect.name}: {stints} stints, {legs} agent legs in the books")
+    print(f"bare SELECT ... GROUP BY (queue, day, outcome): {bare_s:.3f} s, {len(rows)} groups")
+    print(f"queue report, month by day, 5 queues: {report_s:.3f} s ({report_s / bare_s:.2f}x the bare query), "
+          f"{len(doc['rows'])} rows; offered {total['offered']} (bare query: {bare_offered})")
+    if total["offered"] != bare_offered:
+        sys.exit("the report and the bare query disagree")
+
+
+if __name__ == "__main__":
+    main()
