@@ -4,11 +4,16 @@
 
     .venv/bin/python scripts/bench_reports.py [--calls 1000000] [--db URL] [--keep]
 
-Without --db it fills a fresh SQLite file. The books are written straight into the
+Without --db it fills a fresh SQLite file (the month of November 2026). The books are written straight into the
 tables, shaped like what the ingestor writes from the sandbox's queue_log (a stint per
 queue visit, overflow stints, agent legs with wrap-up, callback lines); with --db URL of
-a database already holding books (e.g. ingested by the ingest benchmark) and --no-fill,
-it reports over those.
+a database already holding books and --no-fill it reports over those, e.g. a month
+written by scripts/gen_queue_log.py and ingested with `pbxctl books import`:
+
+    scripts/gen_queue_log.py --calls 1000000 --out /tmp/queue_log
+    pbxctl books import /tmp/queue_log --db sqlite:////tmp/books.db
+    scripts/bench_reports.py --db sqlite:////tmp/books.db --no-fill --from 2026-12-01 --to 2026-12-31 \
+        --queues support,sales,billing,tech
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from sqlalchemy import insert, text  # noqa: E402
+from sqlalchemy import bindparam, insert, text  # noqa: E402
 
 from pbxctl.books.queue_report import queue_report  # noqa: E402
 from pbxctl.books.report_source import tally_books  # noqa: E402
@@ -36,7 +41,7 @@ from pbxctl.storage.db import engine_for  # noqa: E402
 TZ = "Europe/Oslo"
 QUEUES = ["support", "sales", "billing", "tech", "vip"]
 AGENTS = [f"agent{i:02d}" for i in range(40)]
-SL = {q: 20 for q in QUEUES}
+SL = {q: 20 for q in ("support", "sales", "billing", "tech", "vip")}
 MONTH_START = dt.datetime(2026, 11, 1, tzinfo=ZoneInfo(TZ))
 DAYS = 30
 
@@ -116,6 +121,9 @@ def main() -> None:
     parser.add_argument("--db", help="SQLAlchemy URL (default: a new SQLite file)")
     parser.add_argument("--no-fill", action="store_true", help="report over the books already in --db")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--from", dest="start", default="2026-11-01", help="first day of the month reported")
+    parser.add_argument("--to", dest="end", default="2026-11-30", help="last day")
+    parser.add_argument("--queues", default=",".join(QUEUES), help="comma-separated (default: the filled ones)")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="pbxctl-bench-")
     url = args.db or f"sqlite:///{tmp}/books.db"
@@ -135,20 +143,24 @@ def main() -> None:
         else:
             conn.execute(text("ANALYZE"))
             conn.commit()
-    window = make_window("2026-11-01", "2026-11-30", TZ, "day")
-    offset = int(MONTH_START.utcoffset().total_seconds())
+    window = make_window(args.start, args.end, TZ, "day")
+    queues = args.queues.split(",")
+    offsets = window.offsets()
+    if len(offsets) != 1:
+        sys.exit("pick a month without a DST change: the bare query adds one fixed offset")
+    offset = offsets[0][1]
     bare_sql = text(
         "SELECT queue, (entered_at + :offset) / 86400 AS day, outcome, COUNT(*), SUM(wait_seconds) "
-        "FROM books_queue_stints WHERE entered_at >= :start AND entered_at < :end "
-        "GROUP BY queue, (entered_at + :offset) / 86400, outcome")
+        "FROM books_queue_stints WHERE entered_at >= :start AND entered_at < :end AND queue IN :queues "
+        "GROUP BY queue, (entered_at + :offset) / 86400, outcome").bindparams(bindparam("queues", expanding=True))
 
     def bare():
         with engine.connect() as conn:
             return conn.execute(bare_sql, {"offset": offset, "start": window.start_epoch,
-                                           "end": window.end_epoch}).fetchall()
+                                           "end": window.end_epoch, "queues": queues}).fetchall()
 
     def report():
-        return queue_report(tally_books(engine, window, QUEUES, SL, 5), window, QUEUES, SL, 5, 80.0)
+        return queue_report(tally_books(engine, window, queues, SL, 5), window, queues, SL, 5, 80.0)
 
     bare()  # warm the page cache for both alike
     bare_s, rows = timed(bare, args.repeat)
@@ -157,10 +169,33 @@ def main() -> None:
     bare_offered = sum(r[3] for r in rows if r[2] != "refused")
     print(f"{engine.dialect.name}: {stints} stints, {legs} agent legs in the books")
     print(f"bare SELECT ... GROUP BY (queue, day, outcome): {bare_s:.3f} s, {len(rows)} groups")
-    print(f"queue report, month by day, 5 queues: {report_s:.3f} s ({report_s / bare_s:.2f}x the bare query), "
+    print(f"queue report, month by day, {len(queues)} queues: {report_s:.3f} s ({report_s / bare_s:.2f}x the bare query), "
           f"{len(doc['rows'])} rows; offered {total['offered']} (bare query: {bare_offered})")
     if total["offered"] != bare_offered:
         sys.exit("the report and the bare query disagree")
+    # Where the time goes: the two parts that cost most beside the bare scan.
+    unit = window.sql_unit("s.entered_at")
+    where = "s.entered_at >= :start AND s.entered_at < :end AND s.queue IN :queues"
+    parts = {
+        "stints by queue/day/outcome/exit, no join": f"SELECT s.queue, {unit}, s.outcome, COALESCE(s.exit_to, ''), "
+        f"COUNT(*), SUM(s.wait_seconds), MAX(s.wait_seconds) FROM books_queue_stints s WHERE {where} GROUP BY 1, 2, 3, 4",
+        "the same joined to books_calls (entry)": f"SELECT s.queue, {unit}, s.outcome, COALESCE(s.exit_to, ''), "
+        f"COALESCE(c.entry, ''), COUNT(*), SUM(s.wait_seconds) FROM books_queue_stints s LEFT JOIN books_calls c "
+        f"ON c.node = s.node AND c.callid = s.callid WHERE {where} GROUP BY 1, 2, 3, 4, 5",
+        "agent legs by queue/day (talk)": f"SELECT l.queue, {window.sql_unit('l.entered_at')}, COUNT(*), "
+        "SUM(l.talk_seconds) FROM books_agent_legs l WHERE l.entered_at >= :start AND l.entered_at < :end GROUP BY 1, 2",
+        "agent legs with LEAD (wrap-up cut at next call)": "SELECT queue, COUNT(*), SUM(n) FROM (SELECT queue, "
+        "LEAD(connected_at) OVER (PARTITION BY node, agent ORDER BY connected_at) AS n FROM books_agent_legs "
+        "WHERE entered_at >= :start AND entered_at < :end) x GROUP BY 1",
+    }
+    for name, sql in parts.items():
+        query = text(sql).bindparams(bindparam("queues", expanding=True)) if ":queues" in sql else text(sql)
+
+        def run(q=query):
+            with engine.connect() as conn:
+                return conn.execute(q, {"start": window.start_epoch, "end": window.end_epoch, "queues": queues}).fetchall()
+
+        print(f"  part: {name}: {timed(run, args.repeat)[0]:.3f} s")
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ def make_previous_schema(url: str) -> None:
 def test_an_upgrade_keeps_the_data_of_the_previous_schema(books_url):
     make_previous_schema(books_url)
     engine = new_engine(books_url)  # migrates
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
     assert BOOKS <= set(inspect(engine).get_table_names())
     (member,) = load_memberships(engine)
     assert (member.agent, member.queue, member.logged_in, member.paused, member.reason) == ("kari", "support", True, True, "lunch")
@@ -63,12 +63,12 @@ def test_an_upgrade_keeps_the_data_of_the_previous_schema(books_url):
     assert callback.number == "+4722334455"
     # and opening it again is a no-op
     new_engine(books_url)
-    assert current_revision(engine) == "0002" and len(load_memberships(engine)) == 1
+    assert current_revision(engine) == "0003" and len(load_memberships(engine)) == 1
 
 
 def test_a_new_database_gets_every_table(books_url):
     engine = new_engine(books_url)
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
     assert BOOKS | {"agent_memberships", "queue_calls", "callback_requests"} <= set(inspect(engine).get_table_names())
 
 

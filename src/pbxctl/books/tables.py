@@ -16,7 +16,7 @@ Conventions that hold for every table:
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger
+from sqlalchemy import BigInteger, Index, text
 from sqlmodel import Field, SQLModel
 
 
@@ -143,6 +143,11 @@ class BooksPbxctlEvent(SQLModel, table=True):
     call builder also folds the ones it understands into calls and stints."""
 
     __tablename__ = "books_pbxctl_events"
+    # The reports count callback requests; only those lines are in this index (migration 0003).
+    __table_args__ = (
+        Index("ix_books_pbxctl_events_callbacks", "at", sqlite_where=text("event = 'PBXCTLCALLBACK'"),
+              postgresql_where=text("event = 'PBXCTLCALLBACK'")),
+    )
 
     node: str = Field(primary_key=True)
     callid: str = Field(primary_key=True)
