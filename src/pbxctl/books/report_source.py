@@ -13,6 +13,7 @@ from collections import defaultdict
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Engine
 
+from pbxctl.books.agent_time import ALL_QUEUES, intervals
 from pbxctl.books.queue_tally import CALLBACK, TALK, WAIT_BINS, Tally, TallyKey
 from pbxctl.books.report_rows import AgentLeg, AgentSpan, Books, Call, CallEvent, RingAttempt, Stint
 from pbxctl.books.report_window import ReportWindow
@@ -185,50 +186,18 @@ def load_books(engine: Engine, window: ReportWindow, node: str | None = None) ->
     return books
 
 
-_OPENS = {"ADDMEMBER": "login", "AGENTLOGIN": "login", "PAUSE": "pause", "PAUSEALL": "pause"}
-_CLOSES = {"REMOVEMEMBER": "login", "AGENTLOGOFF": "login", "UNPAUSE": "pause", "UNPAUSEALL": "pause"}
-
-
-def pair_spans(events: list[tuple], start: int, end: int) -> list[AgentSpan]:
-    """Login and pause spans from member events (at, queue, event, agent, reason), in time
-    order, clipped to [start, end). A span still open at `end` ends there; a REMOVEMEMBER
-    also ends that queue's pause. Static members log no ADDMEMBER: their login time is not
-    in the books."""
-    open_: dict[tuple, tuple[int, str]] = {}
-    spans: list[AgentSpan] = []
-
-    def close(key: tuple, when: int) -> None:
-        since, reason = open_.pop(key)
-        a, b = max(since, start), min(when, end)
-        if a < b:
-            kind, agent, queue = key
-            spans.append(AgentSpan(agent, a, b, None if queue == "NONE" else queue,
-                                   reason if kind == "pause" else None))
-
-    for when, queue, event, agent, reason in events:
-        if when >= end:
-            break
-        if event in _OPENS:
-            key = (_OPENS[event], agent, queue)
-            if key not in open_:
-                open_[key] = (when, reason or "")
-        elif event in _CLOSES:
-            kinds = ("login", "pause") if _CLOSES[event] == "login" else ("pause",)
-            for kind in kinds:
-                if (kind, agent, queue) in open_:
-                    close((kind, agent, queue), when)
-    for key in list(open_):
-        close(key, end)
-    return spans
-
-
 def load_spans(engine: Engine, window: ReportWindow, node: str | None = None) -> list[AgentSpan]:
-    """Login and pause spans overlapping the window, paired from books_agent_events."""
+    """Login and pause spans overlapping the window, from books_agent_events
+    (paired by `agent_time.intervals`)."""
     params: dict = {"end": window.end_epoch}
     query = text(
         "SELECT a.at, a.queue, a.event, a.agent, a.reason FROM books_agent_events a "
-        f"WHERE a.at < :end{_node_filter('a', node, params)} ORDER BY a.at, a.event"
+        f"WHERE a.at < :end{_node_filter('a', node, params)}"
     )
     with engine.connect() as conn:
-        rows = [tuple(r) for r in conn.execute(query, params)]
-    return pair_spans(rows, window.start_epoch, window.end_epoch)
+        rows = list(conn.execute(query, params))
+    return [
+        AgentSpan(i.agent, i.start, i.end, None if i.queue == ALL_QUEUES else i.queue,
+                  i.reason if i.kind == "pause" else None)
+        for i in intervals(rows, window.start_epoch, window.end_epoch)
+    ]
