@@ -143,7 +143,9 @@ def test_reports_equal_asterisks_counters_and_what_the_test_did(oracle_site, san
     assert (a["offered"], a["answered"], a["answered_in_sl"]) == (5, 2, 1)
     assert (a["abandoned"], a["short_abandoned"], a["timed_out"]) == (2, 1, 1)
     assert a["service_level_pct"] == round(100 * 1 / (5 - 1), 1)
-    assert (b["offered"], b["answered"], b["overflow_in"]) == (1, 1, 1)
+    # The overflow is the call's second stint (below); its destination is not in the books:
+    # the dialplan's PBXCTLEXIT logs QUEUESTATUS only, so overflow_to/overflow_in stay empty.
+    assert (b["offered"], b["answered"]) == (1, 1)
     assert (e["offered"], e["exit_empty"]) == (1, 1)
 
     log = build_document(engine, oracle_site.site, ReportRequest("calls", **window))
