@@ -20,11 +20,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from typer.testing import CliRunner
 
-from conftest import applied_test_site, point_at_sandbox
+from helpers.sandbox import applied_test_site
+from helpers.site_files import point_at_sandbox
 from pbxctl.books.report_request import ReportRequest, build_document
 from pbxctl.cli import app
 from pbxctl.storage.db import engine_for
-from queue_calls import DB_FAMILY, Lab, TimedRecorder, install_test_dialplan
+from helpers.queue_calls import DB_FAMILY, Lab, TimedRecorder, install_test_dialplan
 
 pytestmark = pytest.mark.asterisk
 
