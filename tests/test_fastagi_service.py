@@ -238,6 +238,26 @@ def test_goto_targets_for_the_example(holder, args, target, at):
     assert run(scenario()) == [next_is(target)]
 
 
+@pytest.mark.parametrize("presentation, screen, vip", [
+    ("prohib", "pbxctl-ivr-main,vip_check,1", "pbxctl-ivr-main,office_hours,1"),
+    ("unavailable", "pbxctl-ivr-main,vip_check,1", "pbxctl-ivr-main,office_hours,1"),
+    ("allowed_not_screened", "pbxctl-hangup,s,1", "pbxctl-ivr-main,vip_queue,1"),
+    ("", "pbxctl-hangup,s,1", "pbxctl-ivr-main,vip_queue,1"),
+])
+def test_sixth_argument_is_the_callers_presentation(holder, presentation, screen, vip):
+    """AGI(...,${PBXCTL_AT},${CALLERID(pres)}): a withheld number is anonymous (allowed by the
+    example's block element, normal at its VIP element) though the digits are delivered."""
+    service = make_service(holder.get)
+
+    async def scenario():
+        async with serving(service) as (port, _):
+            blocked = await ask(port, caller="+4781549300", args=["main", "screen", "", "0", "", presentation])
+            listed = await ask(port, caller="98765432", args=["main", "vip_check", "", "0", "", presentation])
+            return blocked, listed
+
+    assert run(scenario()) == ([next_is(screen)], [next_is(vip)])
+
+
 def test_destination_kinds_become_dialplan_targets(tmp_path):
     site = tmp_path / "kinds.yaml"
     site.write_text(

@@ -177,3 +177,50 @@ def test_an_ipv6_fastagi_host_is_reached_by_asterisk(example_site, ami_secret, t
         svc.stop()
         example_site.write_text(text)
         assert runner.invoke(app, ["apply", str(example_site)]).exit_code == 0
+
+
+WITHHELD_CALLER_CONTEXT = "pbxctl-test-withheld"
+WITHHELD_DIALPLAN = f"""; Test-only (tests/test_ivr_asterisk.py): a caller whose trunk delivers the number
+; but marks it withheld, as SIP trunks do with Privacy: id.
+[{WITHHELD_CALLER_CONTEXT}]
+exten => _X.,1,Set(CALLERID(pres)=prohib)
+ same => n,Goto(pbxctl-entries,${{EXTEN}},1)
+"""
+
+
+@pytest.fixture
+def withheld_dialplan(sandbox, applied_site):
+    from queue_calls import install_dialplan_file
+
+    from conftest import sandbox_rx
+
+    if install_dialplan_file(sandbox["config_dir"], "extensions_pbxctl_withheld_test.conf", WITHHELD_DIALPLAN, "withheld caller"):
+        sandbox_rx("dialplan reload")
+
+
+@pytest.mark.parametrize("caller, shown, withheld", [
+    ("+4781549300", "hangup", "voicemail:100"),  # on the block list: allowed as anonymous when withheld
+    ("98765432", "queue:support", "voicemail:100"),  # on the VIP list: normal (closed -> voicemail) when withheld
+])
+def test_withheld_number_counts_as_anonymous(service, ami_secret, withheld_dialplan, caller, shown, withheld):
+    service.set_time("2026-12-23 19:00")
+
+    async def withheld_call():
+        async with EventRecorder(ami_secret) as rec:
+            await rec.send({
+                "Action": "Originate", "Channel": f"Local/200@{WITHHELD_CALLER_CONTEXT}", "Application": "Wait",
+                "Data": "30", "CallerID": f"Test <{caller}>", "Async": "true",
+            })
+            first = await rec.wait_for(lambda e: e.get("Event") == "Newexten" and is_ivr_channel(e) and e.get("Context") == "pbxctl-entries")
+            channel = first["Channel"]
+            agi = await rec.wait_for(lambda e: e.get("Event") == "Newexten" and e.get("Channel") == channel and e.get("Application") == "AGI")
+            return agi["AppData"], await outcome(rec, channel)
+
+    async def shown_call():
+        async with EventRecorder(ami_secret) as rec:
+            return await outcome(rec, await place_call(rec, "200", caller, []))
+
+    assert asyncio.run(shown_call()) == shown
+    app_data, where = asyncio.run(withheld_call())
+    assert app_data.endswith(",prohib")  # what the generated dialplan hands the service
+    assert where == withheld

@@ -462,6 +462,55 @@ def test_block_anonymous_blocked_says_so(block_site):
     assert "anonymous callers blocked" in tiny(block_site, "b", caller="").reason
 
 
+# --- withheld numbers (CALLERID(pres)) -------------------------------------------------------
+
+WITHHELD = ["prohib_not_screened", "prohib_passed_screen", "prohib_failed_screen", "prohib", "unavailable"]
+SHOWN = ["", "allowed", "allowed_not_screened", "allowed_passed_screen", "allowed_failed_screen"]
+
+
+def withheld(loaded, element, presentation, caller, ivr="t") -> Decision:
+    call = CallContext(caller=caller, now=WED_10, presentation=presentation)
+    return decide(loaded, ivr, element, "", 0, call)
+
+
+@pytest.mark.parametrize("presentation", WITHHELD + ["PROHIB", " prohib "])
+def test_withheld_listed_number_is_blocked_as_anonymous(block_site, presentation):
+    # The trunk delivers a number that is not on the list; withheld, it counts as anonymous.
+    decision = withheld(block_site, "b", presentation, caller="+4790000004")
+    assert decision.next == "voicemail:100"
+    assert decision.reason == (
+        f"number withheld (presentation {presentation.strip().lower()}): anonymous callers blocked -> voicemail:100"
+    )
+
+
+@pytest.mark.parametrize("presentation", SHOWN)
+def test_shown_number_is_judged_by_the_list(block_site, presentation):
+    assert withheld(block_site, "b", presentation, caller="+4790000004").next == "queue:q"
+    assert withheld(block_site, "b", presentation, caller="+4790000001").next == "voicemail:100"
+
+
+@pytest.mark.parametrize("presentation", WITHHELD)
+def test_withheld_caller_allowed_by_default(example, presentation):
+    decision = withheld(example, "screen", presentation, caller="+4781549300", ivr="main")
+    # Anonymous callers are allowed by the example's block element, even a listed number withheld.
+    assert decision.next == "vip_check"
+    assert "anonymous callers allowed" in decision.reason
+
+
+@pytest.mark.parametrize("presentation", WITHHELD)
+def test_withheld_vip_number_is_not_vip(example, presentation):
+    # 98765432 is on the example's VIP list; withheld, it is anonymous: normal by default.
+    decision = withheld(example, "vip_check", presentation, caller="98765432", ivr="main")
+    assert decision.next == "office_hours"
+    assert "treated as normal" in decision.reason
+
+
+@pytest.mark.parametrize("presentation", WITHHELD)
+def test_withheld_caller_is_vip_when_anonymous_means_vip(vip_anon_site, presentation):
+    assert withheld(vip_anon_site, "v", presentation, caller="22445566").next == "queue:q"
+    assert withheld(vip_anon_site, "v", "allowed", caller="22445566").next == "queue:r"
+
+
 # --- callback ------------------------------------------------------------------------------
 
 

@@ -1,6 +1,7 @@
 """The IVR decision service for Asterisk: FastAGI on panoramisk.
 
-The generated dialplan calls `AGI(agi://HOST:PORT/decide,IVR,ELEMENT,INPUT,ATTEMPT)`;
+The generated dialplan calls `AGI(agi://HOST:PORT/decide,IVR,ELEMENT,INPUT,ATTEMPT,AT,PRES)`
+(AT: PBXCTL_AT of test calls, PRES: CALLERID(pres));
 this service answers by setting PBXCTL_NEXT (a Goto target), and for callbacks
 PBXCTL_RECORDED. Every failure path sets nothing, so the dialplan takes the entry's
 fallback: the service may be down, slow or wrong, never the cause of a dropped call.
@@ -161,7 +162,12 @@ class IvrAgiService:
             attempt = 0
         loaded = self._site()
         caller = headers.get("agi_callerid", "")
-        call = CallContext(caller=caller, now=as_if(headers.get("agi_arg_5", "")) or self.clock.now(), entry=None)
+        call = CallContext(
+            caller=caller,
+            now=as_if(headers.get("agi_arg_5", "")) or self.clock.now(),
+            entry=None,
+            presentation=headers.get("agi_arg_6", ""),
+        )
         try:
             decision = decide(loaded, ivr, element, digits, attempt, call)
         except NotADecision as exc:
@@ -196,6 +202,7 @@ class IvrAgiService:
             input=digits,
             attempt=attempt,
             caller=caller,
+            presentation=call.presentation,
             next=decision.next,
             why=decision.reason,
         )

@@ -17,11 +17,24 @@ RETRY = "retry"
 DTMF = set("0123456789*#")
 
 
+# CALLERID(pres) values of a caller who withheld the number (or whose network did not
+# deliver it). SIP trunks often send the number anyway, marked private: it must not make
+# such a caller look like a known one to a block or VIP list.
+WITHHELD_PRESENTATIONS = frozenset({
+    "prohib_not_screened", "prohib_passed_screen", "prohib_failed_screen", "prohib", "unavailable",
+})
+
+
 @dataclass(frozen=True)
 class CallContext:
     caller: str | None  # the caller number as the PBX gives it ('', 'unknown', '+4722...')
     now: dt.datetime  # aware
     entry: str | None = None
+    presentation: str = ""  # CALLERID(pres) as the PBX names it; '' when not given
+
+    @property
+    def withheld(self) -> bool:
+        return self.presentation.strip().lower() in WITHHELD_PRESENTATIONS
 
 
 @dataclass(frozen=True)
@@ -114,6 +127,8 @@ def _advanced_menu(loaded: LoadedSite, el: m.AdvancedMenuElement, digits: str, a
 
 def _listed(loaded: LoadedSite, list_name: str, call: CallContext) -> tuple[bool | None, str]:
     """(True/False when the caller is on the list / not, None when anonymous; why)."""
+    if call.withheld:
+        return None, f"number withheld (presentation {call.presentation.strip().lower()})"
     number, why = caller_e164(loaded, call.caller)
     if number is None:
         return None, why
