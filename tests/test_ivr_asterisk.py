@@ -190,9 +190,9 @@ exten => _X.,1,Set(CALLERID(pres)=prohib)
 
 @pytest.fixture
 def withheld_dialplan(sandbox, applied_site):
-    from queue_calls import install_dialplan_file
+    from helpers.queue_calls import install_dialplan_file
 
-    from conftest import sandbox_rx
+    from helpers.sandbox import sandbox_rx
 
     if install_dialplan_file(sandbox["config_dir"], "extensions_pbxctl_withheld_test.conf", WITHHELD_DIALPLAN, "withheld caller"):
         sandbox_rx("dialplan reload")

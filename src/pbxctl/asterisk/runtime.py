@@ -7,6 +7,11 @@ backend-neutral `service.runtime.Runtime` built from them.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pbxctl.service.lifecycle import ServiceLifecycle
+
 import asyncio
 import functools
 import time
@@ -99,7 +104,7 @@ def build_services(site_file: Path, loaded: LoadedSite, clock: FixedClock | None
 
 
 async def run_services(services: AsteriskServices, http_port: int | None = None,
-                       announce: Callable[[str], None] = print) -> None:
+                       announce: Callable[[str], None] = print, lifecycle: "ServiceLifecycle | None" = None) -> None:
     """Listen (FastAGI, HTTP), then run until cancelled; the books are flushed on the way out."""
     loaded = services.holder.get()
     ast = loaded.site.pbx.asterisk
@@ -115,16 +120,20 @@ async def run_services(services: AsteriskServices, http_port: int | None = None,
         server.close()
         raise ListenFailed(f"cannot listen on {svc.host}:{port} (service): {exc.strerror or exc}") from None
     register_runtime(services.runtime, time.time)
-    announce(
-        f"pbxctl for site {loaded.site.site}: FastAGI on {agi.host}:{agi.port}, AMI controller for "
-        f"{ast.ami.host}:{ast.ami.port}, HTTP on http://{svc.host}:{port}/metrics and /api"
+    where = (
+        f"FastAGI on {agi.host}:{agi.port}, AMI controller for {ast.ami.host}:{ast.ami.port}, "
+        f"HTTP on http://{svc.host}:{port}/metrics and /api"
     )
+    announce(f"pbxctl for site {loaded.site.site}: {where}")
+    jobs = (server.serve_forever(), services.holder.watch(), services.controller.run(), services.monitor.run(),
+            follow(services.books), ReportScheduler(services.holder.get, services.runtime.books).run())
     try:
         async with server:
-            await asyncio.gather(
-                server.serve_forever(), services.holder.watch(), services.controller.run(), services.monitor.run(),
-                follow(services.books), ReportScheduler(services.holder.get, services.runtime.books).run(),
-            )
+            if lifecycle is None:
+                await asyncio.gather(*jobs)
+            else:  # under systemd: READY=1, watchdog pings, graceful stop on SIGTERM
+                lifecycle.ready(f"site {loaded.site.site}: {where}")
+                await lifecycle.run(*jobs)
     finally:
         await services.controller.flush()
         await runner.cleanup()

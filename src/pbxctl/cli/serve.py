@@ -9,10 +9,22 @@ from typing import Optional
 import typer
 
 from pbxctl.cli.common import OLD_SITE, SITE, fail, load_site_or_fail, parse_at, site_path_or_positional
-from pbxctl.service.logs import configure_logging
+from pbxctl.service.logs import UnknownLogFormat, choose_log_format, configure_logging
 from pbxctl.site.secrets import SecretUnavailable
 
 app = typer.Typer(name="serve", help="Long-running services beside the PBX.", no_args_is_help=True)
+
+
+LOG_FORMAT = typer.Option(
+    None, "--log-format", help="text (key=value) or json (default: PBXCTL_LOG_FORMAT, else service.log_format, else text)."
+)
+
+
+def set_up_logging(option: str | None, loaded) -> None:
+    try:
+        configure_logging(choose_log_format(option, loaded.site.service.log_format))
+    except UnknownLogFormat as exc:
+        fail(str(exc))
 
 
 def clock_time(loaded, clock: Optional[str]):
@@ -35,22 +47,25 @@ def serve_asterisk(
     old_site: Optional[Path] = OLD_SITE,
     clock: Optional[str] = typer.Option(None, "--clock", help="Behave as if it were this local time (testing), e.g. '2026-12-24 13:05'."),
     http_port: Optional[int] = typer.Option(None, "--http-port", help="Port of /metrics and /api (default: service.port of the site, 9464)."),
+    log_format: Optional[str] = LOG_FORMAT,
 ) -> None:
     """Run pbxctl's Asterisk services: the FastAGI IVR decisions and agent codes, the AMI
     queue/agent controller, the books (queue_log followed), and HTTP (/metrics, /api) — one
     asyncio process."""
     from pbxctl.asterisk.fastagi_service import FixedClock
     from pbxctl.asterisk.runtime import ListenFailed, build_services, run_services
+    from pbxctl.service.lifecycle import ServiceLifecycle
 
     site_file = site_path_or_positional(ctx, site, old_site)
-    configure_logging()
     loaded = load_site_or_fail(site_file)
+    set_up_logging(log_format, loaded)
     try:
         services = build_services(site_file, loaded, FixedClock(when) if (when := clock_time(loaded, clock)) else None)
     except SecretUnavailable as exc:
         fail(str(exc))
     try:
-        asyncio.run(run_services(services, http_port, announce=lambda text: typer.echo(text, err=True)))
+        asyncio.run(run_services(services, http_port, announce=lambda text: typer.echo(text, err=True),
+                                 lifecycle=ServiceLifecycle()))
     except ListenFailed as exc:
         fail(str(exc))
     except KeyboardInterrupt:
@@ -63,6 +78,7 @@ def serve_freeswitch(
     site: Optional[Path] = SITE,
     old_site: Optional[Path] = OLD_SITE,
     clock: Optional[str] = typer.Option(None, "--clock", help="Behave as if it were this local time (testing), e.g. '2026-12-24 13:05'."),
+    log_format: Optional[str] = LOG_FORMAT,
 ) -> None:
     """Run pbxctl's FreeSWITCH IVR service: the outbound socket the generated dialplan
     connects to (pbx.freeswitch.outbound) — one gevent process, no asyncio in it."""
@@ -71,7 +87,7 @@ def serve_freeswitch(
     from pbxctl.site.holder import SiteHolder
 
     site_file = site_path_or_positional(ctx, site, old_site)
-    configure_logging()
     loaded = load_site_or_fail(site_file)
+    set_up_logging(log_format, loaded)
     fixed = FixedClock(when) if (when := clock_time(loaded, clock)) else None
     serve(SiteHolder(site_file, loaded=loaded), fixed)

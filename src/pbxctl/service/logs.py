@@ -7,6 +7,8 @@ same key=value shape, at WARNING and above; their chatter at INFO is not the ser
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 
 import structlog
 
@@ -14,14 +16,34 @@ _SHARED = [
     structlog.processors.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
 ]
-_RENDER = structlog.processors.KeyValueRenderer(key_order=["timestamp", "level", "event"], sort_keys=True)
+_RENDERERS = {
+    "text": structlog.processors.KeyValueRenderer(key_order=["timestamp", "level", "event"], sort_keys=True),
+    # For log shippers: one JSON object per line.
+    "json": structlog.processors.JSONRenderer(sort_keys=True),
+}
+LOG_FORMATS = tuple(_RENDERERS)
+ENV_VAR = "PBXCTL_LOG_FORMAT"
 
 
-def configure_logging() -> None:
+class UnknownLogFormat(ValueError):
+    pass
+
+
+def choose_log_format(option: str | None, site_setting: str | None, environ: Mapping[str, str] = os.environ) -> str:
+    """The command-line option wins, then PBXCTL_LOG_FORMAT, then `service.log_format`."""
+    for source, value in (("--log-format", option), (ENV_VAR, environ.get(ENV_VAR)), ("service.log_format", site_setting)):
+        if value:
+            if value not in LOG_FORMATS:
+                raise UnknownLogFormat(f"{source}: {value!r} is not a log format (one of: {', '.join(LOG_FORMATS)})")
+            return value
+    return "text"
+
+
+def configure_logging(log_format: str = "text") -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _RENDER],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _RENDERERS[log_format]],
             foreign_pre_chain=[*_SHARED, structlog.stdlib.ExtraAdder()],
         )
     )

@@ -538,6 +538,8 @@ class ServiceSettings(Model):
 
     host: Host = "127.0.0.1"
     port: Port = 9464
+    # `json` for log shippers; `--log-format` and PBXCTL_LOG_FORMAT override it.
+    log_format: Literal["text", "json"] = "text"
 
 
 FeatureCode = Annotated[str, Field(pattern=r"^\*?[0-9]{1,6}$")]
