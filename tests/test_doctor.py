@@ -20,7 +20,7 @@ from pbxctl.doctor.site_refs import mailboxes, prompts
 from pbxctl.doctor.sounds import find_prompt, pbx_root, prompt_paths, resolve_in_root
 from pbxctl.site.load import load_site
 
-from conftest import copy_example
+from helpers.site_files import copy_example
 
 ALL_ACTIONS = {need.action for need in ACTIONS} | {"Ping", "QueueStatus", "ListCommands"}
 FULL = "system,call,log,verbose,command,agent,user,config,dtmf,reporting,cdr,dialplan,originate,agi"

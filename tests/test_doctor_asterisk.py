@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from pbxctl.cli import app
 from pbxctl.storage.db import engine_for
 
-from agiservice import ServiceThread
-from conftest import sandbox_rx
+from helpers.agiservice import ServiceThread
+from helpers.sandbox import sandbox_rx
 
 pytestmark = pytest.mark.asterisk
 runner = CliRunner()
