@@ -99,7 +99,7 @@ def build_services(site_file: Path, loaded: LoadedSite, clock: FixedClock | None
         agents_by_member=agent_by_interface,
         books=engine,
     )
-    books = queue_log_follower(loaded.site, engine, loaded.base_dir)
+    books = queue_log_follower(loaded.site, engine, loaded.base_dir, agent_by_interface(loaded.site))
     return AsteriskServices(holder, controller, supervision, monitor, ivr, books, runtime)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Mapping
 
 import structlog
 from sqlalchemy.engine import Engine
@@ -24,12 +25,12 @@ log = structlog.get_logger("pbxctl.books")
 POLL_SECONDS = 1.0
 
 
-def queue_log_follower(site: m.Site, engine: Engine, base_dir: Path) -> QueueLogFollower:
+def queue_log_follower(site: m.Site, engine: Engine, base_dir: Path, interfaces: Mapping[str, str]) -> QueueLogFollower:
     node = node_name(site)
     path = Path(site.pbx.asterisk.queue_log)
     if not path.is_absolute():
         path = base_dir / path
-    ingestor = Ingestor(BatchWriter(engine, node), Assembler(agent_of(site), wrapup_of(site)), batch_lines=20_000)
+    ingestor = Ingestor(BatchWriter(engine, node), Assembler(agent_of(site, interfaces), wrapup_of(site)), batch_lines=20_000)
     return QueueLogFollower(path, ingestor, node)
 
 

@@ -4,9 +4,8 @@ and the wrap-up in force for a queue's agent (stock app_queue logs neither)."""
 from __future__ import annotations
 
 import socket
-from typing import Callable
+from typing import Callable, Mapping
 
-from pbxctl.asterisk.member_actions import agent_interface
 from pbxctl.site import model as m
 
 
@@ -18,14 +17,18 @@ def node_name(site: m.Site | None, given: str | None = None) -> str:
     return socket.gethostname().split(".")[0] or "pbx"
 
 
-def agent_of(site: m.Site) -> Callable[[str], str]:
+def agent_of(site: m.Site, interfaces: Mapping[str, str]) -> Callable[[str], str]:
     """queue_log names members by membername (the agent's display name, which pbxctl
     gives app_queue), by interface (ADDMEMBER/REMOVEMEMBER), or by whatever the operator
-    configured: the first two map to the agent key, anything else stays as logged."""
+    configured: the first two map to the agent key, anything else stays as logged.
+    `interfaces` (member interface -> agent) comes from the PBX adapter: the books do not
+    know how a backend names its members."""
     names: dict[str, str] = {}
     for key, agent in site.agents.items():
         names.setdefault(agent.name, key)
-        names.setdefault(agent_interface(site, agent), key)
+    for interface, key in interfaces.items():
+        names.setdefault(interface, key)
+    for key in site.agents:
         names.setdefault(key, key)
     return lambda member: names.get(member, member)
 

@@ -45,11 +45,12 @@ def import_books(
 
     from pbxctl.books.assembler import Assembler
     from pbxctl.books.ingest import Ingestor, import_file
+    from pbxctl.asterisk.member_actions import agent_by_interface
     from pbxctl.books.site_view import agent_of, wrapup_of
     from pbxctl.books.store import BatchWriter, StoreFailed
 
     engine, node_name, site = _books_target(site_file, database, node)
-    assembler = Assembler(agent_of(site), wrapup_of(site)) if site is not None else Assembler()
+    assembler = Assembler(agent_of(site, agent_by_interface(site)), wrapup_of(site)) if site is not None else Assembler()
     writer = BatchWriter(engine, node_name, background=True)
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
     try:
