@@ -69,6 +69,8 @@ def test_the_recorded_sandbox_calls():
     overflow = next(c for c in calls.values() if len(c.stints) == 2)
     first, second = overflow.stints
     assert (first.queue, first.outcome, first.exit_status, first.wait_seconds) == ("q_overflow", "timed_out", "TIMEOUT", 5)
+    # recorded before PBXCTLEXIT named the destination: still read, with no exit_to
+    assert first.exit_to is None
     assert sorted((r.agent, r.outcome, r.ring_seconds) for r in first.rings) == [
         ("a1", "no_answer", 2.0), ("a1", "no_answer", 2.0), ("a2", "no_answer", 2.0), ("a2", "no_answer", 2.0)]
     assert first.caller_number.startswith("9")  # what agents saw (number_prefix)
@@ -111,6 +113,32 @@ def test_missing_data_fields_from_older_versions():
     assert (timed_out.outcome, timed_out.wait_seconds, timed_out.position) == ("timed_out", 60, None)
     assert (answered.outcome, answered.wait_seconds, answered.leg.talk_seconds) == ("answered", 9, 30)
     assert answered.rings[0].ring_seconds == 0.0
+
+
+def test_pbxctlexit_names_where_the_caller_went():
+    call = build_call(lines_of("""
+        1796169000|c4|support|NONE|ENTERQUEUE||4790000000|1
+        1796169060|c4|support|NONE|EXITWITHTIMEOUT|1|1|60
+        1796169060|c4|support|NONE|PBXCTLEXIT|TIMEOUT|queue:sales
+        1796169061|c4|sales|NONE|ENTERQUEUE||4790000000|1
+        1796169070|c4|sales|NONE|ABANDON|1|1|9
+        1796169070|c4|sales|NONE|PBXCTLEXIT|CONTINUE|voicemail:100
+        1796169071|c4|empty|NONE|PBXCTLEXIT|JOINEMPTY|hangup
+    """))
+    timed_out, abandoned, refused = call.stints
+    assert (timed_out.outcome, timed_out.exit_status, timed_out.exit_to) == ("timed_out", "TIMEOUT", "queue:sales")
+    assert (abandoned.outcome, abandoned.exit_status, abandoned.exit_to) == ("abandoned", "CONTINUE", "voicemail:100")
+    assert (refused.queue, refused.outcome, refused.exit_to) == ("empty", "refused", "hangup")
+
+
+def test_pbxctlexit_without_a_destination_is_still_read():
+    call = build_call(lines_of("""
+        1796169000|c5|support|NONE|ENTERQUEUE||4790000000|1
+        1796169060|c5|support|NONE|EXITWITHTIMEOUT|1|1|60
+        1796169060|c5|support|NONE|PBXCTLEXIT|TIMEOUT
+    """))
+    (stint,) = call.stints
+    assert (stint.outcome, stint.exit_status, stint.exit_to) == ("timed_out", "TIMEOUT", None)
 
 
 def test_reordered_lines_are_put_back_in_order():

@@ -75,7 +75,8 @@ async def the_mix(lab: Lab) -> dict[str, dict]:
     call = await lab.call("oracle_a")
     await lab.joined_queue(call, "oracle_b", timeout=15)
     assert await lab.answered_by(call) == "o2"
-    done["overflow"] = {"call": call, "stints": [("oracle_a", "timed_out"), ("oracle_b", "answered")], "agent": "o2"}
+    done["overflow"] = {"call": call, "stints": [("oracle_a", "timed_out"), ("oracle_b", "answered")], "agent": "o2",
+                        "exits": ["queue:oracle_b"]}
     # oracle_e empties under the caller (its only member pauses): the caller leaves
     await lab.rings("o1")
     call = await lab.call("oracle_e")
@@ -84,7 +85,7 @@ async def the_mix(lab: Lab) -> dict[str, dict]:
     await lab.pause("oracle_e", "o1")
     await lab.left(call, timeout=10)
     await lab.pause("oracle_e", "o1", paused=False)
-    done["exit_empty"] = {"call": call, "stints": [("oracle_e", "exit_empty")], "agent": None}
+    done["exit_empty"] = {"call": call, "stints": [("oracle_e", "exit_empty")], "agent": None, "exits": ["hangup"]}
     for case in done.values():
         case["uniqueid"] = lab.of(case["call"], "QueueCallerJoin")[0]["Uniqueid"]
     assert await lab.settle() == []
@@ -144,10 +145,12 @@ def test_reports_equal_asterisks_counters_and_what_the_test_did(oracle_site, san
     assert (a["offered"], a["answered"], a["answered_in_sl"]) == (5, 2, 1)
     assert (a["abandoned"], a["short_abandoned"], a["timed_out"]) == (2, 1, 1)
     assert a["service_level_pct"] == round(100 * 1 / (5 - 1), 1)
-    # The overflow is the call's second stint (below); its destination is not in the books:
-    # the dialplan's PBXCTLEXIT logs QUEUESTATUS only, so overflow_to/overflow_in stay empty.
-    assert (b["offered"], b["answered"]) == (1, 1)
-    assert (e["offered"], e["exit_empty"]) == (1, 1)
+    # The overflow: the dialplan's PBXCTLEXIT names where the caller went (the site's
+    # overflow / when_empty text), so oracle_b counts it as come in by overflow.
+    assert (a["overflowed"], a["overflow_to"]) == (1, {"queue:oracle_b": 1})
+    assert (b["offered"], b["answered"], b["overflow_in"], b["callers"]) == (1, 1, 1, 0)
+    assert (e["offered"], e["exit_empty"], e["overflow_to"]) == (1, 1, {"hangup": 1})
+    assert e["exit_paths"] == {"exit_empty -> hangup": 1}
 
     log = build_document(engine, oracle_site.site, ReportRequest("calls", **window))
     calls = {c["call_id"]: c for c in log["calls"]}
@@ -156,6 +159,8 @@ def test_reports_equal_asterisks_counters_and_what_the_test_did(oracle_site, san
         call = calls[case["uniqueid"]]
         stints = [(s["queue"], s["outcome"]) for s in call["children"] if s["kind"] == "stint"]
         assert stints == case["stints"], (name, call)
+        exits = [s["exit_to"] for s in call["children"] if s["kind"] == "stint" and s["outcome"] != "answered"]
+        assert exits == case.get("exits", [None] * len(exits)), (name, call)
         assert call["caller_number"] == case["call"].number, (name, call)
         answered = [s for s in call["children"] if s["kind"] == "stint" and s["outcome"] == "answered"]
         assert [s["agent"] for s in answered] == ([case["agent"]] if case["agent"] else []), (name, call)

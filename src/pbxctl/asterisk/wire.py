@@ -104,6 +104,7 @@ QUEUE_CALLER = "PBXCTL_QUEUE_CALLER"
 CALLER_NUM = "PBXCTL_CALLER_NUM"    # the caller as they dialled in, kept for the books
 CALLER_NAME = "PBXCTL_CALLER_NAME"
 CALLER_KEPT = "PBXCTL_CALLER_KEPT"
+EXIT_TO = "PBXCTL_EXIT_TO"          # the destination text a caller leaves a queue to (PBXCTLEXIT)
 RESULT = "PBXCTL_RESULT"            # the answer of the agent/supervise/conference scripts
 PIN = "PBXCTL_PIN"
 BARGE_MODE = "PBXCTL_BARGE_MODE"

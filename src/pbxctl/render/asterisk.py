@@ -15,6 +15,7 @@ from pbxctl.render.asterisk_targets import destination_target, step_target
 from pbxctl.render.safe_output import check_asterisk_file, checked
 from pbxctl.render.templates import header_lines, render
 from pbxctl.site import model as m
+from pbxctl.site.values import is_destination
 from pbxctl.site.load import LoadedSite
 from pbxctl.site.supervision_model import BARGE_MODES
 from pbxctl.site.values import is_ipv6
@@ -126,6 +127,9 @@ def _queue_view(loaded: LoadedSite, name: str, queue: m.Queue) -> dict:
         "number_suffix": queue.number_suffix,
         "overflow": destination_target(site, overflow),
         "when_empty": destination_target(site, queue.when_empty or overflow),
+        # The same texts for the books (PBXCTLEXIT): validated destinations, never `|` or `,`.
+        "overflow_text": overflow,
+        "when_empty_text": queue.when_empty or overflow,
     }
 
 
@@ -162,6 +166,9 @@ def _element_view(site: m.Site, ivr_name: str, el_id: str, el) -> dict:
             queue=el.queue,
             priority="" if el.priority is None else el.priority,
             next=go(el.next) if el.next else f"{CONTEXTS.queue_exit},{el.queue},1",
+            # Where the books say the caller went: `next` when it leaves the IVR, else back
+            # into this IVR; without `next` the queue's own overflow/when_empty (queue-run).
+            exit_to="" if not el.next else el.next if is_destination(el.next) else f"ivr:{ivr_name}",
         )
     elif isinstance(el, m.CallbackElement):
         view.update(prompt=el.prompt, ask_number=el.ask_number, confirm_prompt=el.confirm_prompt)
