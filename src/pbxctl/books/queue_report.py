@@ -64,7 +64,9 @@ class _Cell:
             return
         outcome, exit_to = key.outcome, key.exit_to
         self.by_outcome[outcome] += t.n
-        if exit_to and outcome != "answered":
+        # Overflow is being sent on to somewhere else; a hang-up ends the call there
+        # (it still shows in the exit paths).
+        if exit_to and exit_to != "hangup" and outcome != "answered":
             self.overflow_to[exit_to] += t.n
         self.exits[outcome + (f" -> {exit_to}" if exit_to and outcome != "answered" else "")] += t.n
         if outcome == "refused":
