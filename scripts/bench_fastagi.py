@@ -121,7 +121,8 @@ def build_site(directory: Path) -> tuple[Path, list[str], list[str]]:
 def serve(site: Path, cpu: int | None) -> None:
     import datetime as dt
 
-    from pbxctl.asterisk.fastagi_service import FixedClock, IvrAgiService
+    from pbxctl.ivr.clock import FixedClock
+    from pbxctl.asterisk.fastagi_service import IvrAgiService
     from pbxctl.service.logs import configure_logging
     from pbxctl.site.holder import SiteHolder
 

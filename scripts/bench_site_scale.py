@@ -137,7 +137,8 @@ def comments(directory: Path, repeat: int) -> None:
 
 def serve(site: Path) -> None:
     """Child: the FastAGI service over a SiteHolder; prints each reload's start and end."""
-    from pbxctl.asterisk.fastagi_service import FixedClock, IvrAgiService
+    from pbxctl.ivr.clock import FixedClock
+    from pbxctl.asterisk.fastagi_service import IvrAgiService
     from pbxctl.service.logs import configure_logging
     from pbxctl.site.holder import SiteHolder
 

@@ -20,7 +20,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from prometheus_client import REGISTRY
 
-from pbxctl.asterisk.fastagi_service import FixedClock, IvrAgiService
+from pbxctl.ivr.clock import FixedClock
+from pbxctl.asterisk.fastagi_service import IvrAgiService
 from pbxctl.site import holder as holder_module
 from pbxctl.site.holder import SiteHolder
 

@@ -9,7 +9,8 @@ import threading
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pbxctl.asterisk.fastagi_service import FixedClock, IvrAgiService, serve_fastagi
+from pbxctl.ivr.clock import FixedClock
+from pbxctl.asterisk.fastagi_service import IvrAgiService, serve_fastagi
 from pbxctl.site.holder import SiteHolder
 from pbxctl.storage.callbacks import record_callback
 from pbxctl.storage.db import engine_for

@@ -10,17 +10,16 @@ fallback: the service may be down, slow or wrong, never the cause of a dropped c
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Awaitable, Callable, Protocol
+from typing import Awaitable, Callable
 
 import structlog
 from prometheus_client import Counter, Histogram
 
 from pbxctl.asterisk import wire
 from pbxctl.asterisk.panoramisk_glue import agi_request
+from pbxctl.ivr.clock import Clock, SystemClock, as_if
 from pbxctl.ivr.decide import RETRY, CallContext, NotADecision, decide
 from pbxctl.render.asterisk_targets import step_target
 from pbxctl.site.load import LoadedSite
@@ -41,38 +40,9 @@ CALLBACKS = Counter("pbxctl_callback_requests_total", "Callback requests recorde
 HEADER_LIMIT = 16 * 1024
 
 
-class Clock(Protocol):
-    def now(self) -> dt.datetime: ...
-
-
-class SystemClock:
-    def now(self) -> dt.datetime:
-        return dt.datetime.now(dt.timezone.utc)
-
-
-@dataclass
-class FixedClock:
-    """The clock seam for tests and `--clock`: the service behaves as if it were `at`."""
-
-    at: dt.datetime
-
-    def now(self) -> dt.datetime:
-        return self.at
 
 
 CallbackRecorder = Callable[..., None]
-
-
-def as_if(text: str) -> dt.datetime | None:
-    """PBXCTL_AT of a test call: local time (naive: each hours set reads it in its own zone)."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text)
-    except ValueError:
-        log.warning("unreadable_pbxctl_at_ignored", value=text)
-        return None
 
 
 async def read_agi_headers(reader: asyncio.StreamReader, timeout: float) -> OrderedDict[str, str]:

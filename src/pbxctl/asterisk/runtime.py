@@ -22,7 +22,8 @@ from typing import Callable
 from pbxctl.asterisk.agent_codes import agent_code_handler
 from pbxctl.asterisk.ami_link import AmiEndpoint, AmiLink
 from pbxctl.asterisk.controller import QueueController
-from pbxctl.asterisk.fastagi_service import FixedClock, IvrAgiService, serve_fastagi
+from pbxctl.ivr.clock import FixedClock
+from pbxctl.asterisk.fastagi_service import IvrAgiService, serve_fastagi
 from pbxctl.asterisk.member_actions import agent_by_interface
 from pbxctl.asterisk.supervision_control import SupervisionControl
 from pbxctl.asterisk.supervisor_codes import conference_handler, conference_merge_handler, supervise_handler

@@ -1,4 +1,5 @@
-"""`pbxctl serve asterisk`: pbxctl's long-running Asterisk services in one asyncio process."""
+"""`pbxctl serve asterisk|freeswitch`: pbxctl's long-running services (asyncio for Asterisk,
+gevent for FreeSWITCH: one process each)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from typing import Optional
 import typer
 
 from pbxctl.cli.common import OLD_SITE, SITE, fail, load_site_or_fail, parse_at, site_path_or_positional
+from pbxctl.ivr.clock import FixedClock
 from pbxctl.service.logs import UnknownLogFormat, choose_log_format, configure_logging
 from pbxctl.site.secrets import SecretUnavailable
 
 app = typer.Typer(name="serve", help="Long-running services beside the PBX.", no_args_is_help=True)
 
 
+CLOCK = typer.Option(None, "--clock", help="Behave as if it were this local time (testing), e.g. '2026-12-24 13:05'.")
 LOG_FORMAT = typer.Option(
     None, "--log-format", help="text (key=value) or json (default: PBXCTL_LOG_FORMAT, else service.log_format, else text)."
 )
@@ -27,8 +30,9 @@ def set_up_logging(option: str | None, loaded) -> None:
         fail(str(exc))
 
 
-def clock_time(loaded, clock: Optional[str]):
-    """--clock as an aware time: naive text is read in the zone of the site's first hours set."""
+def fixed_clock(loaded, clock: Optional[str]) -> FixedClock | None:
+    """--clock as a fixed clock at an aware time: naive text is read in the zone of the site's
+    first hours set."""
     if not clock:
         return None
     when = parse_at(clock, "--clock")
@@ -37,7 +41,7 @@ def clock_time(loaded, clock: Optional[str]):
 
         tz = next(iter(loaded.site.hours.values())).timezone if loaded.site.hours else "UTC"
         when = when.replace(tzinfo=ZoneInfo(tz))
-    return when
+    return FixedClock(when)
 
 
 @app.command("asterisk")
@@ -45,14 +49,13 @@ def serve_asterisk(
     ctx: typer.Context,
     site: Optional[Path] = SITE,
     old_site: Optional[Path] = OLD_SITE,
-    clock: Optional[str] = typer.Option(None, "--clock", help="Behave as if it were this local time (testing), e.g. '2026-12-24 13:05'."),
+    clock: Optional[str] = CLOCK,
     http_port: Optional[int] = typer.Option(None, "--http-port", help="Port of /metrics and /api (default: service.port of the site, 9464)."),
     log_format: Optional[str] = LOG_FORMAT,
 ) -> None:
     """Run pbxctl's Asterisk services: the FastAGI IVR decisions and agent codes, the AMI
     queue/agent controller, the books (queue_log followed), and HTTP (/metrics, /api) — one
     asyncio process."""
-    from pbxctl.asterisk.fastagi_service import FixedClock
     from pbxctl.asterisk.runtime import ListenFailed, build_services, run_services
     from pbxctl.service.lifecycle import ServiceLifecycle
 
@@ -60,7 +63,7 @@ def serve_asterisk(
     loaded = load_site_or_fail(site_file)
     set_up_logging(log_format, loaded)
     try:
-        services = build_services(site_file, loaded, FixedClock(when) if (when := clock_time(loaded, clock)) else None)
+        services = build_services(site_file, loaded, fixed_clock(loaded, clock))
     except SecretUnavailable as exc:
         fail(str(exc))
     try:
@@ -77,17 +80,15 @@ def serve_freeswitch(
     ctx: typer.Context,
     site: Optional[Path] = SITE,
     old_site: Optional[Path] = OLD_SITE,
-    clock: Optional[str] = typer.Option(None, "--clock", help="Behave as if it were this local time (testing), e.g. '2026-12-24 13:05'."),
+    clock: Optional[str] = CLOCK,
     log_format: Optional[str] = LOG_FORMAT,
 ) -> None:
     """Run pbxctl's FreeSWITCH IVR service: the outbound socket the generated dialplan
     connects to (pbx.freeswitch.outbound) — one gevent process, no asyncio in it."""
-    from pbxctl.freeswitch.outbound_service import FixedClock
     from pbxctl.freeswitch.runtime import serve
     from pbxctl.site.holder import SiteHolder
 
     site_file = site_path_or_positional(ctx, site, old_site)
     loaded = load_site_or_fail(site_file)
     set_up_logging(log_format, loaded)
-    fixed = FixedClock(when) if (when := clock_time(loaded, clock)) else None
-    serve(SiteHolder(site_file, loaded=loaded), fixed)
+    serve(SiteHolder(site_file, loaded=loaded), fixed_clock(loaded, clock))

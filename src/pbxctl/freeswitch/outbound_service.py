@@ -15,9 +15,7 @@ Frozen: the watchdog transfers the call to its fallback extension.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 import gevent
@@ -29,6 +27,7 @@ from prometheus_client import Counter, Histogram
 from pbxctl.freeswitch import wire
 from pbxctl.freeswitch.esl_protocol import Event, command, sendmsg_execute
 from pbxctl.freeswitch.greenswitch_glue import GlueEvent, Session
+from pbxctl.ivr.clock import Clock, SystemClock, as_if
 from pbxctl.ivr.decide import RETRY, CallContext, NotADecision, decide
 from pbxctl.render.freeswitch import PRIORITY_SCORE_SECONDS, destination_action
 from pbxctl.site import model as m
@@ -55,25 +54,6 @@ class CallerGone(Exception):
     """The caller hung up or FreeSWITCH closed the socket."""
 
 
-class Clock:
-    def now(self) -> dt.datetime:
-        return dt.datetime.now(dt.timezone.utc)
-
-
-@dataclass
-class FixedClock(Clock):
-    at: dt.datetime
-
-    def now(self) -> dt.datetime:
-        return self.at
-
-
-def as_if(text: str | None) -> dt.datetime | None:
-    try:
-        return dt.datetime.fromisoformat(text.strip()) if text and text.strip() else None
-    except ValueError:
-        log.warning("ignoring_unreadable_pbxctl_at", value=text)
-        return None
 
 
 def runtime_data(data: str) -> str:
@@ -93,7 +73,7 @@ class OutboundIvrService:
         prompt_allowance_s: int = 60,
     ):
         self._site = site
-        self.clock = clock or Clock()
+        self.clock = clock or SystemClock()
         self._record_callback = record_callback
         self.timeout_s = timeout_s
         self.watchdog_s = watchdog_s

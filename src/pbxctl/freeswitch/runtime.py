@@ -9,7 +9,8 @@ import gevent
 import structlog
 
 from pbxctl.freeswitch.greenswitch_glue import serve as serve_sessions
-from pbxctl.freeswitch.outbound_service import FixedClock, OutboundIvrService
+from pbxctl.ivr.clock import FixedClock
+from pbxctl.freeswitch.outbound_service import OutboundIvrService
 from pbxctl.site.holder import SiteHolder
 
 log = structlog.get_logger("pbxctl.freeswitch")
