@@ -25,6 +25,7 @@ from pbxctl.site.load import LoadedSite
 from pbxctl.site.problems import Problem, format_path
 from pbxctl.site.freeswitch_checks import check_freeswitch
 from pbxctl.site.reserved_names import ASTERISK_RESERVED_EXTENSIONS
+from pbxctl.site.callbacks_checks import check_callbacks
 from pbxctl.site.reports_checks import check_reports
 from pbxctl.site.supervision_checks import check_supervision
 from pbxctl.site.values import Destination, is_destination, parse_destination
@@ -85,6 +86,7 @@ class Checker:
         check_supervision(self)
         check_freeswitch(self)
         check_reports(self)
+        check_callbacks(self)
         return self.problems
 
     def check_alerts(self) -> None:

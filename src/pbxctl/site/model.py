@@ -554,6 +554,7 @@ class FeatureCodes(Model):
 
 # After Model, Port and the secret types: alerts_model builds on them.
 from pbxctl.site.alerts_model import Alerts  # noqa: E402
+from pbxctl.site.callbacks_model import Callbacks  # noqa: E402
 from pbxctl.site.reports_model import Reports  # noqa: E402
 from pbxctl.site.supervision_model import DeskPhone, Supervision, Supervisor  # noqa: E402
 
@@ -568,6 +569,7 @@ class Site(Model):
     feature_codes: FeatureCodes = FeatureCodes()
     alerts: Alerts = Alerts()
     reports: Reports = Reports()
+    callbacks: Callbacks = Callbacks()
     agents: dict[Ident, Agent] = {}
     supervisors: dict[Ident, Supervisor] = {}
     supervision: Supervision = Supervision()
