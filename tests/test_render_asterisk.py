@@ -428,7 +428,10 @@ def test_every_goto_target_is_defined(site: str, example: dict[str, str], rich: 
     )
     code_context = conf.split("[pbxctl-agent-code]", 1)[1].split("\n[", 1)[0]
     labels = set(re.findall(r"same => n\(([a-z_]+)\)", code_context))
-    assert labels == {"logged_in", "logged_out", "paused", "unpaused", "not_an_agent", "refused", "failed"}
+    assert labels == {"logged_in", "logged_out", "paused", "unpaused", "not_an_agent", "refused"}
+    # No answer (the service down, erring, or holding the call past its hold: T) is an
+    # extension of its own, which no answer of the service can name by accident.
+    assert defined["pbxctl-agent-code"] == {"s", "failed", "T"}
 
 
 def test_every_element_and_entry_has_an_extension(rich: dict[str, str], tmp_path: Path):

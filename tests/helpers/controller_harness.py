@@ -132,10 +132,11 @@ class Service:
         self.log_path = site.with_suffix(".log")
         self.proc: subprocess.Popen | None = None
 
-    def start(self, wait_up: bool = True, timeout: float = 20) -> "Service":
+    def start(self, wait_up: bool = True, timeout: float = 20, args: tuple[str, ...] = ()) -> "Service":
         self.log = open(self.log_path, "ab")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen([str(PBXCTL), "serve", "asterisk", "-s", str(self.site)], stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.proc = subprocess.Popen([str(PBXCTL), "serve", "asterisk", "-s", str(self.site), *args],
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=env)
         if wait_up:
             self.wait(lambda doc: doc["ami"]["up"], timeout, "the AMI link up")
         return self

@@ -27,7 +27,7 @@ from pbxctl.asterisk.fastagi_service import IvrAgiService, serve_fastagi
 from pbxctl.asterisk.member_actions import agent_by_interface
 from pbxctl.asterisk.supervision_control import SupervisionControl
 from pbxctl.asterisk.supervisor_codes import conference_handler, conference_merge_handler, supervise_handler
-from pbxctl.asterisk.wire import SCRIPTS
+from pbxctl.asterisk.wire import CODE_SCRIPT_TIMEOUT_S, SCRIPTS
 from pbxctl.books.ingest import QueueLogFollower
 from pbxctl.books.service import follow, queue_log_follower
 from pbxctl.service.http_api import start_http
@@ -40,9 +40,6 @@ from pbxctl.site.secrets import resolve_secret
 from pbxctl.storage.callbacks import record_callback
 from pbxctl.service.report_scheduler import ReportScheduler
 from pbxctl.storage.db import database_url, engine_for
-
-# Time box of the desk-phone code scripts (they wait for AMI round trips).
-CODE_SCRIPT_TIMEOUT_S = 5.0
 
 
 class ListenFailed(Exception):

@@ -86,6 +86,21 @@ SCRIPTS = SimpleNamespace(
     conference_merge="conference_merge",
 )
 
+# Time box of the desk-phone code scripts (they wait for AMI round trips).
+CODE_SCRIPT_TIMEOUT_S = 5.0
+# Asterisk's AGI() has no timeout: a service that accepted the connection and froze (SIGSTOP,
+# a blocked event loop) would hold the call in silence for good, and even an AMI Hangup
+# would not release it. The dialplan bounds every AGI step with TIMEOUT(absolute) = the
+# service's own time box + this grace (AGIEXITONHANGUP makes AGI() give up at once).
+AGI_HOLD_GRACE_S = 1.0
+
+
+def agi_hold_s(time_box_s: float) -> str:
+    """The TIMEOUT(absolute) value (seconds, to the millisecond) around an AGI step whose
+    service answers within `time_box_s`."""
+    return f"{time_box_s + AGI_HOLD_GRACE_S:.3f}"
+
+
 # [applicationmap] entries of features_pbxctl.conf, enabled on the agent's leg.
 FEATURES = SimpleNamespace(help="pbxctl_help", xfer_return="pbxctl_xfer_return")
 DYNAMIC_FEATURES = (FEATURES.help, FEATURES.xfer_return)
@@ -121,6 +136,7 @@ CONF_QUEUE = "PBXCTL_CONF_QUEUE"
 CONF_CALLID = "PBXCTL_CONF_CALLID"
 CONF_AGENT = "PBXCTL_CONF_AGENT"
 CONF_THIRD = "PBXCTL_CONF_THIRD"
+TIMEOUT_WAS = "PBXCTL_TIMEOUT_WAS"  # the channel's own TIMEOUT(absolute), put back after an AGI hold
 PBXCTL_VARIABLES = frozenset(
     value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)
     and value.startswith("PBXCTL_")
@@ -128,7 +144,7 @@ PBXCTL_VARIABLES = frozenset(
 ASTERISK_VARIABLES = frozenset({
     "AGISTATUS", "QUEUESTATUS", "QUEUE_PRIO", "QUEUE_MAX_PENALTY", "QUEUE_RAISE_PENALTY",
     "DYNAMIC_FEATURES", "TRANSFER_CONTEXT", "MEMBERINTERFACE", "BRIDGEPEER", "SPY_EXIT_CONTEXT",
-    "DIALSTATUS", "UNIQUEID",
+    "DIALSTATUS", "UNIQUEID", "AGIEXITONHANGUP",
 })
 
 

@@ -54,16 +54,25 @@ def queue_options(queue: m.Queue) -> str:
 
 @dataclass(frozen=True)
 class AgiAddress:
-    """HOST:PORT of agi://HOST:PORT/script: an IPv6 address goes in brackets, which
-    Asterisk's address parser reads as [ADDRESS]:PORT."""
+    """HOST:PORT of agi://HOST:PORT/script (an IPv6 address goes in brackets, which
+    Asterisk's address parser reads as [ADDRESS]:PORT), and how long the dialplan lets an
+    AGI step hold the call."""
 
     host: str
     port: int
+    # TIMEOUT(absolute) around the decide step and around the desk-phone code steps.
+    hold_s: str
+    code_hold_s: str
 
 
 def agi_address(fastagi: m.FastAgiSettings) -> AgiAddress:
     host = f"[{fastagi.host}]" if is_ipv6(fastagi.host) else fastagi.host
-    return AgiAddress(host, fastagi.port)
+    return AgiAddress(
+        host,
+        fastagi.port,
+        hold_s=wire.agi_hold_s(fastagi.timeout_ms / 1000),
+        code_hold_s=wire.agi_hold_s(wire.CODE_SCRIPT_TIMEOUT_S),
+    )
 
 
 @dataclass(frozen=True)
