@@ -4,7 +4,8 @@ panoramisk parses the stream, matches responses to actions and dispatches events
 module owns the life of the link around it:
 
 - login refused, connection refused or lost: log it, wait (backoff 1 s doubling to 30 s),
-  try again, forever;
+  try again, forever; a link that came up starts the backoff afresh, so an Asterisk
+  restarted twice within a minute is reconnected to as fast the second time;
 - keep-alive: a Ping every `keepalive_s`; no Pong within `keepalive_timeout_s` means the
   link is half-open (a NAT or firewall dropped it, Asterisk hangs) and it is closed and
   rebuilt. panoramisk's own pinger sends Pings but never checks that they are answered,
@@ -74,6 +75,7 @@ class AmiLink:
         self.since = time.time()
         self.last_error = "not connected yet"
         self.reconnects = 0
+        self._came_up = False
         self._ready_waiters: list[asyncio.Future] = []
 
     # -- state
@@ -148,21 +150,21 @@ class AmiLink:
     async def run(self) -> None:
         delay = self.backoff[0]
         while not self._stopping:
-            started = time.monotonic()
+            self._came_up = False
             try:
                 await self._session()
             except asyncio.CancelledError:
                 self._close()
                 raise
             except Exception as exc:  # every failure of a session ends in a reconnect
+                if self._came_up:
+                    delay = self.backoff[0]  # the drop ends a link that worked: no backoff owed
                 self._set_up(False, str(exc) or type(exc).__name__)
                 log.warning("ami_link_down", where=self.endpoint.where, error=self.last_error, retry_in_s=round(delay, 1))
             finally:
                 self._close()
             if self._stopping:
                 break
-            if time.monotonic() - started > 60:
-                delay = self.backoff[0]  # it was up for a while: start the backoff afresh
             await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
             delay = min(delay * 2, self.backoff[1])
             self.reconnects += 1
@@ -205,6 +207,7 @@ class AmiLink:
         log.info("ami_login", where=self.endpoint.where, reconnects=self.reconnects)
         await self._on_ready(self)
         self._set_up(True)
+        self._came_up = True
         log.info("ami_link_up", where=self.endpoint.where)
         await self._keepalive(manager, lost)
 
