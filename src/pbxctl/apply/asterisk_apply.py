@@ -42,10 +42,49 @@ RELOAD_COMMANDS = ("module reload features", "dialplan reload", "queue reload al
 def plan_asterisk(loaded: LoadedSite, config_dir: Path) -> list[FileChange]:
     if not config_dir.is_dir():
         raise ApplyError(f"Asterisk config directory {config_dir} does not exist")
+    refuse_taken_queue_names(loaded, config_dir)
     changes = plan_generated(config_dir, generate_asterisk(loaded))
     for generated, operator in OPERATOR_FILES.items():
         changes.append(plan_asterisk_include(config_dir / operator, generated))
     return changes
+
+
+def operator_queue_sections(config_dir: Path) -> dict[str, str]:
+    """Queue name -> FILE:LINE of every queue section in the operator's queues.conf and the
+    files it #includes (pbxctl's own queues_pbxctl.conf left out)."""
+    found: dict[str, str] = {}
+    seen: set[Path] = set()
+
+    def read(path: Path) -> None:
+        if path in seen or path.name == QUEUES_FILE or not path.is_file():
+            return
+        seen.add(path)
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+            text = line.split(";", 1)[0].strip()
+            include = re.match(r'^#(?:include|tryinclude)\s+"?([^"]+?)"?$', text)
+            if include:
+                target = Path(include.group(1))
+                target = target if target.is_absolute() else config_dir / target
+                for each in sorted(target.parent.glob(target.name)):
+                    read(each)
+                continue
+            head = re.match(r"^\[([^\]]+)\]", text)
+            if head and head.group(1) != "general":
+                found.setdefault(head.group(1), f"{path}:{number}")
+
+    read(config_dir / OPERATOR_FILES[QUEUES_FILE])
+    return found
+
+
+def refuse_taken_queue_names(loaded: LoadedSite, config_dir: Path) -> None:
+    """app_queue merges two sections of one name: a site queue the operator already defines
+    would load half theirs, half pbxctl's. Say so before anything is written."""
+    operator = operator_queue_sections(config_dir)
+    taken = [f"queue name {name!r} (queues.{name}) is taken: the operator's own config defines "
+             f"[{name}] at {operator[name]}" for name in loaded.site.queues if name in operator]
+    if taken:
+        raise ApplyError("\n".join(taken) + "\nrename the queue in the site, or remove the operator's "
+                         "section; nothing was written")
 
 
 def _contexts(extensions_text: str) -> dict[str, set[str]]:
