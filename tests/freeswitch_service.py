@@ -42,8 +42,11 @@ def dialplan_of(site: Path):
 class ServiceProcess:
     def __init__(self, site: Path, database: Path, port: int, args: list[str] | None = None, env: dict | None = None):
         self.port = port
-        self.cmd = [str(Path(sys.executable).parent / "pbxctl"), "serve", "freeswitch", "-s", str(site), *(args or [])]
-        self.env = {**os.environ, "PBXCTL_DATABASE_URL": f"sqlite:///{database}", **(env or {})}
+        self.cmd = [str(Path(sys.executable).parent / "pbxctl"), "serve", "freeswitch", "-s", str(site),
+                    "--http-port", str(free_port()), *(args or [])]
+        # nothing listens on the site's Event Socket: the controller process keeps retrying
+        self.env = {**os.environ, "PBXCTL_DATABASE_URL": f"sqlite:///{database}", "PBXCTL_ESL_PASSWORD": "ClueCon",
+                    **(env or {})}
         self.proc: subprocess.Popen | None = None
         # a file, not a pipe: nobody reads a pipe while calls run, and a full one blocks the service
         self.log = open(database.with_suffix(".log"), "w+b")
@@ -63,6 +66,17 @@ class ServiceProcess:
 
     def signal(self, sig) -> None:
         self.proc.send_signal(sig)
+
+    def signal_ivr(self, sig) -> None:
+        """A signal to the IVR's own process (a child of `serve freeswitch`)."""
+        os.kill(self.ivr_pid(), sig)
+
+    def ivr_pid(self) -> int:
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        for pid in children:
+            if b"pbxctl.freeswitch.ivr_process" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return int(pid)
+        raise RuntimeError(f"no IVR process among {children}")
 
     def stop(self) -> str:
         if self.proc and self.proc.poll() is None:

@@ -153,7 +153,7 @@ def test_service_frozen_mid_call_falls_back_within_its_step_budget(tmp_path):
 
         def freeze():
             time.sleep(0.5)
-            svc.signal(signal.SIGSTOP)
+            svc.signal_ivr(signal.SIGSTOP)
             stopped.set()
 
         threading.Thread(target=freeze, daemon=True).start()
@@ -164,7 +164,7 @@ def test_service_frozen_mid_call_falls_back_within_its_step_budget(tmp_path):
         # the postcode step's budget: watchdog 1 + prompt allowance 1 + its 5 s input timeout
         assert result.seconds < 0.5 + 7 + 1
     finally:
-        svc.signal(signal.SIGCONT)
+        svc.signal_ivr(signal.SIGCONT)
         svc.stop()
 
 

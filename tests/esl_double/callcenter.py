@@ -19,6 +19,9 @@ import shlex
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
+
+from pbxctl.freeswitch.esl_protocol import Event, FrameReader, event_of
 
 QUEUE_COLUMNS = (
     "name|strategy|moh_sound|time_base_score|tier_rules_apply|tier_rule_wait_second|tier_rule_wait_multiply_level|"
@@ -32,6 +35,17 @@ AGENT_COLUMNS = (
     "calls_answered|talk_time|ready_time|external_calls_count"
 ).split("|")
 TIER_COLUMNS = ["queue", "agent", "state", "level", "position"]
+MEMBER_COLUMNS = (
+    "queue|instance_id|uuid|session_uuid|cid_number|cid_name|system_epoch|joined_epoch|rejoined_epoch|bridge_epoch|"
+    "abandoned_epoch|base_score|skill_score|serving_agent|serving_system|state|score"
+).split("|")
+CHANNEL_COLUMNS = (
+    "uuid,direction,created,created_epoch,name,state,cid_name,cid_num,ip_addr,dest,application,application_data,"
+    "dialplan,context,read_codec,read_rate,read_bit_rate,write_codec,write_rate,write_bit_rate,secure,hostname,"
+    "presence_id,presence_data,accountcode,callstate,callee_name,callee_num,callee_direction,call_uuid,"
+    "sent_callee_name,sent_callee_num,initial_cid_name,initial_cid_num,initial_ip_addr,initial_dest,"
+    "initial_dialplan,initial_context"
+).split(",")
 # mod_callcenter's queue defaults (queue_set_config), as `queue list` shows them.
 QUEUE_DEFAULTS = {
     "strategy": "longest-idle-agent", "moh_sound": "", "time_base_score": "queue", "tier_rules_apply": "false",
@@ -77,6 +91,12 @@ class Callcenter:
     xml: ET.Element | None = None  # the callcenter configuration from the last good reloadxml
     commands: list[str] = field(default_factory=list)
     fail_on: str | None = None  # the next command with this prefix answers -ERR Unknown Error! (once)
+    # Callers mod_callcenter holds (`queue list members`: MEMBER_COLUMNS rows) and the
+    # channels `show channels` lists (CHANNEL_COLUMNS rows): set by the scenario.
+    members: list[dict[str, str]] = field(default_factory=list)
+    channels: list[dict[str, str]] = field(default_factory=list)
+    # Called with the events a command causes (`agent set status` -> agent-status-change).
+    emit: Callable[[Event], None] | None = None
 
     # --- api --------------------------------------------------------------------------------
 
@@ -86,6 +106,8 @@ class Callcenter:
             return self.reloadxml()
         if cmd == "status":
             return "UP 0 years, 0 days\n+OK\n"
+        if cmd == "show channels":
+            return show_channels(self.channels)
         if not cmd.startswith("callcenter_config") or not self.loaded:
             return f"-ERR {cmd.split(' ')[0]} Command not found!\n"
         if self.fail_on and cmd.removeprefix("callcenter_config ").startswith(self.fail_on):
@@ -119,6 +141,8 @@ class Callcenter:
         verb, rest = (args[0], args[1:]) if args else ("", [])
         if verb == "list" and not rest:
             return table(QUEUE_COLUMNS, [{"name": n, **q} for n, q in self.queues.items()])
+        if verb == "list" and len(rest) == 2 and rest[0] == "members":
+            return table(MEMBER_COLUMNS, [m for m in self.members if m.get("queue") == rest[1]])
         if verb == "list":
             return "-ERR Invalid!\n"
         if verb in ("load", "reload") and rest:
@@ -195,6 +219,8 @@ class Callcenter:
             if key not in AGENT_KEYS + ("status", "state"):
                 return "-ERR Unknown Error!\n"
             self.agents[name][key] = value
+            if key == "status" and self.emit is not None:
+                self.emit(agent_status_change(name, value))
             return "+OK\n"
         return "-ERR no reply\n"
 
@@ -229,6 +255,26 @@ class Callcenter:
 
     def statuses(self) -> dict[str, str]:
         return {n: a["status"] for n, a in self.agents.items()}
+
+
+def show_channels(rows: list[dict[str, str]]) -> str:
+    """The recorded `show channels` format: CSV header, rows, a blank line, `N total.`."""
+    lines = [",".join(CHANNEL_COLUMNS)] + [",".join(r.get(c, "") for c in CHANNEL_COLUMNS) for r in rows]
+    return "\n".join(lines) + f"\n\n{len(rows)} total.\n"
+
+
+def agent_status_change(agent: str, status: str) -> Event:
+    """The event `agent set status` causes, as recorded (-cc-agent-status-changes), for this agent."""
+    recorded = next(e for e in _recorded_status_events() if e.get("CC-Action") == "agent-status-change")
+    values = {"CC-Agent": agent, "CC-Agent-Status": status}
+    return Event([(k, values.get(k, v)) for k, v in recorded.headers], recorded.body)
+
+
+def _recorded_status_events() -> list[Event]:
+    from .transcript import FIXTURES
+
+    frames = FrameReader().feed((FIXTURES / "freeswitch-1.10.12-cc-agent-status-changes.bin").read_bytes())
+    return [event_of(f) for f in frames if f.content_type.startswith("text/event-")]
 
 
 def new_agent(name: str, kind: str) -> dict[str, str]:

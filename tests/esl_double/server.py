@@ -26,7 +26,7 @@ class InboundServer:
         self.frozen = False
         self.conns: list[tuple[socket.socket, Inbound]] = []
         self.commands: list[str] = []
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # an api command may emit events (agent set status)
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -54,15 +54,25 @@ class InboundServer:
             self.commands += [line for line in data.decode().split("\n\n") if line]
             try:
                 with self.lock:
+                    self._deferred = []
                     conn.sendall(engine.receive(data))
+                    # events a command caused come after its reply (recorded: agent set status)
+                    deferred, self._deferred = self._deferred, None
+                    for event in deferred:
+                        self.emit(event)
             except OSError:
                 return
             if engine.closed:
                 conn.close()
                 return
 
+    _deferred: list[Event] | None = None
+
     def emit(self, event: Event) -> None:
         with self.lock:
+            if self._deferred is not None:
+                self._deferred.append(event)
+                return
             for conn, engine in self.conns:
                 try:
                     conn.sendall(engine.emit(event))

@@ -81,14 +81,30 @@ def serve_freeswitch(
     site: Optional[Path] = SITE,
     old_site: Optional[Path] = OLD_SITE,
     clock: Optional[str] = CLOCK,
+    http_port: Optional[int] = typer.Option(None, "--http-port", help="Port of /metrics and /api (default: service.port of the site, 9464)."),
     log_format: Optional[str] = LOG_FORMAT,
 ) -> None:
-    """Run pbxctl's FreeSWITCH IVR service: the outbound socket the generated dialplan
-    connects to (pbx.freeswitch.outbound) — one gevent process, no asyncio in it."""
-    from pbxctl.freeswitch.runtime import serve
-    from pbxctl.site.holder import SiteHolder
+    """Run pbxctl's FreeSWITCH services: the IVR's outbound socket (pbx.freeswitch.outbound)
+    and the Event Socket queue/agent controller, each in a gevent process of its own, and
+    HTTP (/metrics, /api) with the SLA alerts in this (asyncio) process."""
+    from pbxctl.freeswitch.remote_controller import ControllerGone
+    from pbxctl.freeswitch.runtime import ChildExited, ListenFailed, build_services, run_services
+    from pbxctl.service.lifecycle import ServiceLifecycle
+    from pbxctl.service.logs import choose_log_format
 
     site_file = site_path_or_positional(ctx, site, old_site)
     loaded = load_site_or_fail(site_file)
     set_up_logging(log_format, loaded)
-    serve(SiteHolder(site_file, loaded=loaded), fixed_clock(loaded, clock))
+    if clock:
+        fixed_clock(loaded, clock)  # a bad --clock is named here, not in the IVR process
+    try:
+        services = build_services(site_file, loaded, clock, choose_log_format(log_format, loaded.site.service.log_format))
+    except SecretUnavailable as exc:
+        fail(str(exc))
+    try:
+        asyncio.run(run_services(services, http_port, announce=lambda text: typer.echo(text, err=True),
+                                 lifecycle=ServiceLifecycle()))
+    except (ListenFailed, ChildExited, ControllerGone) as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        pass

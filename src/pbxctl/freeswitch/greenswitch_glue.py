@@ -108,6 +108,8 @@ class PbxctlFraming:
         """Let go of the channel: FreeSWITCH's socket app returns and the dialplan goes on."""
         self._run = False
         self.connected = False
+        if getattr(self, "sock", None) is None:
+            return  # the connection was refused: nothing was opened
         try:
             # shutdown first: greenswitch's makefile() holds the descriptor open past close()
             self.sock.shutdown(2)

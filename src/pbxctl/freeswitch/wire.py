@@ -37,3 +37,40 @@ def watchdog(seconds: int, extension: str) -> str:
     """sched_transfer's argument. Its task group is the channel's uuid (switch_ivr.c), which
     is what `sched_cancel` with no argument deletes (mod_dptools.c)."""
     return f"+{seconds} {extension} XML {CONTEXT}"
+
+
+# --- mod_callcenter (1.10.12): what the controller sends and reads ---------------------------
+
+CALLCENTER_EVENT = "callcenter::info"  # the CUSTOM subclass of every mod_callcenter event
+
+# Agent statuses (`callcenter_config agent set status`); quoted when they hold a space.
+AVAILABLE = "Available"
+AVAILABLE_ON_DEMAND = "Available (On Demand)"
+LOGGED_OUT = "Logged Out"
+ON_BREAK = "On Break"
+# Agent states (`agent-state-change`).
+STATE_WAITING = "Waiting"
+STATE_RECEIVING = "Receiving"
+STATE_IN_CALL = "In a queue call"
+STATE_IDLE = "Idle"
+# Tier states: a Standby tier is never offered a call (mod_callcenter.c offers Ready and No
+# Answer tiers), which is how pbxctl logs an agent out of one of its queues.
+TIER_READY = "Ready"
+TIER_STANDBY = "Standby"
+
+
+def callcenter_queue(queue_id: str, domain: str) -> str:
+    """A site queue's name in mod_callcenter."""
+    return f"{queue_id}@{domain}"
+
+
+def site_queue(callcenter_name: str, domain: str) -> str | None:
+    """The site queue id of a mod_callcenter queue name, or None for another domain's."""
+    name, _, dom = callcenter_name.partition("@")
+    return name if dom == domain and name else None
+
+
+def cc_argument(value: str) -> str:
+    """mod_callcenter splits its arguments on spaces and honours single quotes (the recorded
+    `agent set status agent1001 'On Break'`)."""
+    return f"'{value}'" if " " in value else value

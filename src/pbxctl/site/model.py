@@ -161,6 +161,9 @@ class EslSettings(Model):
     host: Host = "127.0.0.1"
     port: Port = 8021
     password: Secret | None = None
+    # The controller sends `api status` this often; no reply within keepalive_timeout means a dead link.
+    keepalive: Annotated[int, Field(ge=1, le=300)] = 5
+    keepalive_timeout: Annotated[int, Field(ge=1, le=60)] = 5
 
 
 class OutboundSocketSettings(Model):

@@ -1,0 +1,75 @@
+"""The FreeSWITCH IVR service's own process (gevent, never an asyncio loop in it): the
+outbound socket the generated dialplan connects to, and the site watcher.
+`python -m pbxctl.freeswitch.ivr_process SITE [--clock TIME] [--log-format F]`, started by
+`pbxctl serve freeswitch` (freeswitch/runtime.py)."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+
+import gevent
+import structlog
+
+from pbxctl.freeswitch.greenswitch_glue import serve as serve_sessions
+from pbxctl.freeswitch.outbound_service import OutboundIvrService
+from pbxctl.freeswitch.site_watcher import watch_site
+from pbxctl.ivr.clock import FixedClock
+from pbxctl.site.holder import SiteHolder
+
+log = structlog.get_logger("pbxctl.freeswitch")
+
+
+def build_service(holder: SiteHolder, clock: FixedClock | None) -> OutboundIvrService:
+    from pbxctl.storage.callbacks import record_callback
+    from pbxctl.storage.db import database_url, engine_for
+
+    loaded = holder.get()
+    out = loaded.site.pbx.freeswitch.outbound
+    engine = engine_for(database_url(loaded.site.site, loaded.site.storage.url))
+    return OutboundIvrService(
+        holder.get,
+        clock=clock,
+        record_callback=functools.partial(record_callback, engine, source="ivr"),
+        timeout_s=out.timeout_ms / 1000,
+        watchdog_s=out.watchdog,
+        prompt_allowance_s=out.prompt_allowance,
+    )
+
+
+def serve(holder: SiteHolder, clock: FixedClock | None = None) -> None:
+    service = build_service(holder, clock)
+    out = holder.get().site.pbx.freeswitch.outbound
+    try:
+        server = serve_sessions(service.handle, out.host, out.port)
+    except OSError as exc:
+        log.error("listen_failed", where=f"{out.host}:{out.port} (pbx.freeswitch.outbound)", error=exc.strerror or str(exc))
+        raise SystemExit(2) from None
+    log.info("outbound_socket_listening", host=out.host, port=server.server_port)
+    watcher = gevent.spawn(watch_site, holder)
+    try:
+        server.serve_forever()
+    finally:
+        watcher.kill()
+
+
+def main(argv: list[str] | None = None) -> None:
+    from pbxctl.cli.serve import fixed_clock
+    from pbxctl.service.logs import configure_logging
+    from pbxctl.site.load import load_site
+
+    parser = argparse.ArgumentParser(prog="pbxctl.freeswitch.ivr_process")
+    parser.add_argument("site")
+    parser.add_argument("--clock")
+    parser.add_argument("--log-format", default="text")
+    args = parser.parse_args(argv)
+    configure_logging(args.log_format)
+    loaded = load_site(args.site, long_lived=True)
+    try:
+        serve(SiteHolder(args.site, loaded=loaded), fixed_clock(loaded, args.clock))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
