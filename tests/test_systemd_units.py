@@ -77,7 +77,7 @@ def test_unit_runs_sandboxed_as_pbxctl(unit):
     if unit.name == "pbxctl-asterisk.service":
         assert (s["Type"], s["NotifyAccess"]) == (["notify"], ["main"])
         assert int(s["WatchdogSec"][0]) >= 5  # pings every WatchdogSec/2: room for a busy machine
-    else:  # `serve freeswitch` sends no READY=1 or pings yet: a notify unit would never start
+    else:  # `serve freeswitch`: its gevent children send no pings (see the unit's comment)
         assert s["Type"] == ["simple"] and "WatchdogSec" not in s
     assert s["ExecStart"][0].startswith(INSTALLED_PBXCTL + " serve ")
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
+from pbxctl.freeswitch import wire
+
 # Queue params that `callcenter_config queue list` shows (as columns with '_'); the others
 # (announce-sound, announce-frequency) are compared between the previous and the new file.
 LISTED_QUEUE_PARAMS = (
@@ -80,10 +82,7 @@ class LiveCallcenter:
         )
 
 
-def quote(value: str) -> str:
-    """mod_callcenter splits its arguments on spaces and honours single quotes (the recorded
-    `agent set status agent1001 'On Break'`)."""
-    return f"'{value}'" if " " in value else value
+quote = wire.cc_argument
 
 
 def queue_differs(params: dict[str, str], row: dict[str, str]) -> list[str]:

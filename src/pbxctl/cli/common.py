@@ -95,7 +95,7 @@ def call_service(
 
     svc = loaded.site.service
     try:
-        return call(svc.host, svc.port, method, path, body, timeout=timeout)
+        return call(svc.host, svc.port, method, path, body, timeout=timeout, backend=loaded.site.pbx.backend)
     except ServiceError as exc:
         fail(f"{error_prefix}{exc}")
 

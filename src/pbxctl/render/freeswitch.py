@@ -114,7 +114,7 @@ ivr_extension = wire.ivr_extension
 
 
 def callcenter_queue_name(queue_id: str, fs: m.FreeswitchSettings) -> str:
-    return f"{queue_id}@{fs.queue_domain}"
+    return wire.callcenter_queue(queue_id, fs.queue_domain)
 
 
 _REGEX_SPECIALS = re.compile(r"([\\^$.|?*+()\[\]{}])")

@@ -12,7 +12,8 @@ class ServiceError(Exception):
     pass
 
 
-def call(host: str, port: int, method: str, path: str, body: dict | None = None, timeout: float = 15.0) -> dict:
+def call(host: str, port: int, method: str, path: str, body: dict | None = None, timeout: float = 15.0,
+         backend: str = "asterisk") -> dict:
     url = f"http://{host}:{port}{path}"
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
@@ -28,7 +29,7 @@ def call(host: str, port: int, method: str, path: str, body: dict | None = None,
     except urllib.error.URLError as exc:
         reason = getattr(exc.reason, "strerror", None) or exc.reason
         raise ServiceError(
-            f"the pbxctl service is not answering at {host}:{port} ({reason}); is `pbxctl serve asterisk -s SITE.yaml` running?"
+            f"the pbxctl service is not answering at {host}:{port} ({reason}); is `pbxctl serve {backend} -s SITE.yaml` running?"
         ) from None
     except TimeoutError:
         raise ServiceError(f"the pbxctl service at {host}:{port} did not answer within {timeout:.0f} s") from None
