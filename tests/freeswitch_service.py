@@ -40,10 +40,12 @@ def dialplan_of(site: Path):
 
 
 class ServiceProcess:
-    def __init__(self, site: Path, database: Path, port: int, args: list[str] | None = None, env: dict | None = None):
+    def __init__(self, site: Path, database: Path, port: int, args: list[str] | None = None, env: dict | None = None,
+                 http_port: int | None = None):
         self.port = port
+        self.http_port = http_port or free_port()
         self.cmd = [str(Path(sys.executable).parent / "pbxctl"), "serve", "freeswitch", "-s", str(site),
-                    "--http-port", str(free_port()), *(args or [])]
+                    "--http-port", str(self.http_port), *(args or [])]
         # nothing listens on the site's Event Socket: the controller process keeps retrying
         self.env = {**os.environ, "PBXCTL_DATABASE_URL": f"sqlite:///{database}", "PBXCTL_ESL_PASSWORD": "ClueCon",
                     **(env or {})}

@@ -7,7 +7,6 @@ through the CLI, /api and /metrics."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import pytest
 from esl_double.callcenter import Callcenter
 from esl_double.queue_calls import QueueCall
 from esl_double.server import InboundServer
-from freeswitch_service import free_port
+from freeswitch_service import ServiceProcess, free_port
 from pbxctl.apply.freeswitch_apply import apply_freeswitch
 from pbxctl.freeswitch.esl_client import EslClient
 from pbxctl.site.load import load_site
@@ -48,14 +47,12 @@ def site_file(tmp: Path, conf: Path, esl_port: int, http_port: int, password: st
     return path
 
 
-class Service:
+class Service(ServiceProcess):
     def __init__(self, site: Path, tmp: Path, http_port: int):
-        self.http_port = http_port
+        loaded = load_site(site)
+        super().__init__(site, tmp / "pbxctl.db", loaded.site.pbx.freeswitch.outbound.port, http_port=http_port)
         self.site = site
-        self.env = {**os.environ, "PBXCTL_DATABASE_URL": f"sqlite:///{tmp / 'pbxctl.db'}"}
-        self.log = open(tmp / "service.log", "w+b")
-        self.proc = subprocess.Popen([PBXCTL, "serve", "freeswitch", "-s", str(site)], env=self.env,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.start()
 
     def get(self, path: str):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=5) as r:
@@ -83,21 +80,6 @@ class Service:
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([PBXCTL, *args, "-s", str(self.site)], env=self.env, capture_output=True, text=True,
                               timeout=30)
-
-    def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.output()
-
-    def output(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read().decode("utf-8", "replace")
 
 
 @pytest.fixture
