@@ -50,7 +50,7 @@ class ControllerProcess:
         self.sock = sock
         self._ended: list = []
         self._requests: gevent.queue.Queue = gevent.queue.Queue()
-        controller.on_call_ended(self._ended.append)
+        controller.on_call_ended(lambda call: self._ended.append(call))
 
     def snapshot(self) -> Snapshot:
         ctl, state = self.controller, self.link.state
@@ -73,11 +73,14 @@ class ControllerProcess:
             key = (self.controller.events_seen, self.controller.resyncs, state.connected, state.reason,
                    len(self.controller.wanted), tuple(sorted(self.controller.wanted.values(), key=str)))
             now = time.monotonic()
-            if self._ended:
-                ended, self._ended = self._ended, []
+            # taken together, with no switch between them: a snapshot never counts a call
+            # whose CallsEnded has not gone out before it
+            snapshot = self.snapshot() if key != last_key or now - last_sent >= HEARTBEAT_S else None
+            ended, self._ended = self._ended, []
+            if ended:
                 self.sock.sendall(encode(CallsEnded(ended)))
-            if key != last_key or now - last_sent >= HEARTBEAT_S:
-                self.sock.sendall(encode(self.snapshot()))
+            if snapshot is not None:
+                self.sock.sendall(encode(snapshot))
                 last_key, last_sent = key, now
             gevent.sleep(SNAPSHOT_MIN_S)
 
