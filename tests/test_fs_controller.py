@@ -39,6 +39,7 @@ def site_file(tmp: Path, conf: Path, esl_port: int, http_port: int, password: st
     text = text.replace("port: 8021, password: {env: PBXCTL_ESL_PASSWORD}",
                         f"port: {esl_port}, password: {password}, keepalive: 1, keepalive_timeout: 1")
     text = text.replace("outbound: {host: 127.0.0.1, port: 8084}", f"outbound: {{host: 127.0.0.1, port: {free_port()}}}")
+    text = text.replace("    queue_domain: oslo\n", f"    queue_domain: oslo\n    cdr_file: {tmp / 'Master.csv'}\n")
     text += f"\nservice: {{port: {http_port}}}\n"
     path = tmp / "site" / "example-freeswitch.yaml"
     path.parent.mkdir(exist_ok=True)
@@ -234,3 +235,22 @@ def test_mod_callcenter_not_loaded_is_named(tmp_path):
     finally:
         svc.stop()
         server.close()
+
+
+def test_the_service_books_the_cdr_as_freeswitch_writes_it(fs, tmp_path):
+    """mod_cdr_csv's file followed into the books while the service runs: the recorded
+    ring-all calls (renamed into this site's support queue) in the queue report."""
+    model, server, svc = fs
+    svc.wait_for(link_up(), what="link up")
+    recorded = (Path(__file__).parent / "fixtures" / "esl" / "freeswitch-1.10.12-cdr-cc.csv").read_text()
+    for old, new in {"q_ringall@esltest": SUPPORT, **AGENTS}.items():
+        recorded = recorded.replace(old, new)
+    (tmp_path / "Master.csv").write_text(recorded)
+    deadline = time.monotonic() + 15
+    while True:
+        doc = svc.get("/api/reports/queues?from=2026-12-01&interval=total&queue=support")
+        row = next(r for r in doc["rows"] if r["queue"] == "support")
+        if row["offered"] == 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert (row["offered"], row["answered"], row["abandoned"]) == (3, 2, 1)

@@ -78,3 +78,38 @@ def import_books(
         typer.echo(f"{cdr}: {cdr_stats.records} records, {cdr_stats.rejected_total} rejected")
         for example in cdr_stats.examples[:10]:
             typer.echo(f"  {example}")
+
+
+@app.command("import-freeswitch")
+def import_freeswitch(
+    cdr: Path = typer.Argument(..., exists=True, dir_okay=False, help="mod_cdr_csv's file in pbxctl's template (Master.csv)."),
+    site_file: Optional[Path] = SITE,
+    database: Optional[str] = typer.Option(None, "--db", help="Database URL (default: the site's storage.url)."),
+    node: Optional[str] = typer.Option(None, "--node", help="Node name (default: storage.node, else the host name)."),
+) -> None:
+    """Ingest a FreeSWITCH CDR file (mod_callcenter's cc_* variables) into the books: the
+    same tables and reports as Asterisk's queue_log. Records already in the books change
+    nothing; records that are not pbxctl's template are kept in books_rejects and listed."""
+    from pbxctl.books.store import BatchWriter, StoreFailed
+    from pbxctl.freeswitch.cdr import CdrAssembler, queue_mapping
+    from pbxctl.freeswitch.cdr_follower import CdrFollower
+    from pbxctl.render.freeswitch import agent_wrapup
+
+    engine, node_name, site = _books_target(site_file, database, node)
+    if site is None:
+        fail("give -s SITE.yaml: the site names the queue domain and the agents' wrap-up")
+    assembler = CdrAssembler(queue_mapping(site.pbx.freeswitch.queue_domain), lambda agent: agent,
+                             lambda agent: agent_wrapup(site, agent) if agent in site.agents else None)
+    follower = CdrFollower(cdr, BatchWriter(engine, node_name), node_name, assembler)
+    try:
+        follower.start(engine)
+        follower.poll()
+    except StoreFailed as exc:
+        fail(f"{exc} (nothing after the last stored batch was lost: run the import again)")
+    stats = follower.stats
+    typer.echo(f"{cdr}: {stats.lines} records, {stats.calls} queue calls, {sum(stats.rejected.values())} rejected "
+               f"(node {node_name})")
+    for reason, count in stats.rejected.most_common():
+        typer.echo(f"  rejected: {count} x {reason}")
+    for example in stats.examples[:10]:
+        typer.echo(f"  {example}")

@@ -1,6 +1,7 @@
 """`pbxctl serve freeswitch` wired in one place. gevent and asyncio never share a process, so
 it is three:
-- this one (asyncio): the site holder, HTTP (/metrics, /api, /reports), the SLA monitor
+- this one (asyncio): the site holder, HTTP (/metrics, /api, /reports), the SLA monitor,
+  the books (FreeSWITCH's CDR file followed, freeswitch/cdr_follower.py)
   and the report scheduler, given a backend-neutral `service.runtime.Runtime` whose link and
   controller are kept from the controller process (freeswitch/remote_controller.py);
 - the controller process (gevent, freeswitch/controller_process.py): the inbound Event
@@ -25,8 +26,12 @@ from typing import TYPE_CHECKING, Callable
 
 import structlog
 
+from pbxctl.books.site_view import node_name
+from pbxctl.books.store import StoreFailed
+from pbxctl.freeswitch.cdr_follower import CdrFollower, cdr_follower
 from pbxctl.freeswitch.member_actions import agents_by_member
 from pbxctl.freeswitch.remote_controller import RemoteController, RemoteLink, RemoteSupervision
+from pbxctl.render.freeswitch import agent_wrapup
 from pbxctl.service.http_api import start_http
 from pbxctl.service.metrics import register_runtime
 from pbxctl.service.report_scheduler import ReportScheduler
@@ -61,6 +66,7 @@ class FreeswitchServices:
     supervision: RemoteSupervision
     monitor: SlaMonitor
     runtime: Runtime
+    books: CdrFollower
     clock: str | None  # --clock for the IVR process
     log_format: str
 
@@ -88,7 +94,24 @@ def build_services(site_file: Path, loaded: LoadedSite, clock: str | None = None
         agents_by_member=agents_by_member,
         books=engine,
     )
-    return FreeswitchServices(site_file, holder, controller, supervision, monitor, runtime, clock, log_format)
+    books = cdr_follower(loaded.site, engine, loaded.base_dir, node_name(loaded.site),
+                         lambda agent: agent_wrapup(holder.get().site, agent) if agent in holder.get().site.agents else None)
+    return FreeswitchServices(site_file, holder, controller, supervision, monitor, runtime, books, clock, log_format)
+
+
+async def follow_cdr(follower: CdrFollower, engine, interval: float = 1.0) -> None:
+    """The books from FreeSWITCH's CDR, every `interval` s, in a thread (blocking I/O)."""
+    await asyncio.to_thread(follower.start, engine)
+    log.info("books_following", path=str(follower.path), node=follower.node)
+    while True:
+        try:
+            await asyncio.to_thread(follower.poll)
+        except StoreFailed as exc:
+            log.error("books_batch_not_stored", error=str(exc), path=str(follower.path))
+            await asyncio.to_thread(follower.start, engine)  # back to the last stored checkpoint
+        except OSError as exc:
+            log.warning("books_cdr_unreadable", error=str(exc), path=str(follower.path))
+        await asyncio.sleep(interval)
 
 
 def _die_with_parent() -> None:
@@ -139,6 +162,7 @@ async def run_services(services: FreeswitchServices, http_port: int | None = Non
         announce(f"pbxctl for site {loaded.site.site}: {where}")
         jobs = (services.controller.run(reader, writer), services.holder.watch(), services.monitor.run(),
                 ReportScheduler(services.holder.get, services.runtime.books).run(),
+                follow_cdr(services.books, services.runtime.books),
                 _exited(children[0], "IVR"), _exited(children[1], "controller"))
         if lifecycle is None:
             await asyncio.gather(*jobs)

@@ -199,6 +199,8 @@ class FreeswitchSettings(Model):
     dialplan_context: ContextName = "default"
     voicemail_profile: ContextName = "default"
     voicemail_domain: Annotated[str, AfterValidator(check_global_variable_domain)] = "$${domain}"
+    # mod_cdr_csv's file in pbxctl's template (freeswitch/cdr.py), followed into the books
+    cdr_file: str = "/var/log/freeswitch/cdr-csv/Master.csv"
 
     @field_validator("contact_template")
     @classmethod
