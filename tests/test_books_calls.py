@@ -11,7 +11,11 @@ from pbxctl.books.calls import build_call
 from pbxctl.books.queue_log import BadLine, QueueLogLine, parse_line
 
 RECORDED = Path(__file__).parent / "fixtures" / "queue_log" / "sandbox_calls.queue_log"
-AGENTS = {"Agent One": "a1", "Agent Two": "a2", "Agent Five": "a5", "Agent Six": "a6"}
+# What the sandbox wrote for tests/test_books_oracle_asterisk.py's desk-phone calls (## into
+# another queue, *4 coming back, *71), copied from one of its runs.
+RECORDED_TRANSFERS = RECORDED.with_name("sandbox_desk_phone_transfers.queue_log")
+AGENTS = {"Agent One": "a1", "Agent Two": "a2", "Agent Five": "a5", "Agent Six": "a6",
+          "Oracle Two": "o2", "Oracle Three": "o3"}
 
 
 def lines_of(text: str) -> list[QueueLogLine]:
@@ -84,6 +88,57 @@ def test_the_recorded_sandbox_calls():
     stint = abandoned.stints[0]
     assert (stint.outcome, stint.wait_seconds, stint.exit_position) == ("abandoned", 2, 1)
     assert sorted(r.outcome for r in stint.rings) == ["canceled"] * 3 + ["no_answer"] * 3
+
+
+def test_the_recorded_desk_phone_transfers_and_three_way():
+    parsed = [parse_line(raw) for raw in RECORDED_TRANSFERS.read_bytes().splitlines()]
+    blind, with_return, three_way = sorted(by_callid(assemble(parsed)).values(), key=lambda c: c.started_at)
+    # ## 802 (queue oracle_b): answered and transferred in oracle_t, answered again in oracle_b
+    assert [(s.queue, s.outcome, s.ended_by, s.agent, s.exit_to) for s in blind.stints] == [
+        ("oracle_t", "answered", "blind_transfer", "o3", "queue:oracle_b"), ("oracle_b", "answered", "agent", "o2", None)]
+    assert [(t.kind, t.agent, t.target, t.talk_seconds) for t in blind.transfers] == [
+        ("blind", "o3", "802@pbxctl-oracle-dial", 3)]
+    # *4 9002: app_queue's COMPLETECALLER|0|10 counts the 5 s away; pbxctl's lines cut them out
+    (stint,) = with_return.stints
+    assert (stint.outcome, stint.agent, stint.ended_by) == ("answered", "o3", "caller")
+    assert (stint.leg.talk_seconds, stint.leg.connected_at, stint.leg.ended_at) == (4 + 1, 1796176568, 1796176578)
+    assert [(t.kind, t.agent, t.target, t.talk_seconds) for t in with_return.transfers] == [
+        ("with_return", "o3", "9002", 4), ("returned", "o3", "9002", 0)]
+    # *71 9001: the third party is pbxctl's PBXCTLCONF line, the agent named by its key
+    (stint,) = three_way.stints
+    assert (stint.outcome, stint.ended_by, stint.leg.talk_seconds) == ("answered", "agent", 2)
+    assert [(e.event, e.agent, e.data) for e in three_way.pbxctl_events] == [("PBXCTLCONF", "o3", "9001")]
+
+
+def test_a_transfer_with_return_answered_by_the_target_ends_the_agents_talk_there():
+    call = build_call(lines_of("""
+        1796169000|c9|support|NONE|ENTERQUEUE||4790000000|1
+        1796169004|c9|support|Agent One|CONNECT|4|c9.1|2
+        1796169034|c9|support|Agent One|PBXCTLXFER|with_return|2001
+        1796169037|c9|support|Agent One|PBXCTLXFER|answered|2001
+        1796169100|c9|support|Agent One|COMPLETECALLER|4|96|1
+    """), agent_of=lambda member: AGENTS.get(member, member))
+    (stint,) = call.stints
+    assert (stint.outcome, stint.ended_by, stint.wait_seconds) == ("answered", "transfer_with_return", 4)
+    assert (stint.leg.talk_seconds, stint.leg.ended_at, stint.leg.ended_by) == (30, 1796169034, "transfer_with_return")
+    assert [(t.kind, t.target, t.wait_seconds, t.talk_seconds) for t in call.transfers] == [("with_return", "2001", 4, 30)]
+    assert [e.data for e in call.pbxctl_events] == ["with_return|2001", "answered|2001"]
+
+
+def test_a_transfer_step_in_the_same_second_as_the_end_still_counts():
+    # The agent answers the ring back and the caller hangs up within the second: same time,
+    # the step sorts before the ending line whatever order they were read in.
+    call = build_call(lines_of("""
+        1796169000|c8|support|NONE|ENTERQUEUE||4790000000|1
+        1796169001|c8|support|Agent One|CONNECT|1|c8.1|1
+        1796169011|c8|support|Agent One|COMPLETECALLER|1|10|1
+        1796169003|c8|support|Agent One|PBXCTLXFER|with_return|2001
+        1796169011|c8|support|Agent One|PBXCTLXFER|back|PJSIP/2001
+        1796169009|c8|support|Agent One|PBXCTLXFER|returned|2001|NOANSWER
+    """))
+    (stint,) = call.stints
+    assert (stint.leg.talk_seconds, stint.ended_by) == (2 + 0, "caller")
+    assert [t.kind for t in call.transfers] == ["with_return", "returned"]
 
 
 # -- edge cases -----------------------------------------------------------------------------
@@ -167,6 +222,7 @@ def test_a_requeued_call_keeps_its_uniqueid_and_gets_a_second_stint():
     """))
     assert [(s.queue, s.outcome, s.ended_by, s.agent) for s in call.stints] == [
         ("support", "answered", "blind_transfer", "Agent One"), ("support", "answered", "agent", "Agent Two")]
+    assert call.stints[0].exit_to == "queue:support"   # the report's transferred_to / transfer_in
     assert [(t.kind, t.target, t.talk_seconds) for t in call.transfers] == [("blind", "200@pbxctl-queue", 60)]
 
 

@@ -34,6 +34,7 @@ CONTEXTS = Contexts(
     help="pbxctl-help",
     xfer_return_code="pbxctl-xfer-return-code",
     xfer_return="pbxctl-xfer-return",
+    xfer_answered="pbxctl-xfer-answered",
     conference_dial="pbxctl-conference-dial",
     conference_room="pbxctl-conference-room",
     voicemail="pbxctl-voicemail",
@@ -58,6 +59,10 @@ def rule_name(queue: str) -> str:
 # party. Two characters each: the dialplan strips them with ${EXTEN:2}.
 ROOM_PREFIXES = SimpleNamespace(caller="c-", agent="a-", third="t-")
 
+# PBXCTL_BARGE_SUPERVISOR of a help request's ring: whoever answers is known only from
+# the answering device (the service names them from the help ring's DialEnd).
+HELP_SESSION = "help"
+
 # UserEvent names the generated dialplan emits (AMI: Event: UserEvent, UserEvent: NAME).
 EVENTS = SimpleNamespace(
     queue_exit="PbxctlQueueExit",
@@ -70,12 +75,18 @@ EVENTS = SimpleNamespace(
 )
 # queue_log events the dialplan adds (the books read them): a three-way call (Asterisk
 # writes none), the entry number a call came in on, the caller as they dialled in (before
-# display_name/prefix), and QUEUESTATUS after Queue() (app_queue logs nothing for a
-# caller it refused).
+# display_name/prefix), QUEUESTATUS after Queue() (app_queue logs nothing for a caller
+# it refused), and the steps of a transfer with return (app_queue sees a redirected
+# caller only when it finally hangs up).
 QUEUE_LOG_CONFERENCE = "PBXCTLCONF"
 QUEUE_LOG_ENTRY = "PBXCTLENTRY"
 QUEUE_LOG_CALLER = "PBXCTLCALLER"
 QUEUE_LOG_EXIT = "PBXCTLEXIT"
+QUEUE_LOG_TRANSFER = "PBXCTLXFER"
+# PBXCTLXFER's first data field: the caller left for TARGET (with_return), TARGET answered
+# (answered), TARGET did not and the caller goes back (returned|TARGET|DIALSTATUS), the
+# agent answered the ring back (back).
+XFER_STEPS = SimpleNamespace(with_return="with_return", answered="answered", returned="returned", back="back")
 
 # AGI scripts the dialplan calls: agi://HOST:PORT/<script>.
 SCRIPTS = SimpleNamespace(
@@ -131,6 +142,11 @@ HELP_DEVICES = "PBXCTL_HELP_DEVICES"
 HELP_RING = "PBXCTL_HELP_RING"
 XFER_TO = "PBXCTL_XFER_TO"
 XFER_BACK = "PBXCTL_XFER_BACK"
+# Inherited by the channels a transfer with return dials, so that [pbxctl-xfer-answered]
+# (Dial's U() on the answering channel) logs for the caller's call.
+XFER_CALLID = "PBXCTL_XFER_CALLID"
+XFER_QUEUE = "PBXCTL_XFER_QUEUE"
+XFER_MEMBER = "PBXCTL_XFER_MEMBER"
 ROOM = "PBXCTL_ROOM"
 CONF_QUEUE = "PBXCTL_CONF_QUEUE"
 CONF_CALLID = "PBXCTL_CONF_CALLID"
@@ -144,7 +160,7 @@ PBXCTL_VARIABLES = frozenset(
 ASTERISK_VARIABLES = frozenset({
     "AGISTATUS", "QUEUESTATUS", "QUEUE_PRIO", "QUEUE_MAX_PENALTY", "QUEUE_RAISE_PENALTY",
     "DYNAMIC_FEATURES", "TRANSFER_CONTEXT", "MEMBERINTERFACE", "BRIDGEPEER", "SPY_EXIT_CONTEXT",
-    "DIALSTATUS", "UNIQUEID", "AGIEXITONHANGUP",
+    "DIALSTATUS", "UNIQUEID", "AGIEXITONHANGUP", "MEMBERNAME",
 })
 
 
@@ -191,6 +207,15 @@ def member_key(text: str) -> str:
             rest = _UNIQUE_SUFFIX.sub("", rest)
         return f"{tech}/{rest}"
     return f"{tech}/{_UNIQUE_SUFFIX.sub('', rest)}"
+
+
+def channel_extension(channel: str) -> str:
+    """The extension a channel name carries: 'PJSIP/1100-0000001a' is 1100's phone,
+    'Local/8101@pbxctl-sv-phones-00000003;2' 8101's ('' when there is no device part)."""
+    if "/" not in channel:
+        return ""
+    device = member_key(channel).split("/", 1)[1]
+    return device.split("@", 1)[0]
 
 
 def hms_seconds(value: str | None) -> int:

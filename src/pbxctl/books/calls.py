@@ -30,8 +30,16 @@ STINT_ENDS = {
 REFUSED_STATUSES = frozenset({"JOINEMPTY", "JOINUNAVAIL", "FULL"})
 # pbxctl lines whose content lands in the call and its stints (not kept whole as well).
 FOLDED_PBXCTL = frozenset({"PBXCTLENTRY", "PBXCTLCALLER", "PBXCTLEXIT"})
-# Same-second lines sort in the order app_queue writes them.
-_RANK = {"PBXCTLENTRY": 0, "PBXCTLCALLER": 1, "ENTERQUEUE": 2, "RINGNOANSWER": 3, "RINGCANCELED": 3, "CONNECT": 4}
+# pbxctl's steps of a transfer with return (PBXCTLXFER, first data field): the caller
+# left the agent for a target, the target answered, it did not and the call went back,
+# the agent answered the ring back. app_queue sees none of it: for a redirected caller it
+# logs COMPLETECALLER only when the caller finally hangs up.
+XFER_LINE = "PBXCTLXFER"
+XFER_LEFT, XFER_ANSWERED, XFER_RETURNED, XFER_BACK = "with_return", "answered", "returned", "back"
+# Same-second lines sort in the order app_queue writes them; a transfer step between the
+# answer and the end.
+_RANK = {"PBXCTLENTRY": 0, "PBXCTLCALLER": 1, "ENTERQUEUE": 2, "RINGNOANSWER": 3, "RINGCANCELED": 3, "CONNECT": 4,
+         XFER_LINE: 4.5}
 _LAST = 6  # ending lines, then pbxctl's exit line after Queue() returned
 _RANK.update({event: 5 for event in STINT_ENDS})
 _RANK["PBXCTLEXIT"] = _LAST
@@ -55,6 +63,10 @@ class AgentLeg:
     talk_seconds: int
     ended_by: str
     wrapup_seconds: int | None = None
+    # A transfer with return: when the caller left the agent and, if the agent answered
+    # the ring back, when they talked again (the talk counts both spells, not the away time).
+    away_at: int | None = None
+    back_at: int | None = None
 
 
 @dataclass(slots=True)
@@ -153,7 +165,7 @@ def build_call(
             call.stints.append(stint)
             open_stints[line.queue] = stint
         elif event.startswith("PBXCTL"):
-            _fold_pbxctl(call, line, open_stints)
+            _fold_pbxctl(call, line, open_stints, agent_of)
         else:
             stint = open_stints.get(line.queue) or _implicit_stint(call, line, open_stints)
             _fold_queue_line(call, stint, line, agent_of, wrapup_of)
@@ -162,7 +174,19 @@ def build_call(
     for stint in open_stints.values():
         if lost_at is not None:
             _lose(stint, lost_at)
+    _transferred_into(call)
     return call
+
+
+def _transferred_into(call: Call) -> None:
+    """An agent's transfer that brought the caller into a queue: the answered stint it
+    left says where it went (exit_to), as an overflow's does, so that queue can count the
+    caller as come in by transfer and the calls are not counted twice. (The next queue's
+    ENTERQUEUE may come in the same second as, and sort before, the transfer line.)"""
+    for left, entered in zip(call.stints, call.stints[1:]):
+        if left.outcome == "answered" and left.ended_by in ("blind_transfer", "attended_transfer") \
+                and left.exit_to is None and entered.outcome != "refused":
+            left.exit_to = f"queue:{entered.queue}"
 
 
 def _implicit_stint(call: Call, line: QueueLogLine, open_stints: dict[str, QueueStint]) -> QueueStint:
@@ -218,8 +242,16 @@ def _end_answered(call: Call, stint: QueueStint, line: QueueLogLine, ended_by: s
         stint.leg = AgentLeg(line.agent, agent, connected, line.at, 0, "lost")
         if wait is not None:
             stint.wait_seconds = wait
-    stint.outcome, stint.ended_by = "answered", ended_by
     leg = stint.leg
+    if leg.away_at is not None:
+        # Transferred with return: the talk before the caller left, and after the agent
+        # answered the ring back (app_queue's talk counts the time away too).
+        if leg.back_at is not None:
+            leg.talk_seconds += max(0, line.at - leg.back_at)
+            leg.ended_at, leg.ended_by = line.at, ended_by
+        stint.outcome, stint.ended_by = "answered", leg.ended_by
+        return
+    stint.outcome, stint.ended_by = "answered", ended_by
     leg.ended_at, leg.ended_by = line.at, ended_by
     leg.talk_seconds = talk if talk is not None else line.at - leg.connected_at
     if ended_by.endswith("transfer"):
@@ -242,9 +274,11 @@ def _lose(stint: QueueStint, at: int) -> None:
         stint.wait_seconds = stint.ended_at - stint.entered_at
 
 
-def _fold_pbxctl(call: Call, line: QueueLogLine, open_stints: dict[str, QueueStint]) -> None:
+def _fold_pbxctl(call: Call, line: QueueLogLine, open_stints: dict[str, QueueStint], agent_of=identity) -> None:
     if line.event not in FOLDED_PBXCTL:
-        call.pbxctl_events.append(PbxctlEvent(line.at, line.event, "|".join(line.data), line.queue, line.agent))
+        member = line.agent
+        agent = agent_of(member) if member and member != "NONE" else member
+        call.pbxctl_events.append(PbxctlEvent(line.at, line.event, "|".join(line.data), line.queue, agent))
     if line.event == "PBXCTLENTRY":
         call.entry = line.field(0) or call.entry
     elif line.event == "PBXCTLCALLER":
@@ -262,6 +296,22 @@ def _fold_pbxctl(call: Call, line: QueueLogLine, open_stints: dict[str, QueueSti
             call.stints.append(stint)
         elif ended:
             ended[-1].exit_status, ended[-1].exit_to = status, to
-    elif line.event == "PBXCTLXFER":
-        kind = line.field(0) or "with_return"
-        call.transfers.append(Transfer(line.at, kind, line.queue, line.agent, line.agent, line.field(1)))
+    elif line.event == XFER_LINE:
+        _fold_transfer_step(call, line, open_stints.get(line.queue), agent_of)
+
+
+def _fold_transfer_step(call: Call, line: QueueLogLine, stint: QueueStint | None, agent_of) -> None:
+    step, target = line.field(0) or XFER_LEFT, line.field(1)
+    leg = stint.leg if stint is not None else None
+    agent = leg.agent if leg is not None else agent_of(line.agent)
+    if step == XFER_LEFT:
+        wait = stint.wait_seconds if stint is not None else 0
+        talk = 0
+        if leg is not None and leg.away_at is None:
+            talk = max(0, line.at - leg.connected_at)
+            leg.talk_seconds, leg.ended_at, leg.ended_by, leg.away_at = talk, line.at, "transfer_with_return", line.at
+        call.transfers.append(Transfer(line.at, XFER_LEFT, line.queue, line.agent, agent, target, wait, talk))
+    elif step == XFER_RETURNED:
+        call.transfers.append(Transfer(line.at, XFER_RETURNED, line.queue, line.agent, agent, target))
+    elif step == XFER_BACK and leg is not None and leg.away_at is not None:
+        leg.back_at = line.at

@@ -4,8 +4,10 @@ A pure function of the quarter-hour tallies (queue_tally.py) and the report wind
 
 Counting a call that visits several queues (overflow A→B, a transfer into another queue):
 each queue counts its own stint — the caller is offered, and timed out, in A (overflowed
-to queue:B) and offered, and answered or not, in B (overflow_in). The "all queues" rows add
-the stints up; offered − overflow_in there is the number of callers.
+to queue:B) and offered, and answered or not, in B (overflow_in); an agent of A who
+transfers the caller into B leaves A's stint answered (transferred to queue:B) and B
+counts it offered (transfer_in). The "all queues" rows add the stints up; offered −
+overflow_in − transfer_in there is the number of callers.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ DEFINITIONS = {
     "and abandoned; app_queue counts timeouts and leave-when-empty as abandoned too",
     "wait": "seconds from entering the queue until answered or leaving it; within SL means wait <= service_level",
     "offered": "callers who entered the queue (callers refused at the door are `refused`, not offered)",
+    "transferred": "answered callers an agent transferred into another queue (blind or attended)",
 }
 MULTI_STINT = (
     "a call that overflows from queue A into queue B is offered in both: A counts it timed out (or exit_empty) "
-    "and overflowed to queue:B, B counts it offered and how it ended there (overflow_in). The all-queues row adds "
-    "the stints up; callers = offered - overflow_in"
+    "and overflowed to queue:B, B counts it offered and how it ended there (overflow_in). A caller an agent of A "
+    "transfers into B is answered in A (transferred to queue:B) and offered in B (transfer_in). The all-queues "
+    "row adds the stints up; callers = offered - overflow_in - transfer_in"
 )
 
 
@@ -41,7 +45,8 @@ class _Cell:
     few objects: a month by hour adds up tens of thousands of tallies."""
 
     __slots__ = ("by_outcome", "n", "wait_sum", "wait_max", "short", "talked", "talk_sum", "wrapup_sum", "callbacks",
-                 "answered", "answered_in_sl", "answered_wait", "ab_n", "ab_in_sl", "overflow_to", "entries", "exits",
+                 "answered", "answered_in_sl", "answered_wait", "ab_n", "ab_in_sl", "overflow_to", "transferred_to",
+                 "entries", "exits",
                  "bins_answered", "bins_unanswered")
 
     def __init__(self) -> None:
@@ -50,6 +55,7 @@ class _Cell:
         self.answered = self.answered_in_sl = self.ab_n = self.ab_in_sl = 0
         self.wait_sum = self.wait_max = self.talk_sum = self.wrapup_sum = self.answered_wait = 0.0
         self.overflow_to: Counter = Counter()
+        self.transferred_to: Counter = Counter()
         self.entries: Counter = Counter()
         self.exits: Counter = Counter()
         self.bins_answered = [0] * len(wait_bin_labels())
@@ -68,6 +74,8 @@ class _Cell:
         # (it still shows in the exit paths).
         if exit_to and exit_to != "hangup" and outcome != "answered":
             self.overflow_to[exit_to] += t.n
+        elif exit_to and outcome == "answered":   # an agent transferred the caller on
+            self.transferred_to[exit_to] += t.n
         self.exits[outcome + (f" -> {exit_to}" if exit_to and outcome != "answered" else "")] += t.n
         if outcome == "refused":
             return
@@ -97,7 +105,7 @@ def _avg(total: float, n: int) -> float | None:
     return round(total / n, 1) if n else None
 
 
-def _row(interval: str, queue: str, cell: _Cell, overflow_in: int) -> dict:
+def _row(interval: str, queue: str, cell: _Cell, overflow_in: int, transfer_in: int) -> dict:
     offered, answered, o = cell.n, cell.answered, cell.by_outcome
     return {
         "interval": interval,
@@ -115,7 +123,10 @@ def _row(interval: str, queue: str, cell: _Cell, overflow_in: int) -> dict:
         "overflowed": sum(cell.overflow_to.values()),
         "overflow_to": dict(sorted(cell.overflow_to.items())),
         "overflow_in": overflow_in,
-        "callers": offered - overflow_in,
+        "transferred": sum(cell.transferred_to.values()),
+        "transferred_to": dict(sorted(cell.transferred_to.items())),
+        "transfer_in": transfer_in,
+        "callers": offered - overflow_in - transfer_in,
         "callbacks_requested": cell.callbacks,
         "service_level_pct": _pct(cell.answered_in_sl, offered - cell.short),
         "asterisk_sl_pct": _pct(cell.answered_in_sl, answered),
@@ -130,13 +141,14 @@ def _row(interval: str, queue: str, cell: _Cell, overflow_in: int) -> dict:
     }
 
 
-def _overflow_in(cells: dict, interval: str, queues: list[str]) -> dict[str, int]:
-    """Stints each queue got by overflow from the other selected queues."""
+def _came_in(cells: dict, interval: str, queues: list[str], sent: str) -> dict[str, int]:
+    """Stints each queue got from the other selected queues, by overflow (`sent` =
+    "overflow_to") or by an agent's transfer ("transferred_to")."""
     into = {q: 0 for q in queues}
     for q in queues:
         if (interval, q) not in cells:
             continue
-        for dest, n in cells[(interval, q)].overflow_to.items():
+        for dest, n in getattr(cells[(interval, q)], sent).items():
             target = dest.removeprefix("queue:")
             if dest.startswith("queue:") and target in into:
                 into[target] += n
@@ -173,8 +185,9 @@ def queue_report(
     empty = _Cell()
 
     def rows_of(interval: str) -> list[dict]:
-        into = _overflow_in(cells, interval, queues)
-        return [_row(interval, q, cells.get((interval, q), empty), into[q]) for q in order]
+        overflowed = _came_in(cells, interval, queues, "overflow_to")
+        transferred = _came_in(cells, interval, queues, "transferred_to")
+        return [_row(interval, q, cells.get((interval, q), empty), overflowed[q], transferred[q]) for q in order]
 
     rows = [row for interval in window.buckets() for row in rows_of(interval)]
     totals = rows_of("total")

@@ -12,8 +12,8 @@ from pbxctl.books.call_log import flatten
 COLUMNS = {
     "queues": [
         "interval", "queue", "offered", "answered", "answered_in_sl", "abandoned", "short_abandoned", "timed_out",
-        "exit_empty", "exit_key", "refused", "lost", "overflowed", "overflow_to", "overflow_in", "callers",
-        "callbacks_requested", "service_level_pct", "asterisk_sl_pct", "asterisk_sl2_pct", "avg_wait",
+        "exit_empty", "exit_key", "refused", "lost", "overflowed", "overflow_to", "overflow_in", "transferred",
+        "transferred_to", "transfer_in", "callers", "callbacks_requested", "service_level_pct", "asterisk_sl_pct", "asterisk_sl2_pct", "avg_wait",
         "avg_wait_answered", "longest_wait", "avg_talk", "avg_wrapup", "entry_paths", "exit_paths",
     ],
     "agents": [

@@ -247,6 +247,8 @@ def wire_names() -> dict:
         "feature": wire.FEATURES,
         "room": wire.ROOM_PREFIXES,
         "queue_log_conference": wire.QUEUE_LOG_CONFERENCE,
+        "queue_log_transfer": wire.QUEUE_LOG_TRANSFER,
+        "xfer": wire.XFER_STEPS,
     }
 
 
