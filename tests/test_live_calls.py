@@ -18,6 +18,13 @@ from pbxctl.asterisk.live_calls import LiveCalls
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ami"
 AGENTS = {"Local/7101@pbxctl-sv-phones/n": "a1", "Local/7102@pbxctl-sv-phones/n": "a2"}
+SUPERVISORS = {"Local/8101@pbxctl-sv-phones": "s1", "Local/8102@pbxctl-sv-phones": "s2"}
+
+
+def supervisor_of(channel: str) -> str | None:
+    from pbxctl.asterisk.wire import member_key
+
+    return SUPERVISORS.get(member_key(channel))
 
 
 def recording(name: str):
@@ -27,7 +34,7 @@ def recording(name: str):
 
 def replay(messages, until=lambda m: False):
     """Feed events (not action answers) until one matches `until` (inclusive)."""
-    calls = LiveCalls(lambda: AGENTS)
+    calls = LiveCalls(lambda: AGENTS, supervisor_of)
     helps = []
     for i, msg in enumerate(messages):
         if "Event" in msg and "ActionID" not in msg:
@@ -87,7 +94,8 @@ def test_help_request_marks_the_call_once_and_counts_it():
     assert calls.help_total == {"help_desk": 1}
     calls, helps, _ = replay(messages, lambda m: m.get("Event") == "ChanSpyStart" and "@pbxctl-help-ring" in m.get("SpyerChannel", ""))
     [listener] = calls.listing(0)[0]["listeners"]
-    assert listener == {**listener, "supervisor": "help", "mode": "whisper"}
+    # s1's phone answered the help ring (supervision.help.ring: [s1]): named, not "help"
+    assert listener == {**listener, "supervisor": "s1", "mode": "whisper"}
 
 
 def test_three_way_call_stays_live_when_the_agent_leaves():
@@ -131,16 +139,20 @@ def test_asterisks_own_three_way_is_noticed_from_the_attended_transfer_event():
     # Fields as Asterisk 22 sent them in test_attended_transfer_from_the_cli_and_in_call_three_way.
     from pbxctl.asterisk.live_calls import ThreeWayJoined
 
-    calls = LiveCalls(lambda: AGENTS)
-    calls.apply({"Event": "AgentConnect", "Uniqueid": "1795974958.388", "CallerIDNum": "4790495201",
-                 "Channel": "Local/4790495201@pbxctl-sv-callers-000000c2;1",
-                 "DestChannel": "Local/7101@pbxctl-sv-phones-000000c3;1",
-                 "Interface": "Local/7101@pbxctl-sv-phones/n", "Queue": "help_desk"}, 0)
+    connect = {"Event": "AgentConnect", "Uniqueid": "1795974958.388", "CallerIDNum": "4790495201",
+               "Channel": "Local/4790495201@pbxctl-sv-callers-000000c2;1",
+               "DestChannel": "Local/7101@pbxctl-sv-phones-000000c3;1",
+               "Interface": "Local/7101@pbxctl-sv-phones/n", "Queue": "help_desk"}
     transfer = {"Event": "AttendedTransfer", "Result": "Success", "DestType": "Threeway",
                 "OrigTransfererChannel": "Local/7101@pbxctl-sv-phones-000000c3;1",
                 "TransfereeUniqueid": "1795974958.388", "TransferTargetExten": "9001",
                 "TransferTargetCallerIDNum": "<unknown>"}
-    assert calls.apply({**transfer, "DestType": "Bridge"}, 1) == []
+    handed_over = LiveCalls(lambda: AGENTS)
+    handed_over.apply(connect, 0)
+    assert handed_over.apply({**transfer, "DestType": "Bridge"}, 1) == []
+    assert handed_over.listing(1) == [], "an attended transfer completed: the caller is the target's now"
+    calls = LiveCalls(lambda: AGENTS)
+    calls.apply(connect, 0)
     [news] = calls.apply(transfer, 2)
     assert isinstance(news, ThreeWayJoined) and news.third_party == "9001"
     [call] = calls.listing(3)
@@ -149,3 +161,45 @@ def test_asterisks_own_three_way_is_noticed_from_the_attended_transfer_event():
     assert calls.listing(4), "the agent left; caller and third party talk on"
     calls.apply({"Event": "Hangup", "Channel": "Local/4790495201@pbxctl-sv-callers-000000c2;1"}, 5)
     assert calls.listing(5) == []
+
+
+def test_a_transfer_with_return_stays_live_and_comes_back_to_the_agent():
+    """`pbxctl transfer a1 --to 9002 --with-return`: the caller rings 9002 for 5 s, comes
+    back to a1's phone (a new channel), talks, hangs up."""
+    messages = recording("transfer_with_return")
+    [first] = replay(messages, lambda m: m.get("Event") == "AgentConnect")[0].listing(0)
+    first_agent = first["agent_channel"]
+    # The agent's first channel hangs up as the caller is sent away: the call stays.
+    calls, _, _ = replay(messages, lambda m: m.get("Event") == "Hangup" and m.get("Channel") == first_agent)
+    [call] = calls.listing(0)
+    assert (call["call"], call["state"], call["agent"]) == (first["call"], "transferring", "a1")
+    calls, _, _ = replay(messages, is_user_event("PbxctlTransferReturn"))
+    assert [c["state"] for c in calls.listing(0)] == ["transferring"]
+    # a1's phone rings back and answers: the same call, talking, on the new channel.
+    calls, _, _ = replay(messages, lambda m: m.get("Event") == "DialEnd" and m.get("DialStatus") == "ANSWER"
+                         and m.get("DestChannel", "").startswith("Local/7101@") and m.get("DestChannel") != first_agent)
+    [call] = calls.listing(0)
+    assert (call["call"], call["state"], call["agent"]) == (first["call"], "talking", "a1")
+    assert call["agent_channel"] != first_agent and call["agent_channel"].startswith("Local/7101@pbxctl-sv-phones-")
+    calls, _, _ = replay(messages)
+    assert calls.listing(0) == [], "gone when the caller hung up"
+
+
+def test_an_attended_transfer_is_transferring_while_the_agent_talks_to_the_target():
+    """`pbxctl transfer a1 --to 9001 --attended`, the agent hangs up to hand over; then
+    *2 9001 and *3 (three-way). The live calls alone, without the service's own marking."""
+    messages = recording("attended_transfer")
+    [first] = replay(messages, lambda m: m.get("Event") == "AgentConnect")[0].listing(0)
+    calls, _, _ = replay(messages, lambda m: m.get("Event") == "Hold")
+    assert [c["state"] for c in calls.listing(0)] == ["held"], "on hold while the agent dials"
+    # the agent's leg enters a second bridge, the target's: it talks to the target
+    moves = [m for m in messages if m.get("Event") == "BridgeEnter" and m.get("Channel") == first["agent_channel"]]
+    calls, _, _ = replay(messages, lambda m: m is moves[1])
+    assert [c["state"] for c in calls.listing(0)] == ["transferring"]
+    # handed over (AttendedTransfer, DestType Bridge): no longer a1's call
+    calls, _, _ = replay(messages, lambda m: m.get("Event") == "AttendedTransfer" and m.get("DestType") == "Bridge")
+    assert calls.listing(0) == []
+    # *3: transferring, then back in the caller's bridge with the target, a three-way call
+    calls, _, _ = replay(messages, lambda m: m.get("Event") == "AttendedTransfer" and m.get("DestType") == "Threeway")
+    [call] = calls.listing(0)
+    assert (call["state"], call["third_party"]) == ("conference", "9001")

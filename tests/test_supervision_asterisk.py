@@ -323,6 +323,18 @@ def test_help_request_shows_in_calls_counts_and_rings_the_supervisor_into_whispe
         spy = await lab.wait_from(start, lambda e: e.get("Event") == "ChanSpyStart" and e.get("SpyeeChannel") == agent
                                   and "pbxctl-agent-notice" not in e.get("SpyerChannel", ""))
         assert spy_mode(await spy_of(lab, spy["SpyerChannel"][:-1])) == "whisper"
+        # Shown by name (the phone that answered is s1's), in pbxctl calls (--json) ...
+        calls = await wait_calls(site_file, lambda cs: cs and cs[0]["listeners"], "the supervisor rung in")
+        assert [(lis["supervisor"], lis["mode"]) for lis in calls[0]["listeners"]] == [("s1", "whisper")]
+        # ... so that s1's session is found by s1's extension.
+        done = await cli_async(site_file, "barge", "a1", "--set-mode", "both", "--from", "8101")
+        assert done.returncode == 0, done.stderr + done.stdout
+        assert "s1 now in both mode" in done.stdout
+        for _ in range(30):
+            if spy_mode(await spy_of(lab, spy["SpyerChannel"][:-1])) == "both":
+                break
+            await asyncio.sleep(0.1)
+        assert spy_mode(await spy_of(lab, spy["SpyerChannel"][:-1])) == "both"
         await lab.hang_up(agent)
         await lab.hang_up(connect["Channel"])
 
@@ -402,6 +414,9 @@ def test_transfer_with_return_comes_back_to_the_agent_after_the_timeout(play):
         assert done.returncode == 0, done.stderr
         assert "with return transfer to 9002" in done.stdout
         ringing = await lab.wait_from(start, lambda e: e.get("Event") == "Newchannel" and e.get("Channel", "").startswith("Local/9002@pbxctl-sv-phones"))
+        # While the target rings the call stays in pbxctl calls, as transferring.
+        away = await wait_calls(site_file, lambda cs: cs and cs[0]["state"] == "transferring", "the call being transferred")
+        assert (away[0]["call"], away[0]["caller_channel"], away[0]["agent"]) == (connect["Uniqueid"], caller, "a1")
         back = await lab.wait_from(start, lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "PbxctlTransferReturn", timeout=15)
         waited = back["_t"] - ringing["_t"]
         assert 4.5 <= waited <= 7, f"returned after {waited:.1f} s, return_after is 5"
@@ -413,7 +428,11 @@ def test_transfer_with_return_comes_back_to_the_agent_after_the_timeout(play):
         channels = {c["Channel"]: c for c in await lab.channels()}
         agent_again = again["Channel"][:-1] + "1"
         assert channels[caller]["BridgeId"] and channels[caller]["BridgeId"] == channels[agent_again]["BridgeId"]
+        # Back with the agent: the same call, talking again on the agent's new channel.
+        calls = await wait_calls(site_file, lambda cs: cs and cs[0]["state"] == "talking", "the call back with a1")
+        assert (calls[0]["call"], calls[0]["agent"], calls[0]["agent_channel"]) == (connect["Uniqueid"], "a1", agent_again)
         await lab.hang_up(caller)
+        await wait_calls(site_file, lambda cs: cs == [], "the call gone after the caller hung up")
 
     play(scenario)
 
@@ -431,6 +450,9 @@ def test_blind_transfer_from_the_cli_and_with_return_by_feature_code(play):
         channels = {c["Channel"]: c for c in await lab.channels()}
         dialled = next(n for n in channels if n.startswith("Local/9001@") and n.endswith(";1"))
         assert channels[caller]["BridgeId"] and channels[caller]["BridgeId"] == channels[dialled]["BridgeId"]
+        # Asterisk's own blind transfer: app_queue logs it and ends the agent's talk there.
+        blind = queue_log_lines(root_of(site_file), connect["Uniqueid"], "BLINDTRANSFER")
+        assert [fields[:2] for fields in blind] == [["9001", "pbxctl-extension"]], blind
         await lab.hang_up(caller)
         await lab.none_left()
 
@@ -461,6 +483,9 @@ def test_attended_transfer_from_the_cli_and_in_call_three_way(play):
         assert done.returncode == 0, done.stderr
         await lab.wait_from(start, lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "PbxctlSvAnswered"
                             and "9001@pbxctl-sv-phones" in e.get("Channel", ""))
+        # The agent talks to the target, the caller on hold: transferring, not held.
+        calls = await wait_calls(site_file, lambda cs: cs and cs[0]["state"] != "talking", "the attended transfer")
+        assert calls[0]["state"] == "transferring", calls
         await asyncio.sleep(0.5)
         await lab.hang_up_handset(agent)
         await lab.wait_from(start, lambda e: e.get("Event") == "AttendedTransfer" and e.get("Result") == "Success")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from pbxctl.asterisk.wire import EVENTS, hms_seconds, member_key
+from pbxctl.asterisk.wire import CONTEXTS, EVENTS, HELP_SESSION, hms_seconds, member_key
 
 SPY_MODES = {"w": "whisper", "B": "both"}
 
@@ -36,6 +36,10 @@ class LiveCall:
     connected_at: float
     state: str = "talking"     # talking | held | conference | transferring
     help_at: float | None = None
+    bridge: str | None = None  # the bridge caller and agent talk in
+    # In [pbxctl-xfer-return]: the caller rings a target and may come back to the agent
+    # on a new channel; the agent's first channel hangs up meanwhile.
+    with_return: bool = False
     third_party: str | None = None
     listeners: dict[str, Listener] = field(default_factory=dict)
 
@@ -75,12 +79,15 @@ class ThreeWayJoined:
 
 
 class LiveCalls:
-    def __init__(self, agent_by_interface: Callable[[], Mapping[str, str]]):
+    def __init__(self, agent_by_interface: Callable[[], Mapping[str, str]],
+                 supervisor_of: Callable[[str], str | None] = lambda channel: None):
         # interface (PJSIP/1001, Local/1001@agents/n) -> agent name, from the current site
         self._agent_by_interface = agent_by_interface
+        self._supervisor_of = supervisor_of   # a channel of a supervisor's phone -> name
         self.calls: dict[str, LiveCall] = {}
         self.help_total: dict[str, int] = {}
         self._sessions: dict[str, tuple[str, str]] = {}   # supervisor channel -> (supervisor, mode)
+        self._help_answered: dict[str, str] = {}   # a help ring's session channel -> who answered
 
     def _member(self, channel_or_interface: str) -> tuple[str, str] | None:
         """(agent, its configured interface) for a member interface or a channel of its device."""
@@ -134,11 +141,41 @@ class LiveCalls:
     def _hangup(self, msg, now):
         channel = msg.get("Channel", "")
         self._sessions.pop(channel, None)
+        self._help_answered.pop(channel, None)
         for call in list(self.calls.values()):
             call.listeners.pop(channel, None)
-            if channel == call.caller_channel or (channel == call.agent_channel and call.state != "conference"):
+            if channel == call.caller_channel:
+                del self.calls[call.call_id]
+            elif channel == call.agent_channel and call.state != "conference" and not call.with_return:
                 del self.calls[call.call_id]
 
+    def _caller_moved(self, msg, now):
+        """The caller sent on a transfer with return: it stays a live call, transferring,
+        though the agent's channel hangs up right after. Seen in the caller's BridgeLeave
+        (its snapshot already in [pbxctl-xfer-return]; class `call`, which the service's
+        AMI user reads) or its first Newexten there (class `dialplan`), whichever comes."""
+        if msg.get("Context") != CONTEXTS.xfer_return:
+            return
+        call = self.by_channel(msg.get("Channel", ""))
+        if call is not None and msg.get("Channel") == call.caller_channel:
+            call.state, call.with_return = "transferring", True
+
+    def _bridge_enter(self, msg, now):
+        """Caller and agent share a bridge; the agent in another one while the caller waits
+        (Asterisk's attended transfer: the agent talks to the target) is transferring, and
+        back in the caller's bridge (the target hung up) talking again."""
+        channel, bridge = msg.get("Channel", ""), msg.get("BridgeUniqueid", "")
+        call = self.by_channel(channel)
+        if call is None or not bridge:
+            return
+        if channel == call.caller_channel:
+            call.bridge = bridge
+        elif call.bridge is None:
+            call.bridge = bridge
+        elif bridge != call.bridge and call.state in ("talking", "held"):
+            call.state = "transferring"
+        elif bridge == call.bridge and call.state == "transferring":
+            call.state = "talking"
     def _hold(self, msg, now):
         call = self.by_channel(msg.get("Channel", ""))
         if call is not None and call.state == "talking":
@@ -163,11 +200,47 @@ class LiveCalls:
         for call in self.calls.values():
             call.listeners.pop(spyer, None)
 
+    def _dial_end(self, msg, now):
+        channel = msg.get("Channel", "")
+        if msg.get("DialStatus") != "ANSWER":
+            return
+        call = self.by_channel(channel)
+        if call is not None and call.with_return and channel == call.caller_channel:
+            self._transfer_answered(call, msg.get("DestChannel", ""))
+        elif f"@{CONTEXTS.help_ring}-" in channel and channel.endswith(";2"):
+            self._help_answered_by(channel, msg.get("DestChannel", ""))
+
+    def _transfer_answered(self, call: LiveCall, answered: str) -> None:
+        """A transfer with return answered: by the agent ringing back (talking again, on
+        its new channel), or by the target (no longer the agent's call)."""
+        member = self._member(answered)
+        if member is not None and member[0] == call.agent:
+            call.agent_channel, call.state, call.with_return, call.bridge = answered, "talking", False, None
+        else:
+            del self.calls[call.call_id]
+
+    def _help_answered_by(self, channel: str, answered: str) -> None:
+        """A help request's ring answered: [pbxctl-help-ring]'s ;2 half dialled the
+        supervisors' phones; the ;1 half is the barge session, named by who answered."""
+        supervisor = self._supervisor_of(answered)
+        if supervisor is None:
+            return
+        session = channel[:-1] + "1"
+        self._help_answered[session] = supervisor
+        if session in self._sessions:
+            self._sessions[session] = (supervisor, self._sessions[session][1])
+        for call in self.calls.values():
+            if session in call.listeners:
+                call.listeners[session].supervisor = supervisor
+
     def _user_event(self, msg, now):
         kind = msg.get("UserEvent", "")
         channel = msg.get("Channel", "")
         if kind == EVENTS.barge:
-            self._sessions[channel] = (msg.get("Supervisor", ""), msg.get("Mode", ""))
+            supervisor = msg.get("Supervisor", "")
+            if supervisor == HELP_SESSION:
+                supervisor = self._help_answered.get(channel, supervisor)
+            self._sessions[channel] = (supervisor, msg.get("Mode", ""))
             call = self.by_channel(msg.get("Target", ""))
             if call is not None and channel in call.listeners:
                 call.listeners[channel].mode = msg.get("Mode", "")
@@ -189,10 +262,13 @@ class LiveCalls:
         return None
 
     def _attended_transfer(self, msg, now):
-        if msg.get("Result") != "Success" or msg.get("DestType") != "Threeway":
+        if msg.get("Result") != "Success":
             return None
         call = self.calls.get(msg.get("TransfereeUniqueid", "")) or self.by_channel(msg.get("OrigTransfererChannel", ""))
         if call is None:
+            return None
+        if msg.get("DestType") != "Threeway":   # handed over: the caller talks to the target now
+            del self.calls[call.call_id]
             return None
         third = next((v for v in (msg.get("TransferTargetExten"), msg.get("TransferTargetCallerIDNum"))
                       if v and v != "<unknown>"), "")
@@ -249,4 +325,8 @@ _HANDLERS = {
     "ChanSpyStop": LiveCalls._spy_stop,
     "UserEvent": LiveCalls._user_event,
     "AttendedTransfer": LiveCalls._attended_transfer,
+    "DialEnd": LiveCalls._dial_end,
+    "Newexten": LiveCalls._caller_moved,
+    "BridgeLeave": LiveCalls._caller_moved,
+    "BridgeEnter": LiveCalls._bridge_enter,
 }

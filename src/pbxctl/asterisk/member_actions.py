@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from pbxctl.asterisk.wire import member_key
+from pbxctl.asterisk.wire import channel_extension, member_key
 from pbxctl.domain.agent_membership import AddMember, LiveMember, MemberOp, RemoveMember, agent_by_extension
+from pbxctl.domain.supervision import supervisor_by_extension
 from pbxctl.domain.queue_strategy import ring_priority
 from pbxctl.site import model as m
 
@@ -51,6 +52,23 @@ def agent_by_caller(site: m.Site, caller: str, channel: str) -> str | None:
     """Which agent dialled a feature code: by caller number = extension, else by the
     device the channel belongs to (PJSIP/1001-000000a1 is device PJSIP/1001)."""
     return agent_by_extension(site, caller) or agent_of(site, channel)
+
+
+def supervisor_of(site: m.Site, channel: str) -> str | None:
+    """The supervisor a channel belongs to: a channel of the supervisor's device, else
+    one whose device part is a supervisor's extension (PJSIP/8101-0000001a)."""
+    if not channel:
+        return None
+    key = member_key(channel)
+    for name in site.supervisors:
+        if member_key(supervisor_device(site, name)) == key:
+            return name
+    return supervisor_by_extension(site, channel_extension(channel))
+
+
+def supervisor_by_caller(site: m.Site, caller: str, channel: str = "") -> str | None:
+    """The supervisor a desk-phone call comes from: by caller number, else by its channel."""
+    return supervisor_by_extension(site, caller) or supervisor_of(site, channel)
 
 
 def ami_action(site: m.Site, op: MemberOp) -> dict[str, str]:

@@ -16,7 +16,7 @@ import structlog
 from pbxctl.asterisk import wire
 from pbxctl.asterisk.ami_link import ActionFailed, AmiLink, LinkDown
 from pbxctl.asterisk.live_calls import HelpRequested, LiveCall, LiveCalls, ThreeWayJoined
-from pbxctl.asterisk.member_actions import agent_by_caller, agent_by_interface, supervisor_device
+from pbxctl.asterisk.member_actions import agent_by_caller, agent_by_interface, supervisor_device, supervisor_of
 from pbxctl.asterisk.wire import CONTEXTS, EVENTS
 from pbxctl.domain.supervision import (
     SupervisionError,
@@ -51,7 +51,8 @@ class SupervisionControl:
         self._site = site
         self.link = link
         self.clock = clock
-        self.calls = LiveCalls(lambda: agent_by_interface(self._site().site))
+        self.calls = LiveCalls(lambda: agent_by_interface(self._site().site),
+                               lambda channel: supervisor_of(self._site().site, channel))
         self._rooms: dict[str, PendingConference] = {}
         self.help_events: list[dict] = []
 
@@ -218,7 +219,7 @@ class SupervisionControl:
                         f"{wire.HELP_RING}={help.ring_time}",
                         f"{wire.BARGE_TARGET}={call.agent_channel}",
                         f"{wire.BARGE_AGENT}={call.agent or ''}",
-                        f"{wire.BARGE_SUPERVISOR}=help",
+                        f"{wire.BARGE_SUPERVISOR}={wire.HELP_SESSION}",
                     ],
                     "Async": "true",
                 },
@@ -254,7 +255,7 @@ class SupervisionControl:
             # completes it by hanging up, or makes it three-way with the in-call code.
             await self._ok({"Action": "Atxfer", "Channel": call.agent_channel, "Exten": to,
                             "Context": site.pbx.asterisk.internal_context}, "attended transfer")
-            kind = "attended"
+            call.state, kind = "transferring", "attended"
         elif with_return:
             await self._ok({"Action": "Setvar", "Channel": call.caller_channel, "Variable": wire.XFER_BACK,
                             "Value": call.agent_interface}, "transfer with return")
@@ -262,8 +263,11 @@ class SupervisionControl:
                             "Exten": to, "Priority": "1"}, "transfer with return")
             kind = "with_return"
         else:
-            await self._ok({"Action": "Redirect", "Channel": call.caller_channel, "Context": CONTEXTS.extension,
-                            "Exten": to, "Priority": "1"}, "blind transfer")
+            # Asterisk's own blind transfer of the agent's peer, as `##` does: app_queue
+            # logs BLINDTRANSFER and ends the agent's talk there (a Redirect of the caller
+            # would leave the talk running until the caller hangs up, and log no transfer).
+            await self._ok({"Action": "BlindTransfer", "Channel": call.agent_channel, "Context": CONTEXTS.extension,
+                            "Exten": to}, "blind transfer")
             kind = "blind"
         log.info("transfer", call=call.call_id, agent=call.agent, to=to, kind=kind)
         return {"call": call.call_id, "agent": call.agent, "to": to, "kind": kind}

@@ -15,9 +15,10 @@ from typing import Callable
 import structlog
 
 from pbxctl.asterisk import wire
+from pbxctl.asterisk.member_actions import supervisor_by_caller
 from pbxctl.asterisk.supervision_control import SupervisionControl
 from pbxctl.asterisk.wire import set_variable
-from pbxctl.domain.supervision import SupervisionError, answer_code, supervisor_by_caller
+from pbxctl.domain.supervision import SupervisionError, answer_code
 from pbxctl.site.load import LoadedSite
 
 log = structlog.get_logger("pbxctl.supervisor_codes")
@@ -33,7 +34,7 @@ def supervise_handler(site_of: Callable[[], LoadedSite], control: SupervisionCon
         channel = headers.get("agi_channel", "")
         supervisor = supervisor_by_caller(site, caller, channel)
         expected = control.supervisor_pin(supervisor) if supervisor else None
-        answer = answer_code(site, caller, channel, agent_ext, pin, expected,
+        answer = answer_code(site, supervisor, agent_ext, pin, expected,
                              lambda agent: control.calls.by_agent(agent) is not None)
         log.info("supervisor_code", call_id=call_id, caller=caller, mode=mode, agent=answer.agent,
                  result=answer.result)

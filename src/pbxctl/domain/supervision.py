@@ -30,28 +30,17 @@ def supervisor_by_extension(site: m.Site, extension: str) -> str | None:
     return next((name for name, s in site.supervisors.items() if s.extension == extension), None)
 
 
-def supervisor_by_caller(site: m.Site, caller: str, channel: str = "") -> str | None:
-    """The supervisor a desk-phone call comes from: by caller number, else by the channel
-    name's device part (PJSIP/1100-0000001 is extension 1100's phone)."""
-    found = supervisor_by_extension(site, caller)
-    if found is not None:
-        return found
-    device = channel.split("/", 1)[1].rsplit("-", 1)[0] if "/" in channel else ""
-    return supervisor_by_extension(site, device.split("@", 1)[0])
-
-
 def answer_code(
     site: m.Site,
-    caller: str,
-    channel: str,
+    supervisor: str | None,
     agent_extension: str,
     pin_given: str,
     pin_expected: str | None,
     agent_has_call,
 ) -> CodeAnswer:
-    """A supervisor dialled a barge code + agent extension. `pin_expected` is the resolved
+    """A supervisor dialled a barge code + agent extension. `supervisor`: who the adapter
+    found the call comes from (None: nobody configured); `pin_expected` is the resolved
     PIN (None: none configured); `agent_has_call(agent)` says whether the agent talks now."""
-    supervisor = supervisor_by_caller(site, caller, channel)
     if supervisor is None:
         return CodeAnswer("not_allowed")
     if pin_expected is not None:
