@@ -50,7 +50,7 @@ class BooksQueueStint(SQLModel, table=True):
     ended_at: int = Field(sa_type=BigInteger, index=True)
     # answered | abandoned | timed_out | exit_empty | exit_key | refused | lost
     outcome: str = Field(index=True)
-    # answered: caller | agent | blind_transfer | attended_transfer | lost
+    # answered: caller | agent | blind_transfer | attended_transfer | transfer_with_return | lost
     ended_by: str | None = None
     wait_seconds: int = 0  # in the queue before the answer / the exit (Asterisk's own figure)
     answered_at: int | None = Field(sa_type=BigInteger, default=None)
@@ -99,7 +99,7 @@ class BooksAgentLeg(SQLModel, table=True):
     agent: str = Field(index=True)
     ended_at: int = Field(sa_type=BigInteger)
     talk_seconds: int = 0
-    ended_by: str = ""  # caller | agent | blind_transfer | attended_transfer | lost
+    ended_by: str = ""  # caller | agent | blind_transfer | attended_transfer | transfer_with_return | lost
     wrapup_seconds: int | None = None
 
 
