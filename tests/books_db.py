@@ -1,9 +1,15 @@
 """Databases for the books' tests: a fresh SQLite file, or this test run's own database on
 the project's PostgreSQL (scripts/postgres; a PostgreSQL test FAILS when it cannot reach
-the server, it never skips)."""
+the server, it never skips).
+
+The PostgreSQL database is named after this pytest process (`pbxctl_books_test_<pid>`),
+so two suites running at once on the shared server never empty each other's schema; it is
+dropped when the run ends."""
 
 from __future__ import annotations
 
+import atexit
+import os
 import subprocess
 from pathlib import Path
 
@@ -11,7 +17,24 @@ import pytest
 from sqlalchemy import create_engine, text
 
 REPO = Path(__file__).resolve().parent.parent
-POSTGRES_DB = "pbxctl_books_ingest_test"
+POSTGRES_DB = f"pbxctl_books_test_{os.getpid()}"
+_made: list[str] = []
+
+
+def _drop_made() -> None:
+    """At the end of the run: drop this run's database (FORCE: a child ingestor's
+    connection may linger)."""
+    if not _made:
+        return
+    admin = create_engine(_made[0].rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{POSTGRES_DB}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+atexit.register(_drop_made)
 
 
 def postgres_url() -> str:
@@ -19,7 +42,10 @@ def postgres_url() -> str:
                           timeout=300)
     if done.returncode != 0:
         pytest.fail(f"PostgreSQL is not reachable (scripts/postgres db {POSTGRES_DB}):\n{done.stderr}")
-    return done.stdout.strip().splitlines()[-1]
+    url = done.stdout.strip().splitlines()[-1]
+    if not _made:
+        _made.append(url)
+    return url
 
 
 def empty_postgres() -> str:
