@@ -8,10 +8,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session
-
+from pbxctl.books.assembler import AgentEvent
+from pbxctl.books.calls import AgentLeg, AgentRing, Call, PbxctlEvent, QueueStint, Transfer
+from pbxctl.books.store import write_batch
 from pbxctl.storage.db import engine_for
-from pbxctl.books.tables import BooksAgentEvent, BooksAgentLeg, BooksAgentRing, BooksCall, BooksPbxctlEvent, BooksQueueStint, BooksTransfer
 
 OSLO = ZoneInfo("Europe/Oslo")
 NODE = "pbx1"
@@ -108,36 +108,32 @@ AGENT_EVENTS = [
 
 
 def write_books(url: str, cases: list[Case] = CASES):
+    """The cases as the ingestor writes them (`store.write_batch`): what the store derives
+    when writing (a stint's entry, a leg's wrap-up cut at the agent's next call) is derived
+    here too."""
     engine = engine_for(url)
-    with Session(engine) as session:
-        for when, queue, event, agent, reason in AGENT_EVENTS:
-            session.add(BooksAgentEvent(node=NODE, at=when, queue=queue, member=agent, event=event, agent=agent,
-                                        reason=reason))
-        for c in cases:
-            first = min(s["entered"] for s in c.stints)
-            last = max(s["entered"] + s["wait"] + sum(g["talk"] for g in c.legs) for s in c.stints)
-            session.add(BooksCall(node=NODE, callid=c.callid, started_at=first, ended_at=last, caller_number=c.number,
-                                  caller_name=f"Caller {c.callid}", entry=c.entry))
-            for s in c.stints:
-                answered = s["entered"] + s["wait"] if s["outcome"] == "answered" else None
-                session.add(BooksQueueStint(
-                    node=NODE, callid=c.callid, queue=s["queue"], entered_at=s["entered"],
-                    ended_at=s["entered"] + s["wait"], outcome=s["outcome"], wait_seconds=s["wait"],
-                    answered_at=answered, agent=s["agent"], member=s["agent"], exit_to=s["exit_to"]))
-            for g in c.legs:
-                entered = next(s["entered"] for s in c.stints if s["queue"] == g["queue"])
-                session.add(BooksAgentLeg(
-                    node=NODE, callid=c.callid, member=g["agent"], connected_at=g["connected"], queue=g["queue"],
-                    entered_at=entered, agent=g["agent"], ended_at=g["connected"] + g["talk"],
-                    talk_seconds=g["talk"], ended_by="caller", wrapup_seconds=g["wrapup"]))
-            for r in c.rings:
-                entered = next(s["entered"] for s in c.stints if s["queue"] == r["queue"])
-                session.add(BooksAgentRing(node=NODE, callid=c.callid, member=r["agent"], at=r["at"],
-                                           outcome=r["outcome"], queue=r["queue"], entered_at=entered,
-                                           agent=r["agent"], ring_seconds=r["ring"]))
-            for t in c.transfers:
-                session.add(BooksTransfer(node=NODE, callid=c.callid, **t))
-            for e in c.pbxctl:
-                session.add(BooksPbxctlEvent(node=NODE, callid=c.callid, **e))
-        session.commit()
+    events = [AgentEvent(when, queue, agent, agent, event, reason) for when, queue, event, agent, reason in AGENT_EVENTS]
+    calls = []
+    for c in cases:
+        first = min(s["entered"] for s in c.stints)
+        last = max(s["entered"] + s["wait"] + sum(g["talk"] for g in c.legs) for s in c.stints)
+        call = Call(c.callid, first, last, c.number, f"Caller {c.callid}", c.entry)
+        for s in c.stints:
+            answered = s["entered"] + s["wait"] if s["outcome"] == "answered" else None
+            call.stints.append(QueueStint(
+                s["queue"], s["entered"], s["entered"] + s["wait"], s["outcome"], wait_seconds=s["wait"],
+                answered_at=answered, member=s["agent"], agent=s["agent"], exit_to=s["exit_to"]))
+        stint_of = {s.queue: s for s in call.stints}
+        for g in c.legs:
+            stint_of[g["queue"]].leg = AgentLeg(g["agent"], g["agent"], g["connected"], g["connected"] + g["talk"],
+                                                g["talk"], "caller", g["wrapup"])
+        for r in c.rings:
+            stint_of[r["queue"]].rings.append(AgentRing(r["agent"], r["agent"], r["at"], r["outcome"], r["ring"]))
+        for t in c.transfers:
+            call.transfers.append(Transfer(t["at"], t["kind"], t["queue"], "", t["agent"], t["target"]))
+        for e in c.pbxctl:
+            call.pbxctl_events.append(PbxctlEvent(e["at"], e["event"], e["data"], e["queue"], e["agent"]))
+        calls.append(call)
+    with engine.begin() as conn:
+        write_batch(conn, NODE, calls, events, [], None)
     return engine

@@ -1,7 +1,9 @@
 """Ingesting queue_log into the books, on SQLite and on the project's PostgreSQL: the same
-lines twice change nothing, bad lines are kept with FILE:LINE and the reason, the
-follower survives rename and copytruncate rotation and a restart mid-call, and a locked
-or full database is retried, never a crash and never a lost line."""
+lines twice change nothing, what the store derives (a leg's wrap-up cut at the agent's next
+call, a stint's entry number) holds whatever order the pieces come in, bad lines are kept
+with FILE:LINE and the reason, the follower survives rename and copytruncate rotation and a
+restart mid-call, and a locked or full database is retried, never a crash and never a lost
+line."""
 
 from __future__ import annotations
 
@@ -72,6 +74,58 @@ def test_the_same_lines_twice_change_nothing(books_url, tmp_path):
                            "--node", "n1"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "23 lines, 3 calls" in done.stdout and counts(engine) == after_one
+
+
+def agent_call(callid: str, connected: int, talk: int) -> str:
+    entered = connected - 4
+    return (f"{entered}|{callid}|support|NONE|ENTERQUEUE||4790000000|1\n"
+            f"{connected}|{callid}|support|Agent One|CONNECT|4|{callid}.1|2\n"
+            f"{connected + talk}|{callid}|support|Agent One|COMPLETEAGENT|4|{talk}|1\n")
+
+
+def test_an_agents_next_call_cuts_the_wrap_up_before_it_whichever_arrives_first(books_url, tmp_path):
+    # 30 s wrap-up; p1 ends at 1060 and the agent takes p2 at 1070 (cut to 10), p2 ends at
+    # 1100 and p3 comes at 1120 (cut to 20), p3 is the agent's last call (30).
+    middle, around = tmp_path / "middle", tmp_path / "around"
+    middle.write_text(agent_call("p2", 1796171070, 30))
+    around.write_text(agent_call("p1", 1796171000, 60) + agent_call("p3", 1796171120, 45))
+    engine = new_engine(books_url)
+
+    def ingest(path: Path) -> None:
+        import_file(path, Ingestor(BatchWriter(engine, "n1"), Assembler(wrapup_of=lambda queue, agent: 30)))
+
+    def cuts() -> dict[str, tuple]:
+        with engine.connect() as conn:
+            return {c: (w, cut) for c, w, cut in conn.execute(text(
+                "SELECT callid, wrapup_seconds, wrapup_cut_seconds FROM books_agent_legs"))}
+
+    ingest(middle)  # p2 first: its successor is not known yet
+    assert cuts() == {"p2": (30, 30)}
+    ingest(around)  # then the calls before and after it, in another transaction
+    assert cuts() == {"p1": (30, 10), "p2": (30, 20), "p3": (30, 30)}
+    for path in (around, middle):  # the same lines again change nothing
+        ingest(path)
+    assert cuts() == {"p1": (30, 10), "p2": (30, 20), "p3": (30, 30)}
+
+
+def test_a_stint_carries_its_calls_entry_also_when_the_call_is_written_in_pieces(books_url, tmp_path):
+    # e1's entry is in its first piece, e2's only in its second (a later PBXCTLENTRY)
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.write_text("1796172000|e1|NONE|NONE|PBXCTLENTRY|22334455\n"
+                     "1796172001|e1|support|NONE|ENTERQUEUE||4790000000|1\n1796172005|e1|support|NONE|ABANDON|1|1|4\n"
+                     "1796172001|e2|support|NONE|ENTERQUEUE||4790000001|1\n1796172005|e2|support|NONE|ABANDON|1|1|4\n")
+    second.write_text("1796172100|e1|sales|NONE|ENTERQUEUE||4790000000|1\n1796172105|e1|sales|NONE|ABANDON|1|1|5\n"
+                      "1796172100|e2|NONE|NONE|PBXCTLENTRY|81500100\n"
+                      "1796172101|e2|sales|NONE|ENTERQUEUE||4790000001|1\n1796172105|e2|sales|NONE|ABANDON|1|1|4\n")
+    engine = new_engine(books_url)
+    for path in (first, second, second):
+        import_into(engine, path)
+    with engine.connect() as conn:
+        found = sorted(conn.execute(text(
+            "SELECT s.callid, s.queue, s.entry, c.entry FROM books_queue_stints s "
+            "JOIN books_calls c ON c.node = s.node AND c.callid = s.callid")))
+    assert found == [("e1", "sales", "22334455", "22334455"), ("e1", "support", "22334455", "22334455"),
+                     ("e2", "sales", "81500100", "81500100"), ("e2", "support", "81500100", "81500100")]
 
 
 def test_bad_lines_are_kept_counted_and_named(books_url, tmp_path):

@@ -1,9 +1,11 @@
 """Reading the books for the reports: SQL sums for the queue report, rows for the rest.
 
 The queue report over a month of a million calls is summed by the database (three GROUP
-BYs: stints, agent legs, callback requests), into the same tallies `queue_tally.tally_rows`
-computes in Python; the agent report and the call log read the window's rows into
-`report_rows` dataclasses. Only SQL both SQLite and PostgreSQL run alike.
+BYs over one table each: stints, agent legs, callback requests), into the same tallies
+`queue_tally.tally_rows` computes in Python; the agent report and the call log read the
+window's rows into `report_rows` dataclasses. Only SQL both SQLite and PostgreSQL run
+alike. What would need a join or a window function — a stint's entry number, a leg's
+wrap-up cut at the agent's next call — the ingestor stores on the row (`store.py`).
 """
 
 from __future__ import annotations
@@ -19,9 +21,6 @@ from pbxctl.books.report_rows import AgentLeg, AgentSpan, Books, Call, CallEvent
 from pbxctl.books.report_window import ReportWindow
 
 DEFAULT_SERVICE_LEVEL = 20
-# Legs of an agent are ordered over this much more than the window, so the wrap-up of the
-# window's last call is still cut short by a next call just after the window.
-_NEXT_CALL_MARGIN = 86400
 
 _TRANSFER_KINDS = {"blind": "transfer_blind", "attended": "transfer_attended", "with_return": "transfer_with_return",
                    "returned": "returned"}
@@ -64,32 +63,21 @@ def tally_books(
     unit = window.sql_unit("s.entered_at")
     stints = text(
         f"""
-        SELECT s.queue, {unit} AS unit, s.outcome, COALESCE(s.exit_to, ''), COALESCE(c.entry, ''), COUNT(*),
+        SELECT s.queue, {unit} AS unit, s.outcome, COALESCE(s.exit_to, ''), COALESCE(s.entry, ''), COUNT(*),
                SUM(CASE WHEN s.wait_seconds <= {sl} THEN 1 ELSE 0 END),
                SUM(CASE WHEN s.outcome = 'abandoned' AND s.wait_seconds < :short THEN 1 ELSE 0 END),
                SUM(s.wait_seconds), MAX(s.wait_seconds), {bins}
         FROM books_queue_stints s
-        LEFT JOIN books_calls c ON c.node = s.node AND c.callid = s.callid
         WHERE s.entered_at >= :start AND s.entered_at < :end AND s.queue IN :queues
               {window.sql_filters("s.entered_at")}{_node_filter('s', node, params)}
-        GROUP BY s.queue, {unit}, s.outcome, COALESCE(s.exit_to, ''), COALESCE(c.entry, '')
+        GROUP BY s.queue, {unit}, s.outcome, COALESCE(s.exit_to, ''), COALESCE(s.entry, '')
         """
     ).bindparams(bindparam("queues", expanding=True))
-    # Wrap-up is cut short by the agent's next call: LEAD over the agent's legs, ordered
-    # a day past the window so the window's last calls see their successor.
     legs = text(
         f"""
         SELECT l.queue, {window.sql_unit("l.entered_at")} AS unit, COUNT(*), SUM(l.talk_seconds),
-               SUM(CASE WHEN l.wrapup_seconds IS NULL THEN 0
-                        WHEN l.next_at IS NOT NULL AND l.next_at - l.ended_at < l.wrapup_seconds
-                             THEN CASE WHEN l.next_at > l.ended_at THEN l.next_at - l.ended_at ELSE 0 END
-                        ELSE l.wrapup_seconds END)
-        FROM (
-            SELECT node, queue, entered_at, ended_at, talk_seconds, wrapup_seconds,
-                   LEAD(connected_at) OVER (PARTITION BY node, agent ORDER BY connected_at) AS next_at
-            FROM books_agent_legs
-            WHERE entered_at >= :start AND entered_at < :end + {_NEXT_CALL_MARGIN}
-        ) l
+               SUM(COALESCE(l.wrapup_cut_seconds, 0))
+        FROM books_agent_legs l
         WHERE l.entered_at >= :start AND l.entered_at < :end AND l.queue IN :queues
               {window.sql_filters("l.entered_at")}{_node_filter('l', node, params)}
         GROUP BY l.queue, {window.sql_unit("l.entered_at")}
@@ -118,27 +106,9 @@ def tally_books(
     return out
 
 
-def capped_wrapups(legs: list[tuple]) -> dict[tuple, float]:
-    """(node, callid, member, connected_at) -> wrap-up seconds, cut short by the agent's next call.
-
-    `legs`: (node, agent, callid, member, connected_at, ended_at, wrapup_seconds)."""
-    by_agent: dict[tuple, list] = defaultdict(list)
-    for leg in legs:
-        by_agent[(leg[0], leg[1])].append(leg)
-    out = {}
-    for rows in by_agent.values():
-        rows.sort(key=lambda r: r[4])
-        for i, (node, _agent, callid, member, connected, ended, wrapup) in enumerate(rows):
-            w = wrapup or 0
-            if wrapup is not None and i + 1 < len(rows) and rows[i + 1][4] - ended < w:
-                w = max(0, rows[i + 1][4] - ended)
-            out[(node, callid, member, connected)] = float(w)
-    return out
-
-
 def load_books(engine: Engine, window: ReportWindow, node: str | None = None) -> Books:
     """Every row of the calls that started in the window (the call log, the agent report)."""
-    params: dict = {"start": window.start_epoch, "end": window.end_epoch, "margin": _NEXT_CALL_MARGIN}
+    params: dict = {"start": window.start_epoch, "end": window.end_epoch}
     nodes = _node_filter("c", node, params)
     in_calls = f"SELECT c.node, c.callid FROM books_calls c WHERE c.started_at >= :start AND c.started_at < :end{nodes}"
     books = Books()
@@ -159,25 +129,19 @@ def load_books(engine: Engine, window: ReportWindow, node: str | None = None) ->
                 f"FROM books_calls c WHERE c.started_at >= :start AND c.started_at < :end{nodes}"), params):
             books.calls.append(Call(callid, started, ended, number, name, entry, " > ".join(ivr.get((n, callid), []))
                                     or None, n))
-        entries = {c.call_id: c.entry_number for c in books.calls}
-        for callid, queue, entered, outcome, wait, agent, exit_to in conn.execute(text(
-                "SELECT s.callid, s.queue, s.entered_at, s.outcome, s.wait_seconds, s.agent, s.exit_to "
+        for callid, queue, entered, outcome, wait, agent, exit_to, entry in conn.execute(text(
+                "SELECT s.callid, s.queue, s.entered_at, s.outcome, s.wait_seconds, s.agent, s.exit_to, s.entry "
                 f"FROM books_queue_stints s JOIN ({in_calls}) w ON w.node = s.node AND w.callid = s.callid"), params):
-            books.stints.append(Stint(callid, queue, entered, outcome, float(wait), agent, exit_to, entries.get(callid)))
+            books.stints.append(Stint(callid, queue, entered, outcome, float(wait), agent, exit_to, entry))
         for callid, queue, agent, at, outcome, ring in conn.execute(text(
                 "SELECT r.callid, r.queue, r.agent, r.at, r.outcome, r.ring_seconds "
                 f"FROM books_agent_rings r JOIN ({in_calls}) w ON w.node = r.node AND w.callid = r.callid"), params):
             books.rings.append(RingAttempt(callid, queue, agent, at, float(ring), outcome == "answered"))
-        legs = list(conn.execute(text(
-            "SELECT l.node, l.agent, l.callid, l.member, l.connected_at, l.ended_at, l.wrapup_seconds, l.queue, "
-            "l.talk_seconds, l.entered_at FROM books_agent_legs l "
-            "WHERE l.entered_at >= :start AND l.entered_at < :end + :margin" + _node_filter("l", node, params)), params))
-        wrapups = capped_wrapups([leg[:7] for leg in legs])
-        wanted = {(c.node, c.call_id) for c in books.calls}
-        for n, agent, callid, member, connected, _ended, _w, queue, talk, entered in legs:
-            if (n, callid) in wanted:
-                books.legs.append(AgentLeg(callid, agent, queue, connected, float(talk),
-                                           wrapups[(n, callid, member, connected)], entered))
+        for callid, agent, queue, connected, talk, wrapup, entered in conn.execute(text(
+                "SELECT l.callid, l.agent, l.queue, l.connected_at, l.talk_seconds, l.wrapup_cut_seconds, "
+                f"l.entered_at FROM books_agent_legs l JOIN ({in_calls}) w ON w.node = l.node AND w.callid = l.callid"),
+                params):
+            books.legs.append(AgentLeg(callid, agent, queue, connected, float(talk), float(wrapup or 0), entered))
         for callid, at, kind, queue, agent, target in conn.execute(text(
                 "SELECT t.callid, t.at, t.kind, t.queue, t.agent, t.target "
                 f"FROM books_transfers t JOIN ({in_calls}) w ON w.node = t.node AND w.callid = t.callid"), params):

@@ -6,14 +6,21 @@ Every row is INSERTed with ON CONFLICT DO NOTHING on its natural key (SQLite and
 PostgreSQL alike), so replaying lines, or two ingestors writing the same node's lines at
 once, never counts anything twice. `books_calls` rows merge instead (earliest start,
 latest end, first non-empty caller fields): a call's stints may be written in pieces.
+
+Two facts the reports need are stored here rather than computed per report: each stint
+carries its call's entry number (as books_calls has it after the merge), and each agent
+leg its wrap-up cut short by the agent's next call (`write_legs`: a leg's cut is set when
+it is written and lowered when an earlier leg's successor arrives later).
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import queue
 import threading
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -80,12 +87,12 @@ class StoreFailed(Exception):
 
 STINT_COLUMNS = (
     "node", "callid", "queue", "entered_at", "ended_at", "outcome", "ended_by", "wait_seconds", "answered_at",
-    "agent", "member", "position", "exit_position", "exit_key", "exit_status", "exit_to", "caller_number",
+    "agent", "member", "position", "exit_position", "exit_key", "exit_status", "exit_to", "caller_number", "entry",
 )
 RING_COLUMNS = ("node", "callid", "member", "at", "outcome", "queue", "entered_at", "agent", "ring_seconds")
 LEG_COLUMNS = (
     "node", "callid", "member", "connected_at", "queue", "entered_at", "agent", "ended_at", "talk_seconds",
-    "ended_by", "wrapup_seconds",
+    "ended_by", "wrapup_seconds", "wrapup_cut_seconds",
 )
 TRANSFER_COLUMNS = (
     "node", "callid", "at", "kind", "queue", "agent", "member", "target", "wait_seconds", "talk_seconds",
@@ -111,6 +118,8 @@ def _sql(conn: Connection, table, columns: tuple[str, ...], conflict: str) -> st
 
 
 def call_rows(node: str, calls: Iterable[Call]) -> dict[str, list[tuple]]:
+    """The rows of these calls, in the tables' column orders; stints without their entry
+    and legs without their cut wrap-up (both depend on what the books already hold)."""
     stints: list[tuple] = []
     rings: list[tuple] = []
     legs: list[tuple] = []
@@ -178,6 +187,114 @@ def _merge_calls(conn: Connection, rows: list[tuple]) -> None:
     conn.exec_driver_sql(_sql(conn, CALLS, CALL_COLUMNS, conflict), rows)
 
 
+def _known_entries(conn: Connection, node: str, callids: list[str]) -> dict[str, str | None]:
+    """callid -> entry of those calls already in the books (an earlier piece of the call)."""
+    found: dict[str, str | None] = {}
+    postgres = conn.dialect.name == "postgresql"
+    for i in range(0, len(callids), 5000):
+        chunk = callids[i:i + 5000]
+        if postgres:
+            rows = conn.exec_driver_sql(
+                "SELECT callid, entry FROM books_calls WHERE node = %s AND callid = ANY(%s)", (node, chunk))
+        else:
+            rows = conn.exec_driver_sql(
+                f"SELECT callid, entry FROM books_calls WHERE node = ? AND callid IN ({', '.join('?' * len(chunk))})",
+                (node, *chunk))
+        found.update(rows.fetchall())
+    return found
+
+
+def write_calls(conn: Connection, node: str, rows: dict[str, list[tuple]]) -> None:
+    """Merge the calls, then insert their stints with the entry books_calls now holds for
+    them (earlier pieces' stints that had none get it too)."""
+    calls = rows["calls"]
+    known = _known_entries(conn, node, [row[1] for row in calls])
+    entry_of: dict[str, str | None] = {}
+    late: list[tuple] = []
+    for row in calls:
+        callid, entry = row[1], row[7]
+        if callid in known and known[callid] is not None:
+            entry = known[callid]
+        elif callid in known and entry is not None:
+            late.append((entry, node, callid))
+        entry_of[callid] = entry
+    _merge_calls(conn, calls)
+    if late:
+        mark = "%s" if conn.dialect.name == "postgresql" else "?"
+        conn.exec_driver_sql(
+            f"UPDATE {STINTS.name} SET entry = {mark} WHERE node = {mark} AND callid = {mark} AND entry IS NULL", late)
+    insert_new(conn, STINTS, STINT_COLUMNS, [(*stint, entry_of[stint[1]]) for stint in rows["stints"]])
+
+
+def cut_wrapup(wrapup: int | None, ended_at: int, next_at: int | None) -> int | None:
+    """The wrap-up in force, cut short by the agent's next call (stock app_queue logs no
+    end of wrap-up: the next call is the latest it can have ended)."""
+    if wrapup is None:
+        return None
+    if next_at is not None and next_at - ended_at < wrapup:
+        return max(0, next_at - ended_at)
+    return wrapup
+
+
+# The agent's legs from the last one before `lo` up to `hi`, and the first connect after `hi`.
+_NEAR_LEGS = (
+    "SELECT callid, member, connected_at, ended_at, wrapup_seconds, wrapup_cut_seconds FROM books_agent_legs "
+    "WHERE node = {m} AND agent = {m} AND connected_at <= {m} AND connected_at >= COALESCE("
+    "(SELECT MAX(connected_at) FROM books_agent_legs WHERE node = {m} AND agent = {m} AND connected_at < {m}), {m})"
+)
+_NEXT_LEG = "SELECT MIN(connected_at) FROM books_agent_legs WHERE node = {m} AND agent = {m} AND connected_at > {m}"
+_LOWER_CUT = (
+    "UPDATE books_agent_legs SET wrapup_cut_seconds = {m} WHERE node = {m} AND callid = {m} AND member = {m} "
+    "AND connected_at = {m} AND (wrapup_cut_seconds IS NULL OR wrapup_cut_seconds > {m})"
+)
+_LEG_LOCK = 0x6C6567  # "leg": advisory lock class of an agent's legs (PostgreSQL)
+
+
+def write_legs(conn: Connection, node: str, legs: list[tuple]) -> None:
+    """Insert legs (LEG_COLUMNS order, without the cut) with their wrap-up cut at the
+    agent's next call as the books know it, and lower the cut of the agent's earlier legs
+    that one of these follows. Idempotent: the same legs again change nothing.
+
+    The agent's next call may arrive in a later batch (or, with several ingestors, in
+    another transaction): a cut only ever goes down. On PostgreSQL an advisory lock per
+    agent (taken in order) makes two writers of the same agent's legs see each other's."""
+    by_agent: dict[str, dict[tuple, tuple]] = defaultdict(dict)
+    for leg in legs:
+        by_agent[leg[6]].setdefault((leg[1], leg[2], leg[3]), leg)
+    if not by_agent:
+        return
+    postgres = conn.dialect.name == "postgresql"
+    m = "%s" if postgres else "?"
+    near_sql, next_sql, lower_sql = (q.format(m=m) for q in (_NEAR_LEGS, _NEXT_LEG, _LOWER_CUT))
+    new_rows: list[tuple] = []
+    lowered: list[tuple] = []
+    for agent in sorted(by_agent):
+        mine = by_agent[agent]
+        if postgres:
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LEG_LOCK, f"{node}/{agent}"))
+        starts = sorted({key[2] for key in mine})
+        lo, hi = starts[0], starts[-1]
+        known = {(c, mem, at): (ended, wrapup, cut) for c, mem, at, ended, wrapup, cut in
+                 conn.exec_driver_sql(near_sql, (node, agent, hi, node, agent, lo, lo))}
+        after = conn.exec_driver_sql(next_sql, (node, agent, hi)).scalar()
+        starts = sorted({*starts, *(key[2] for key in known), *(() if after is None else (after,))})
+
+        def next_at(at: int) -> int | None:
+            i = bisect.bisect_right(starts, at)
+            return starts[i] if i < len(starts) else None
+
+        for key, (ended, wrapup, cut) in known.items():
+            new = cut_wrapup(wrapup, ended, next_at(key[2]))
+            if new is not None and (cut is None or new < cut):
+                lowered.append((new, node, *key, new))
+        for key, leg in mine.items():
+            if key not in known:
+                new_rows.append((*leg, cut_wrapup(leg[10], leg[7], next_at(key[2]))))
+    if lowered:
+        conn.exec_driver_sql(lower_sql, lowered)
+    insert_new(conn, LEGS, LEG_COLUMNS, new_rows)
+
+
 def insert_new(conn: Connection, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
     """Rows (tuples in `columns` order) that are not there yet; the others change nothing."""
     if rows:
@@ -193,14 +310,14 @@ def write_batch(
     checkpoint: Checkpoint | None,
 ) -> None:
     rows = call_rows(node, calls)
-    _merge_calls(conn, rows["calls"])
-    insert_new(conn, STINTS, STINT_COLUMNS, rows["stints"])
+    write_calls(conn, node, rows)
     insert_new(conn, RINGS, RING_COLUMNS, rows["rings"])
-    insert_new(conn, LEGS, LEG_COLUMNS, rows["legs"])
     insert_new(conn, TRANSFERS, TRANSFER_COLUMNS, rows["transfers"])
     insert_new(conn, PBXCTL_EVENTS, PBXCTL_COLUMNS, rows["pbxctl"])
     insert_new(conn, AGENT_EVENTS, AGENT_EVENT_COLUMNS, agent_event_rows(node, agent_events))
     insert_new(conn, REJECTS, REJECT_COLUMNS, reject_rows(node, rejects))
+    # Last: on PostgreSQL it takes the agents' locks, held to the commit.
+    write_legs(conn, node, rows["legs"])
     if checkpoint is not None:
         save_checkpoint(conn, node, checkpoint)
 

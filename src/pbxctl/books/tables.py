@@ -62,6 +62,9 @@ class BooksQueueStint(SQLModel, table=True):
     exit_status: str | None = None  # QUEUESTATUS the dialplan saw (PBXCTLEXIT)
     exit_to: str | None = None  # where pbxctl's dialplan sent the caller next (PBXCTLEXIT)
     caller_number: str = ""  # as the queue showed it to agents (with prefix/suffix)
+    # The call's entry number (books_calls.entry) kept on the stint: the queue report's
+    # entry paths then need no join to books_calls (migration 0004).
+    entry: str | None = None
 
 
 class BooksAgentRing(SQLModel, table=True):
@@ -85,10 +88,13 @@ class BooksAgentRing(SQLModel, table=True):
 class BooksAgentLeg(SQLModel, table=True):
     """An agent talking with a queue caller: CONNECT to COMPLETECALLER/COMPLETEAGENT or a
     transfer. wrapup_seconds is the wrap-up in force for that queue/agent (stock app_queue
-    logs none; pbxctl takes it from the site, NULL without one): reports cap it at the
-    agent's next call."""
+    logs none; pbxctl takes it from the site, NULL without one); wrapup_cut_seconds is
+    that wrap-up cut short by the agent's next call (what the reports count), kept up to
+    date by the ingestor as the agent's later legs arrive (`store.write_legs`)."""
 
     __tablename__ = "books_agent_legs"
+    # The agent's legs in time order: the ingestor finds a leg's neighbours by it (0004).
+    __table_args__ = (Index("ix_books_agent_legs_agent_connected", "node", "agent", "connected_at"),)
 
     node: str = Field(primary_key=True)
     callid: str = Field(primary_key=True)
@@ -101,6 +107,7 @@ class BooksAgentLeg(SQLModel, table=True):
     talk_seconds: int = 0
     ended_by: str = ""  # caller | agent | blind_transfer | attended_transfer | transfer_with_return | lost
     wrapup_seconds: int | None = None
+    wrapup_cut_seconds: int | None = None  # NULL when wrapup_seconds is
 
 
 class BooksTransfer(SQLModel, table=True):
