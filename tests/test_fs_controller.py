@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from esl_double.callcenter import Callcenter
 from esl_double.queue_calls import QueueCall
@@ -114,7 +115,7 @@ def link_up(n: int = 1):
     return lambda d: d["ami"]["up"] and d["ami"]["resyncs"] >= n
 
 
-def test_live_state_agents_metrics_and_resync_after_a_restart(fs):
+def test_live_state_agents_metrics_and_resync_after_a_restart(fs, tmp_path):
     model, server, svc = fs
     doc = svc.wait_for(link_up(), what="link up")
     assert doc["ami"]["detail"].startswith(f"ESL link to 127.0.0.1:{server.port} up since")
@@ -137,6 +138,15 @@ def test_live_state_agents_metrics_and_resync_after_a_restart(fs):
     assert out.returncode == 0 and model.agents["ingrid"]["status"] == "Available"
     out = svc.cli("agent", "logout", "ingrid")
     assert out.returncode == 1 and "static" in (out.stderr + out.stdout)
+    # the books' agent events, for the agent report's login and pause time
+    time.sleep(1.5)  # the controller process books them every second
+    engine = create_engine(f"sqlite:///{tmp_path / 'pbxctl.db'}")
+    with engine.connect() as conn:
+        booked = [tuple(r) for r in conn.execute(text(
+            "SELECT agent, queue, event, reason FROM books_agent_events ORDER BY at, event"))]
+    assert ("lars", "support", "ADDMEMBER", "freeswitch") in booked
+    assert [r for r in booked if r[0] == "ingrid"] == [("ingrid", "NONE", "PAUSEALL", "lunch"),
+                                                       ("ingrid", "NONE", "UNPAUSEALL", "")]
 
     # a recorded answered call, then a recorded abandon, in `support`
     answered = QueueCall("answered", SUPPORT, "+4722445566", AGENTS).events()

@@ -129,3 +129,21 @@ def test_live_members_read_back(site):
                          ("support", "nobody"): "Ready"}, lambda a: "lunch")
     assert list(live["support"]) == ["ingrid"]
     assert live["support"]["ingrid"].paused and live["support"]["ingrid"].reason == "lunch"
+
+
+def test_status_changes_become_the_books_agent_events():
+    from pbxctl.books.agent_time import intervals
+    from pbxctl.freeswitch.agent_events import status_events, tier_events
+
+    events = (status_events("lars", "Logged Out", "Available", ["support", "sales_east"], 100)
+              + status_events("lars", "Available", "On Break", ["support", "sales_east"], 130, "lunch")
+              + tier_events("lars", "sales_east", "Ready", "Standby", "On Break", 140)
+              + status_events("lars", "On Break", "Logged Out", ["support"], 160))
+    assert [(e.queue, e.event, e.reason) for e in events] == [
+        ("sales_east", "ADDMEMBER", "freeswitch"), ("support", "ADDMEMBER", "freeswitch"),
+        ("NONE", "PAUSEALL", "lunch"), ("sales_east", "REMOVEMEMBER", "pbxctl"),
+        ("support", "REMOVEMEMBER", "freeswitch"), ("NONE", "UNPAUSEALL", "")]
+    spans = {(i.queue, i.kind): (i.start, i.end, i.reason) for i in intervals(events, 0, 1000)}
+    assert spans == {("sales_east", "login"): (100, 140, ""), ("support", "login"): (100, 160, ""),
+                     ("NONE", "pause"): (130, 160, "lunch")}
+    assert tier_events("lars", "support", "Ready", "Standby", "Logged Out", 10) == []  # not in: no logout

@@ -27,7 +27,10 @@ from pbxctl.domain.agent_membership import (
     plan_request,
     reconcile,
 )
+from pbxctl.books.site_view import node_name
+from pbxctl.books.store import BatchWriter
 from pbxctl.freeswitch import wire
+from pbxctl.freeswitch.agent_events import status_events, tier_events
 from pbxctl.freeswitch.callcenter_lists import CallcenterError, parse_channels, parse_table
 from pbxctl.freeswitch.esl_protocol import Event
 from pbxctl.freeswitch.member_actions import accepted, commands, describe, live_members, tier_of
@@ -69,6 +72,7 @@ class EslController:
         self._ended: list[CallEnded] = []
         self._listeners: list[Callable[[CallEnded], None]] = []
         self._own_statuses: dict[str, str] = {}  # agent -> status pbxctl just set (its echo is no news)
+        self._agent_events: list = []  # books.assembler.AgentEvent rows for the books
 
     # -- set-up
     def load_wanted(self) -> None:
@@ -106,9 +110,24 @@ class EslController:
         self._apply(event, self.clock())
 
     def _apply(self, event: Event, now: float) -> None:
+        status_change = event.get("CC-Action") == "agent-status-change"
+        before = self.state.statuses() if status_change else None
         self._ended_calls(self.state.apply(event, now))
-        if event.get("CC-Action") == "agent-status-change":
-            self._follow_status(event.get("CC-Agent", ""), event.get("CC-Agent-Status", ""))
+        if status_change:
+            agent = event.get("CC-Agent", "")
+            self._book_statuses(before, [agent], now)
+            self._follow_status(agent, event.get("CC-Agent-Status", ""))
+
+    def _book_statuses(self, before: dict[str, str], agents, now: float, reason: str | None = None) -> None:
+        """Agent events for the books from status changes (before -> now in the state);
+        `reason`: the pause's, when pbxctl makes it (its wanted row is not saved yet)."""
+        after, tiers = self.state.statuses(), self.state.tiers()
+        for agent in agents:
+            old, new = before.get(agent, wire.LOGGED_OUT), after.get(agent, wire.LOGGED_OUT)
+            if old != new:
+                queues = [q for (q, a), state in tiers.items() if a == agent and state != wire.TIER_STANDBY]
+                why = self._reason(agent) if reason is None else reason
+                self._agent_events += status_events(agent, old, new, queues, now, why)
 
     def _ended_calls(self, ended: list[CallEnded]) -> None:
         self._ended.extend(ended)
@@ -164,7 +183,10 @@ class EslController:
                 if name in names:
                     members += parse_table(link.api(f"callcenter_config queue list members {name}"))
             channels = parse_channels(link.api("show channels"))
+            before = self.state.statuses() if self.resyncs else None
             self._ended_calls(self.state.resync(lists, members, channels, self.clock()))
+            if before is not None:  # what changed while the link was down (the first resync: unknown)
+                self._book_statuses(before, sorted(set(before) | set(self.state.statuses())), self.clock())
             buffered, self._buffer = self._buffer, []
             for event, at in buffered:
                 self._apply(event, at)
@@ -209,12 +231,18 @@ class EslController:
 
     def _note(self, site, op: MemberOp, text: str, status: str | None) -> None:
         """What a command changed, in the state (tier commands send no event)."""
+        now = self.clock()
         if status is not None:
-            self.state.set_status(op.agent, status, self.clock())
+            before = self.state.statuses()
+            self.state.set_status(op.agent, status, now)
+            self._book_statuses(before, [op.agent], now, getattr(op, "reason", ""))
         elif text.startswith("callcenter_config tier "):
             level, position = tier_of(site, op.agent, op.queue)
             state = wire.TIER_STANDBY if text.endswith(wire.TIER_STANDBY) else wire.TIER_READY
+            old = self.state.tiers().get((op.queue, op.agent))
             self.state.set_tier(op.queue, op.agent, level, position, state)
+            status = self.state.statuses().get(op.agent, wire.LOGGED_OUT)
+            self._agent_events += tier_events(op.agent, op.queue, old, state, status, now)
 
     # -- agent commands
     def agent_command(
@@ -280,6 +308,7 @@ class EslController:
 
     # -- the books' live part
     def flush(self) -> None:
+        self._flush_agent_events()
         ended, self._ended = self._ended, []
         if not ended or self.engine is None:
             return
@@ -294,6 +323,17 @@ class EslController:
         except Exception as exc:
             self._ended[:0] = ended  # kept for the next try (a full disk may clear)
             log.error("queue_calls_not_saved", error=str(exc), pending=len(self._ended))
+
+
+    def _flush_agent_events(self) -> None:
+        events, self._agent_events = self._agent_events, []
+        if not events or self.engine is None:
+            return
+        try:
+            BatchWriter(self.engine, node_name(self._site().site), retries=2).write([], events, [], None)
+        except Exception as exc:
+            self._agent_events[:0] = events  # kept for the next try
+            log.error("agent_events_not_booked", error=str(exc), pending=len(self._agent_events))
 
 
 def _status_set_by(text: str) -> str | None:
