@@ -143,7 +143,9 @@ def child(port: int, site: str) -> None:
             return
         controller.on_event(event)
 
-    link = EslLink(EslEndpoint("127.0.0.1", port, "ClueCon"), on_event, resync=lambda lk: controller.resync(lk),
+    from pbxctl.freeswitch.controller_process import yielding
+
+    link = EslLink(EslEndpoint("127.0.0.1", port, "ClueCon"), yielding(on_event), resync=lambda lk: controller.resync(lk),
                    keepalive_s=30, keepalive_timeout_s=30)
     controller = EslController(lambda: loaded, None, link)
     snapshots = [0]

@@ -40,6 +40,22 @@ log = structlog.get_logger("pbxctl.freeswitch.controller")
 # HEARTBEAT_S (the service takes silence as a frozen controller).
 SNAPSHOT_MIN_S = 0.1
 HEARTBEAT_S = 1.0
+# While a burst is being read the reader greenlet never blocks, so nothing else would run
+# (snapshots, agent commands, the keep-alive): every this many events it lets them.
+YIELD_EVERY = 500
+
+
+def yielding(handler, every: int = YIELD_EVERY):
+    count = 0
+
+    def on_event(event) -> None:
+        nonlocal count
+        handler(event)
+        count += 1
+        if count % every == 0:
+            gevent.sleep(0)
+
+    return on_event
 
 
 class ControllerProcess:
@@ -142,7 +158,7 @@ def build(site_file: str, fd: int) -> ControllerProcess:
     controller: EslController  # the link's callbacks reach it once it exists
     link = EslLink(
         EslEndpoint(esl.host, esl.port, password),
-        on_event=lambda event: controller.on_event(event),
+        on_event=yielding(lambda event: controller.on_event(event)),
         resync=lambda link: controller.resync(link),
         keepalive_s=esl.keepalive,
         keepalive_timeout_s=esl.keepalive_timeout,
