@@ -48,15 +48,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rate", type=float, default=100)
     ap.add_argument("--duration", type=float, default=20)
+    ap.add_argument("--processes", type=int, default=1, help="pbx.freeswitch.outbound.processes")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     port = free_port()
-    site = example_site(tmp, port)
+    site = example_site(tmp, port, f", processes: {args.processes}" if args.processes > 1 else "")
     dialplan = dialplan_of(site)
     svc = ServiceProcess(site, tmp / "bench.db", port, env={"PBXCTL_LOG_LEVEL": "warning"}).start()
     results, lock = [], threading.Lock()
-    ivr_pid = svc.ivr_pid()  # the IVR process (a child of `serve freeswitch`)
-    cpu_before = cpu_seconds(ivr_pid)  # its start-up (imports, the site) left out
+    time.sleep(0.5 * args.processes)  # every IVR process listening, not only the first
+    ivr_pids = svc.ivr_pids()  # the IVR processes (children of `serve freeswitch`)
+    cpu_before = sum(map(cpu_seconds, ivr_pids))  # their start-up (imports, the site) left out
 
     def one():
         r = place_call(dialplan, "200", "+4722445566", ["1", "0150"], service=("127.0.0.1", port), at="2026-12-23 10:00")
@@ -77,13 +79,13 @@ def main() -> None:
     for t in threads:
         t.join(60)
     elapsed = time.perf_counter() - start
-    service_cpu = cpu_seconds(ivr_pid) - cpu_before
+    service_cpu = sum(map(cpu_seconds, ivr_pids)) - cpu_before
     svc.stop()
     ok = [r for r in results if r.outcome == "queue:sales_east" and not r.fell_back_by]
     lat = sorted(x for r in ok for x in r.decision_latencies)
     q = statistics.quantiles(lat, n=100) if len(lat) > 100 else [float("nan")] * 99
     print(f"machine          {platform.machine()} {platform.processor() or ''} Python {platform.python_version()}")
-    print(f"offered          {n} calls at {args.rate:g} calls/s over {args.duration:g} s")
+    print(f"offered          {n} calls at {args.rate:g} calls/s over {args.duration:g} s, {args.processes} IVR process(es)")
     print(f"completed        {len(ok)} ended in queue:sales_east, {len(results) - len(ok)} other")
     print(f"decisions/s      {len(ok) * DECISIONS_PER_CALL / elapsed:,.0f} ({elapsed:.1f} s wall)")
     print(f"keys -> decision p50 {q[49] * 1000:.2f} ms  p99 {q[98] * 1000:.2f} ms  max {lat[-1] * 1000:.2f} ms")

@@ -70,15 +70,17 @@ class ServiceProcess:
         self.proc.send_signal(sig)
 
     def signal_ivr(self, sig) -> None:
-        """A signal to the IVR's own process (a child of `serve freeswitch`)."""
-        os.kill(self.ivr_pid(), sig)
+        """A signal to the IVR's own processes (children of `serve freeswitch`)."""
+        for pid in self.ivr_pids():
+            os.kill(pid, sig)
 
-    def ivr_pid(self) -> int:
+    def ivr_pids(self) -> list[int]:
         children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-        for pid in children:
-            if b"pbxctl.freeswitch.ivr_process" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                return int(pid)
-        raise RuntimeError(f"no IVR process among {children}")
+        pids = [int(pid) for pid in children
+                if b"pbxctl.freeswitch.ivr_process" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        if not pids:
+            raise RuntimeError(f"no IVR process among {children}")
+        return pids
 
     def stop(self) -> str:
         if self.proc and self.proc.poll() is None:

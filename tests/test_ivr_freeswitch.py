@@ -10,6 +10,7 @@ import signal
 import socket
 import threading
 import time
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -178,3 +179,39 @@ def test_wrong_answer_falls_back(lab):
     result = place_call(dialplan, "200", "+4722445566", ["2"], service=("127.0.0.1", lab["port"]), at="2026-12-23 10:00")
     assert (result.outcome, result.fell_back_by, result.violations) == ("queue:support", "socket returned", [])
     assert result.seconds < 1
+
+
+def test_several_ivr_processes_share_the_port(tmp_path):
+    """pbx.freeswitch.outbound.processes: 2 — two IVR processes on one port (SO_REUSEPORT);
+    calls placed at once all end where the dry run says, and both processes take some."""
+    port = free_port()
+    site = example_site(tmp_path, port, ", processes: 2")
+    svc = ServiceProcess(site, tmp_path / "db.sqlite", port).start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(svc.ivr_pids()) < 2 or time.monotonic() < deadline - 9:
+            time.sleep(0.1)
+        pids = svc.ivr_pids()
+        dialplan = dialplan_of(site)
+        results = []
+
+        def cpu() -> list[int]:
+            return [sum(int(x) for x in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:13])
+                    for pid in pids]
+
+        before = cpu()
+
+        def one():
+            results.append(place_call(dialplan, "200", "+4722445566", ["1", "0150"], service=("127.0.0.1", port),
+                                      at="2026-12-23 10:00"))
+
+        threads = [threading.Thread(target=one) for _ in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert [r.outcome for r in results] == ["queue:sales_east"] * 40
+        assert len(pids) == 2
+        assert all(after > earlier for after, earlier in zip(cpu(), before))  # both took calls
+    finally:
+        svc.stop()

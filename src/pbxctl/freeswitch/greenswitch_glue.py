@@ -141,9 +141,10 @@ class InboundSession(PbxctlFraming, InboundESL):
             raise PermissionError(f"FreeSWITCH refused the ESL password ({reply.data})")
 
 
-def serve(handle_session, host: str, port: int) -> gevent.server.StreamServer:
+def serve(handle_session, host: str, port: int, reuse_port: bool = False) -> gevent.server.StreamServer:
     """An accepting server (gevent's, no polling) that hands each connection to
-    `handle_session(Session)` in its own greenlet."""
+    `handle_session(Session)` in its own greenlet. `reuse_port`: several processes listen
+    on the same port and the kernel spreads the connections over them."""
 
     def on_connection(sock, address):
         # request/reply traffic of small frames: without this, Nagle and delayed ACKs add
@@ -155,6 +156,16 @@ def serve(handle_session, host: str, port: int) -> gevent.server.StreamServer:
         finally:
             session.close()
 
-    server = gevent.server.StreamServer((host, port), on_connection)
+    listener = socket_module.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        listener.bind((host, port))
+        listener.listen(1024)
+    except OSError:
+        listener.close()
+        raise
+    server = gevent.server.StreamServer(listener, on_connection)
     server.start()
     return server

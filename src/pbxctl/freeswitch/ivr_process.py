@@ -41,7 +41,7 @@ def serve(holder: SiteHolder, clock: FixedClock | None = None) -> None:
     service = build_service(holder, clock)
     out = holder.get().site.pbx.freeswitch.outbound
     try:
-        server = serve_sessions(service.handle, out.host, out.port)
+        server = serve_sessions(service.handle, out.host, out.port, reuse_port=out.processes > 1)
     except OSError as exc:
         log.error("listen_failed", where=f"{out.host}:{out.port} (pbx.freeswitch.outbound)", error=exc.strerror or str(exc))
         raise SystemExit(2) from None

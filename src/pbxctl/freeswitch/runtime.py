@@ -7,7 +7,7 @@ it is three:
 - the controller process (gevent, freeswitch/controller_process.py): the inbound Event
   Socket link and the controller, talking to this one over a socket pair;
 - the IVR process (gevent, freeswitch/ivr_process.py): the outbound socket the generated
-  dialplan connects to.
+  dialplan connects to (`pbx.freeswitch.outbound.processes` of them on one port).
 Both children are ended with this process (SIGTERM from it, and the kernel's parent-death
 signal if it is killed); if either exits, this one stops too, so systemd restarts the set.
 """
@@ -145,9 +145,10 @@ async def run_services(services: FreeswitchServices, http_port: int | None = Non
     runner = None
     try:
         ivr_args = [site, "--log-format", services.log_format] + (["--clock", services.clock] if services.clock else [])
-        children.append(await _child("pbxctl.freeswitch.ivr_process", *ivr_args))
-        children.append(await _child("pbxctl.freeswitch.controller_process", site, "--fd", str(theirs.fileno()),
-                                     "--log-format", services.log_format, pass_fds=(theirs.fileno(),)))
+        ivrs = [await _child("pbxctl.freeswitch.ivr_process", *ivr_args) for _ in range(fs.outbound.processes)]
+        controller = await _child("pbxctl.freeswitch.controller_process", site, "--fd", str(theirs.fileno()),
+                                  "--log-format", services.log_format, pass_fds=(theirs.fileno(),))
+        children += [*ivrs, controller]
         theirs.close()
         reader, writer = await asyncio.open_connection(sock=ours)
         try:
@@ -163,7 +164,7 @@ async def run_services(services: FreeswitchServices, http_port: int | None = Non
         jobs = (services.controller.run(reader, writer), services.holder.watch(), services.monitor.run(),
                 ReportScheduler(services.holder.get, services.runtime.books).run(),
                 follow_cdr(services.books, services.runtime.books),
-                _exited(children[0], "IVR"), _exited(children[1], "controller"))
+                *(_exited(proc, "IVR") for proc in ivrs), _exited(controller, "controller"))
         if lifecycle is None:
             await asyncio.gather(*jobs)
         else:

@@ -178,6 +178,9 @@ class OutboundSocketSettings(Model):
     # A prompt's length is not known beforehand: a step that plays one may take this much
     # longer (plus its input timeout) before the re-armed watchdog takes the call.
     prompt_allowance: Annotated[int, Field(ge=1, le=600)] = 60
+    # IVR processes sharing the port (SO_REUSEPORT: the kernel spreads the connections), so
+    # decisions use more than one core; each is one gevent process.
+    processes: Annotated[int, Field(ge=1, le=32)] = 1
 
     @field_validator("host")
     @classmethod
