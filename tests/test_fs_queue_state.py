@@ -147,3 +147,24 @@ def test_status_changes_become_the_books_agent_events():
     assert spans == {("sales_east", "login"): (100, 140, ""), ("support", "login"): (100, 160, ""),
                      ("NONE", "pause"): (130, 160, "lunch")}
     assert tier_events("lars", "support", "Ready", "Standby", "Logged Out", 10) == []  # not in: no logout
+
+
+def test_a_site_change_shows_new_queues_and_drops_removed_ones():
+    st = state()
+    st.configure({"support": 45, "billing": 20}, {"ingrid": "static"})
+    views = st.queues(0)
+    assert sorted(views) == ["billing", "support"] and views["support"].service_level == 45
+    assert [m.interface for m in views["support"].members] == ["ingrid", "mina", "erik"]  # tiers kept
+    st.configure({"billing": 20}, {})
+    assert list(st.queues(0)) == ["billing"]
+
+
+def test_a_caller_of_a_queue_the_site_dropped_still_ends():
+    st = state()
+    events = QueueCall("abandoned", "support@oslo", "+4722445566", AGENTS).events()
+    start = next(i for i, e in enumerate(events) if e.get("CC-Action") == "member-queue-start")
+    for event in events[: start + 1]:
+        st.apply(event, at(event))
+    st.configure({"billing": 20}, {})
+    ended = [c for e in events[start + 1:] for c in st.apply(e, at(e))]
+    assert [(c.queue, c.outcome) for c in ended] == [("support", "abandoned")]

@@ -57,7 +57,7 @@ class EslController:
         self.engine = engine
         self.link = link
         self.clock = clock
-        loaded = site()
+        self._loaded = loaded = site()
         self.state = QueueState(
             loaded.site.pbx.freeswitch.queue_domain,
             {name: q.service_level for name, q in loaded.site.queues.items()},
@@ -99,7 +99,18 @@ class EslController:
         self._listeners.append(listener)
 
     def queues(self, now: float | None = None):
+        self._follow_site()
         return self.state.queues(self.clock() if now is None else now)
+
+    def _follow_site(self) -> None:
+        """The site holder re-reads the file while running: new queues and service levels
+        show at once; their calls and tiers from the next resync (mod_callcenter learns of a
+        new queue from `pbxctl apply`, which a resync follows)."""
+        loaded = self._site()
+        if loaded is not self._loaded:
+            self._loaded = loaded
+            self.state.configure({name: q.service_level for name, q in loaded.site.queues.items()},
+                                 {name: a.login for name, a in loaded.site.agents.items()})
 
     # -- events
     def on_event(self, event: Event) -> None:
@@ -168,6 +179,7 @@ class EslController:
     def resync(self, link) -> None:
         """A full snapshot (queue, agent, tier lists; the waiting members of the site's
         queues; the channels), then the wanted membership re-applied."""
+        self._follow_site()
         self._resyncing = True
         self._buffer = []
         try:

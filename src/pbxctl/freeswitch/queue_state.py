@@ -187,6 +187,14 @@ class QueueState:
         self._callers: dict[str, _Caller] = {}  # member uuid -> caller
         self._channels: dict[str, str] = {}  # channel uuid -> channel name
 
+    def configure(self, service_levels: Mapping[str, int], membership: Mapping[str, str]) -> None:
+        """The site changed (re-read while running): its queues now, their service levels and
+        the agents' kinds; a queue removed from the site is no longer shown."""
+        self._queues = {q: self._queues.get(q) or _Queue(q, sl) for q, sl in service_levels.items()}
+        for q, sl in service_levels.items():
+            self._queues[q].service_level = sl
+        self._membership = dict(membership)
+
     # -- events
     def apply(self, event: Event, now: float) -> list[CallEnded]:
         name = event.get("Event-Name")
@@ -413,11 +421,12 @@ class QueueState:
 
     def _settle(self, caller: _Caller, outcome: Outcome, wait: float, now: float, agent: str | None = None) -> CallEnded:
         caller.settled = True
-        q = self._queues[caller.queue]
-        self._roll_day(q, now)
-        q.counters.count(outcome, wait, q.service_level)
+        q = self._queues.get(caller.queue)
+        if q is not None:  # else: a queue the site dropped while the caller waited
+            self._roll_day(q, now)
+            q.counters.count(outcome, wait, q.service_level)
         who = agent if agent is not None else (caller.agent or None)
-        return CallEnded(q.name, caller.uniqueid, caller.caller_id, caller.joined_at, now, outcome, wait, who)
+        return CallEnded(caller.queue, caller.uniqueid, caller.caller_id, caller.joined_at, now, outcome, wait, who)
 
     @staticmethod
     def _roll_day(q: _Queue, now: float) -> None:
