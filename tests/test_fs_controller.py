@@ -264,3 +264,16 @@ def test_the_service_books_the_cdr_as_freeswitch_writes_it(fs, tmp_path):
             break
         time.sleep(0.3)
     assert (row["offered"], row["answered"], row["abandoned"]) == (3, 2, 1)
+
+
+def test_a_queue_added_to_the_site_while_running_is_shown_with_its_members(fs):
+    model, server, svc = fs
+    svc.wait_for(link_up(), what="link up")
+    model.queues["billing@oslo"] = dict(model.queues["support@oslo"])  # as `pbxctl apply` would load it
+    model.tiers[("billing@oslo", "mina")] = {"state": "Ready", "level": "0", "position": "1"}
+    text = svc.site.read_text().replace("\nqueues:\n", "\nqueues:\n  billing:\n    strategy: ring_all\n"
+                                        "    members: [{agent: mina, priority: 0}]\n", 1)
+    svc.site.write_text(text)
+    doc = svc.wait_for(lambda d: any(q["name"] == "billing" and q["agents"]["logged_in"] == 1 for q in d["queues"]),
+                       timeout=20, what="billing with mina")
+    assert doc["ami"]["resyncs"] >= 2 and doc["ami"]["reconnects"] == 0

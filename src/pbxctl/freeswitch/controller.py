@@ -73,6 +73,7 @@ class EslController:
         self._listeners: list[Callable[[CallEnded], None]] = []
         self._own_statuses: dict[str, str] = {}  # agent -> status pbxctl just set (its echo is no news)
         self._agent_events: list = []  # books.assembler.AgentEvent rows for the books
+        self.resync_wanted = False  # the site changed: its new queues' tiers and callers to read
 
     # -- set-up
     def load_wanted(self) -> None:
@@ -102,15 +103,17 @@ class EslController:
         self._follow_site()
         return self.state.queues(self.clock() if now is None else now)
 
-    def _follow_site(self) -> None:
+    def _follow_site(self) -> bool:
         """The site holder re-reads the file while running: new queues and service levels
-        show at once; their calls and tiers from the next resync (mod_callcenter learns of a
-        new queue from `pbxctl apply`, which a resync follows)."""
+        show at once; their tiers and callers with the resync this asks for (True)."""
         loaded = self._site()
-        if loaded is not self._loaded:
-            self._loaded = loaded
-            self.state.configure({name: q.service_level for name, q in loaded.site.queues.items()},
-                                 {name: a.login for name, a in loaded.site.agents.items()})
+        if loaded is self._loaded:
+            return False
+        self._loaded = loaded
+        self.state.configure({name: q.service_level for name, q in loaded.site.queues.items()},
+                             {name: a.login for name, a in loaded.site.agents.items()})
+        self.resync_wanted = True
+        return True
 
     # -- events
     def on_event(self, event: Event) -> None:
@@ -180,6 +183,7 @@ class EslController:
         """A full snapshot (queue, agent, tier lists; the waiting members of the site's
         queues; the channels), then the wanted membership re-applied."""
         self._follow_site()
+        self.resync_wanted = False
         self._resyncing = True
         self._buffer = []
         try:

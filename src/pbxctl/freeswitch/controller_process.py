@@ -126,9 +126,17 @@ class ControllerProcess:
             return AgentAnswer(r.id, error="CommandFailed", message=f"the controller failed: {exc}")
 
     def flush_forever(self) -> None:
+        """Every second: the books' rows out, and a resync when the site changed."""
         while True:
             gevent.sleep(1.0)
             self.controller.flush()
+            self.controller.queues()  # notices a re-read site
+            if self.controller.resync_wanted and self.link.state.connected:
+                try:
+                    self.controller.resync(self.link)
+                except Exception as exc:  # the link's own loop notices a dead link
+                    self.controller.resync_wanted = False
+                    log.warning("resync_after_site_change_failed", error=str(exc))
 
     def run(self) -> None:
         self.controller.load_wanted()
