@@ -27,9 +27,11 @@ from pbxctl.asterisk.fastagi_service import IvrAgiService, serve_fastagi
 from pbxctl.asterisk.member_actions import agent_by_interface
 from pbxctl.asterisk.supervision_control import SupervisionControl
 from pbxctl.asterisk.supervisor_codes import conference_handler, conference_merge_handler, supervise_handler
+from pbxctl.asterisk.link_privileges import log_missing_privileges
 from pbxctl.asterisk.wire import CODE_SCRIPT_TIMEOUT_S, SCRIPTS
 from pbxctl.books.ingest import QueueLogFollower
 from pbxctl.books.service import follow, queue_log_follower
+from pbxctl.service.api_token import service_token
 from pbxctl.service.http_api import start_http
 from pbxctl.service.metrics import register_runtime
 from pbxctl.service.runtime import Runtime
@@ -65,10 +67,15 @@ def build_services(site_file: Path, loaded: LoadedSite, clock: FixedClock | None
     engine = engine_for(database_url(loaded.site.site, loaded.site.storage.url))
     secret = resolve_secret(ast.ami.secret, "pbx.asterisk.ami.secret", loaded.base_dir)
     controller: QueueController  # the link's callbacks reach it once it exists (below)
+
+    async def on_ready(ready: AmiLink) -> None:
+        await log_missing_privileges(ready, ast.ami.username)
+        await controller.on_ready(ready)
+
     link = AmiLink(
         AmiEndpoint(ast.ami.host, ast.ami.port, ast.ami.username, secret),
         on_event=lambda message: controller.on_event(message),
-        on_ready=lambda ready: controller.on_ready(ready),
+        on_ready=on_ready,
         keepalive_s=ast.ami.keepalive,
         keepalive_timeout_s=ast.ami.keepalive_timeout,
     )
@@ -96,6 +103,7 @@ def build_services(site_file: Path, loaded: LoadedSite, clock: FixedClock | None
         sla_alerts_active=monitor.active,
         agents_by_member=agent_by_interface,
         books=engine,
+        api_token=service_token(loaded),
     )
     books = queue_log_follower(loaded.site, engine, loaded.base_dir, agent_by_interface(loaded.site))
     return AsteriskServices(holder, controller, supervision, monitor, ivr, books, runtime)

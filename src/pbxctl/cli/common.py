@@ -25,7 +25,9 @@ JSON = typer.Option(False, "--json", help="Print the service's document as JSON.
 
 
 def fail(message: str) -> NoReturn:
-    typer.echo(f"pbxctl: {message}", err=True)
+    from pbxctl.site.secrets import redact
+
+    typer.echo(f"pbxctl: {redact(message)}", err=True)
     raise typer.Exit(1)
 
 
@@ -91,12 +93,15 @@ def call_service(
     loaded: LoadedSite, method: str, path: str, body: dict | None = None, timeout: float = 15.0, error_prefix: str = ""
 ) -> dict:
     """One request to the running service (`service.host:port`); its error is the command's."""
+    from pbxctl.service.api_token import api_token
     from pbxctl.service.client import ServiceError, call
+    from pbxctl.site.secrets import SecretUnavailable
 
     svc = loaded.site.service
     try:
-        return call(svc.host, svc.port, method, path, body, timeout=timeout, backend=loaded.site.pbx.backend)
-    except ServiceError as exc:
+        return call(svc.host, svc.port, method, path, body, timeout=timeout, backend=loaded.site.pbx.backend,
+                    token=api_token(loaded))
+    except (ServiceError, SecretUnavailable) as exc:
         fail(f"{error_prefix}{exc}")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import re
 from pathlib import Path
 
@@ -16,16 +15,10 @@ from pbxctl.doctor.site_refs import mailboxes, prompts
 from pbxctl.doctor.sounds import find_prompt, pbx_root, prompt_paths, resolve_in_root
 from pbxctl.render.asterisk import EXTENSIONS_FILE, generate_asterisk
 from pbxctl.site.load import LoadedSite
+from pbxctl.site.values import is_loopback
 
 TESTED_MAJOR = 22
 SHOWN_MISSING = 5  # of what Asterisk lacks; the rest is counted
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 async def check_fastagi(loaded: LoadedSite, timeout: float = 3.0) -> list[Check]:
@@ -39,7 +32,7 @@ async def check_fastagi(loaded: LoadedSite, timeout: float = 3.0) -> list[Check]
     except (OSError, asyncio.TimeoutError) as exc:
         why = {asyncio.TimeoutError: "no answer", ConnectionRefusedError: "connection refused"}.get(type(exc), str(exc))
         checks.append(fail("fastagi", f"nothing listens on {host}:{port} ({why}): is `pbxctl serve asterisk` running?"))
-    if _is_loopback(host) and not _is_loopback(ast.ami.host):
+    if is_loopback(host) and not is_loopback(ast.ami.host):
         checks.append(warn("fastagi", f"the dialplan connects to {host}, but Asterisk is at {ast.ami.host}: "
                                       "it would reach its own loopback, not this machine"))
     return checks

@@ -7,16 +7,19 @@ import json
 import urllib.error
 import urllib.request
 
+from pbxctl.service.api_token import bearer_header
+
 
 class ServiceError(Exception):
     pass
 
 
 def call(host: str, port: int, method: str, path: str, body: dict | None = None, timeout: float = 15.0,
-         backend: str = "asterisk") -> dict:
+         backend: str = "asterisk", token: str | None = None) -> dict:
     url = f"http://{host}:{port}{path}"
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", **bearer_header(token)}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read() or b"{}")

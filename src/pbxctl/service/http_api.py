@@ -12,6 +12,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from pbxctl.domain.agent_membership import AgentCommandError
+from pbxctl.service.api_token import token_middleware
 from pbxctl.domain.supervision import SupervisionError
 from pbxctl.service.runtime import CommandFailed, LinkDown, Runtime
 from pbxctl.service.report_routes import report_routes
@@ -89,7 +90,7 @@ def build_app(runtime: Runtime) -> web.Application:
             str(body.get("target") or ""), str(body.get("to") or ""),
             with_return=bool(body.get("with_return")), attended=bool(body.get("attended"))))
 
-    app = web.Application()
+    app = web.Application(middlewares=[token_middleware(runtime.api_token)] if runtime.api_token else [])
     app.add_routes(
         [
             web.get("/metrics", metrics),

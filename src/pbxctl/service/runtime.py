@@ -87,6 +87,8 @@ class Runtime:
     agents_by_member: Callable[[m.Site], Mapping[str, str]]
     # the books' database: /reports and /api/reports read it
     books: Engine | None = None
+    # the bearer token every HTTP request must carry (None: none, on loopback only)
+    api_token: str | None = None
 
     def link_document(self) -> dict[str, Any]:
         """The "ami" part of the status document (the key stays for the CLI's sake)."""

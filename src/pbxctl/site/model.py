@@ -541,11 +541,14 @@ class Storage(Model):
 
 class ServiceSettings(Model):
     """Where pbxctl's service answers HTTP: /metrics for Prometheus and the /api the
-    `pbxctl agent|status|queues|agents` commands use. Keep it on loopback: the API has no
-    authentication of its own."""
+    `pbxctl agent|status|queues|agents` commands use. Beyond loopback it requires a bearer
+    token (service/api_token.py)."""
 
     host: Host = "127.0.0.1"
     port: Port = 9464
+    # Required on every request when set; the service refuses a host beyond loopback
+    # without it (or PBXCTL_API_TOKEN).
+    token: Secret | None = None
     # `json` for log shippers; `--log-format` and PBXCTL_LOG_FORMAT override it.
     log_format: Literal["text", "json"] = "text"
 

@@ -208,6 +208,14 @@ def is_ipv6(host: str) -> bool:
     return ":" in host
 
 
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or `localhost`: reachable from this machine only."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 Host = Annotated[str, AfterValidator(_check_host)]
 
 
