@@ -12,6 +12,15 @@ from helpers.sandbox import SANDBOX
 from helpers.site_files import REPO, install_custom_prompts, point_at_sandbox
 
 
+@pytest.fixture(autouse=True)
+def _one_sites_secrets():
+    """Each test redacts only the secrets it resolved itself (a process serves one site)."""
+    from pbxctl.site.secrets import forget_secrets
+
+    forget_secrets()
+    yield
+
+
 @pytest.fixture(scope="session")
 def sandbox() -> dict[str, Path]:
     """The running sandbox Asterisk: started here if it is not running (idempotent)."""

@@ -33,12 +33,13 @@ class WebhookTarget:
     name: str = ""
 
     def label(self) -> str:
-        # No query string or user:password@ in logs and messages: tokens live there too.
+        # Scheme and host only in logs and messages: tokens live in the path too (Slack's
+        # /services/T…/B…/SECRET, Discord's /webhooks/ID/TOKEN), in the query and user:password@.
         parts = urlsplit(self.url)
         host = parts.hostname or ""
         if parts.port:
             host = f"{host}:{parts.port}"
-        return f"webhook {parts.scheme}://{host}{parts.path}"
+        return f"webhook {parts.scheme}://{host}" + ("/…" if parts.path not in ("", "/") else "")
 
 
 @dataclass

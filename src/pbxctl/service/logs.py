@@ -12,6 +12,8 @@ from collections.abc import Mapping
 
 import structlog
 
+from pbxctl.site.secrets import redact
+
 _SHARED = [
     structlog.processors.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -23,6 +25,19 @@ _RENDERERS = {
 }
 LOG_FORMATS = tuple(_RENDERERS)
 ENV_VAR = "PBXCTL_LOG_FORMAT"
+
+
+def redact_secrets(_logger, _name, event_dict: dict) -> dict:
+    """Every string field (and strings in list fields) scrubbed of the secrets resolved so
+    far: the last processor before the renderer, for pbxctl's and the libraries' lines."""
+    def clean(value):
+        if isinstance(value, str):
+            return redact(value)
+        if isinstance(value, (list, tuple)):
+            return type(value)(clean(v) for v in value)
+        return value
+
+    return {key: clean(value) for key, value in event_dict.items()}
 
 
 class UnknownLogFormat(ValueError):
@@ -43,7 +58,8 @@ def configure_logging(log_format: str = "text") -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _RENDERERS[log_format]],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, redact_secrets,
+                        _RENDERERS[log_format]],
             foreign_pre_chain=[*_SHARED, structlog.stdlib.ExtraAdder()],
         )
     )
