@@ -7,6 +7,7 @@ import difflib
 import os
 import re
 import shutil
+import stat
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -92,6 +93,13 @@ def plan_asterisk_include(operator_file: Path, include_name: str) -> FileChange:
     return FileChange(operator_file, old, new, "include")
 
 
+# Generated files at most rw-r----- (owner and the PBX's group); backups of what they
+# replaced only for their owner.
+GENERATED_MODE = 0o640
+BACKUP_MODE = 0o600
+BACKUP_DIR_MODE = 0o700
+
+
 def write_changes(changes: list[FileChange], backup_root: Path, like: Path | None) -> Path | None:
     """Back up what is replaced, then write each changed file atomically. Returns the
     backup directory (None when nothing existed before)."""
@@ -111,7 +119,10 @@ def write_changes(changes: list[FileChange], backup_root: Path, like: Path | Non
             continue
         if change.old is not None:
             backup_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(change.path, backup_dir / change.path.name)
+            os.chmod(backup_dir, BACKUP_DIR_MODE)
+            kept = backup_dir / change.path.name
+            shutil.copy2(change.path, kept)
+            os.chmod(kept, BACKUP_MODE)
             used_backup = True
         atomic_write(change.path, change.new, like if change.old is None else change.path)
     return backup_dir if used_backup else None
@@ -132,14 +143,17 @@ def atomic_write(path: Path, text: str, like: Path | None) -> None:
 
 
 def _copy_owner_and_mode(like: Path | None, target: Path) -> None:
-    """The PBX runs as its own user: new files get the owner and mode of its files."""
+    """The PBX runs as its own user: new files get the owner and group of its files, and
+    their read bits — never more: no write for group or others, no execute. (Others may
+    read only if they may read the PBX's own file: some boxes' Asterisk reads a root-owned
+    0644 config as "other", and would lose a 0640 file.) With no such file: 0640."""
     if like is None or not like.exists():
-        os.chmod(target, 0o644)
+        os.chmod(target, GENERATED_MODE)
         return
     st = like.stat()
-    os.chmod(target, st.st_mode & 0o777)
     if os.geteuid() == 0:
         os.chown(target, st.st_uid, st.st_gid)
+    os.chmod(target, st.st_mode & (GENERATED_MODE | stat.S_IROTH))
 
 
 def restore(changes: list[FileChange], like: Path | None) -> None:

@@ -40,13 +40,25 @@ def new_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(Path(url.removeprefix("sqlite:///")))
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     upgrade(engine)
     return engine
+
+
+def create_private_file(path: Path) -> None:
+    """The SQLite file made 0600 (its directory 0750 if new) before SQLite opens it: the
+    books hold callers' numbers, and whatever umask the CLI runs under must not widen that.
+    SQLite gives its -wal and -shm files the database file's mode."""
+    if str(path) in ("", ":memory:") or path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 @lru_cache(maxsize=None)
