@@ -15,7 +15,7 @@ from pbxctl.cli import app
 from pbxctl.storage.db import engine_for
 
 from helpers.agiservice import ServiceThread
-from helpers.sandbox import sandbox_rx
+from helpers.sandbox import ami_user, readme_ami_user, sandbox_rx
 
 pytestmark = pytest.mark.asterisk
 runner = CliRunner()
@@ -191,22 +191,6 @@ def test_wrong_ami_secret(live_site, tmp_path):
     assert not any("not-the-secret" in line for line in lines)
 
 
-@contextlib.contextmanager
-def ami_user(sandbox, secret: str, name: str, read: str, write: str):
-    """A second AMI user in the sandbox (manager.d), as an operator might make it."""
-    conf = sandbox["config_dir"] / "manager.d" / f"{name}.conf"
-    conf.write_text(
-        f"; Test-only (tests/test_doctor_asterisk.py)\n[{name}]\nsecret = {secret}\n"
-        f"deny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.1/255.255.255.255\nread = {read}\nwrite = {write}\n"
-    )
-    sandbox_rx("manager reload")
-    try:
-        yield name
-    finally:
-        conf.unlink()
-        sandbox_rx("manager reload")
-
-
 def test_missing_ami_privilege_is_named(live_site, sandbox, ami_secret, tmp_path):
     """No `agent` class, read or write."""
     user = "pbxctl-doctor-test"
@@ -223,8 +207,10 @@ def test_missing_ami_privilege_is_named(live_site, sandbox, ami_secret, tmp_path
 
 
 def test_the_readmes_minimal_ami_user_is_enough(live_site, sandbox, ami_secret, tmp_path):
+    """Doctor's view; tests/test_ami_privileges_asterisk.py has the same user do the work."""
     user = "pbxctl-doctor-minimal"
-    with ami_user(sandbox, ami_secret, user, "call,agent,user,dialplan", "call,agent,command,reporting,originate"):
+    read, write = readme_ami_user()
+    with ami_user(sandbox, ami_secret, user, read, write):
         with variant_of(live_site, tmp_path / "minimal", r"username: pbxctl", f"username: {user}") as site:
             status, lines = doctor(site)
     assert status == 0, "\n".join(lines)

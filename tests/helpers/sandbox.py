@@ -51,3 +51,32 @@ def applied_test_site(sandbox: dict[str, Path], site_file: Path, install_dialpla
         for name, data in before.items():
             (config_dir / name).write_bytes(data)
         asyncio.run(put_back())
+
+
+@contextmanager
+def ami_user(sandbox: dict[str, Path], secret: str, name: str, read: str, write: str):
+    """A second AMI user in the sandbox (manager.d), as an operator might make it."""
+    conf = sandbox["config_dir"] / "manager.d" / f"{name}.conf"
+    conf.write_text(
+        f"; Test-only (tests/helpers/sandbox.py)\n[{name}]\nsecret = {secret}\n"
+        f"deny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.1/255.255.255.255\nread = {read}\nwrite = {write}\n"
+    )
+    sandbox_rx("manager reload")
+    try:
+        yield name
+    finally:
+        conf.unlink()
+        sandbox_rx("manager reload")
+
+
+def readme_ami_user() -> tuple[str, str]:
+    """(read, write) of the AMI user the README's install section gives, as written there."""
+    import re
+
+    text = (REPO / "README.md").read_text()
+    block = text[text.index("**An AMI user**"):]
+    block = block[:block.index("```", block.index("```ini") + 6)]
+    read = re.search(r"^\s*read = (.+)$", block, re.M)
+    write = re.search(r"^\s*write = (.+)$", block, re.M)
+    assert read and write, block
+    return read.group(1).strip(), write.group(1).strip()

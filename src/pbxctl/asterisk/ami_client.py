@@ -96,6 +96,10 @@ class AmiClient:
                 continue  # an unrelated event
             messages.append(msg)
             if len(messages) == 1:
+                if msg.get("Response") == "Error" and msg.get("Message") == "Permission denied":
+                    from pbxctl.doctor.ami_privileges import permission_denied
+
+                    raise AmiError(permission_denied(self.username, fields.get("Action", "?")))
                 listing = msg.get("EventList") == "start" or "will follow" in msg.get("Message", "")
                 if not listing or msg.get("Response") not in ("Success", None):
                     return messages

@@ -21,10 +21,11 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Mapping
+from typing import Awaitable, Callable, Mapping, MutableMapping
 
 import structlog
 
+from pbxctl.doctor.ami_privileges import permission_denied
 from pbxctl.asterisk.panoramisk_glue import LinkManager, connect_protocol, fail_pending
 from pbxctl.service.runtime import LinkDown
 
@@ -135,11 +136,16 @@ class AmiLink:
         future = manager.send_action(dict(action), as_list=as_list)
         try:
             # shield: a timed-out wait must not cancel the future panoramisk still fills in.
-            return await asyncio.wait_for(asyncio.shield(future), timeout or self.action_timeout_s)
+            reply = await asyncio.wait_for(asyncio.shield(future), timeout or self.action_timeout_s)
         except asyncio.TimeoutError:
             raise ActionFailed(
                 f"Asterisk did not answer {action.get('Action')} within {timeout or self.action_timeout_s:.0f} s"
             ) from None
+        if isinstance(reply, MutableMapping) and reply.get("Response") == "Error" and reply.get("Message") == "Permission denied":
+            # Whoever reports this answer (an agent command, a barge) names the missing privilege.
+            reply["Message"] = permission_denied(self.endpoint.username, str(action.get("Action")))
+            log.warning("ami_permission_denied", action=action.get("Action"), problem=reply["Message"])
+        return reply
 
     # -- life
     def stop(self) -> None:

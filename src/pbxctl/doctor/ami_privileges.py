@@ -33,6 +33,8 @@ ACTIONS = (
     Need("PlayMF", ("call",), "the agent's barge notice"),
     Need("Setvar", ("call",), "transfers with return"),
     Need("Originate", ("originate",), "barge, help requests, `ivr test --call`"),
+    Need("PlayDTMF", ("call",), "`ivr test --call` typing the digits"),
+    Need("Hangup", ("system", "call"), "`ivr test --call` ending the test call"),
     Need("CoreSettings", ("system", "reporting"), "doctor's version check"),
     Need("VoicemailUsersList", ("call", "reporting"), "doctor's mailbox check"),
 )
@@ -43,6 +45,16 @@ READ_NEEDED = {
     "user": "pbxctl's UserEvents (queue outcomes, help, barge)",
 }
 READ_WANTED = {"dialplan": "`ivr test --call` follows the call's dialplan steps"}
+
+
+def permission_denied(username: str, action: str) -> str:
+    """What to tell the operator when Asterisk answers an action with "Permission denied"."""
+    need = next((n for n in ACTIONS if n.action == action), None)
+    if need is None:
+        return f"AMI user {username!r} may not run {action} (Asterisk: Permission denied)"
+    privilege = " or ".join(repr(p) for p in need.privileges)
+    return (f"AMI user {username!r} lacks write privilege {privilege}: Asterisk refused {action} "
+            f"({need.for_what}); add it to the user's `write =` line in manager.conf and run `manager reload`")
 
 
 def _classes(text: str) -> set[str]:

@@ -31,10 +31,18 @@ async def _pbx(loaded: LoadedSite, config_dir: Path) -> list[Check]:
         async with client:
             checks = [ok("ami", f"logged in to {client.where} as {ami.username!r}")]
             checks += await pbx_checks.check_ami_privileges(client)
-            checks.append(await pbx_checks.check_version(client))
-            checks.append(await pbx_checks.check_loaded(loaded, client))
-            checks += await pbx_checks.check_voicemail(loaded, client)
-            checks += await pbx_checks.check_prompts(loaded, client, config_dir)
+            # A refused action (Permission denied) fails its own check, not the ones after it.
+            for name, run in (
+                ("asterisk version", lambda: pbx_checks.check_version(client)),
+                ("loaded", lambda: pbx_checks.check_loaded(loaded, client)),
+                ("voicemail", lambda: pbx_checks.check_voicemail(loaded, client)),
+                ("prompts", lambda: pbx_checks.check_prompts(loaded, client, config_dir)),
+            ):
+                try:
+                    found = await run()
+                except AmiError as exc:
+                    found = fail(name, str(exc))
+                checks += found if isinstance(found, list) else [found]
             return checks
     except (AmiError, SecretUnavailable) as exc:
         return [fail("ami", str(exc)), warn("ami", f"not checked without AMI: {NEEDS_AMI}")]
