@@ -123,10 +123,11 @@ def controller_site(example: Path, tmp_path: Path, ami_port: int) -> Path:
 class Service:
     """`pbxctl serve asterisk -s SITE` in a subprocess; its log kept for failure messages."""
 
-    def __init__(self, site: Path):
+    def __init__(self, site: Path, token: str | None = None):
         import yaml
 
         self.site = site
+        self.token = token  # the API token the site sets, if any
         raw = yaml.safe_load(site.read_text())
         self.http = f"http://127.0.0.1:{raw['service']['port']}"
         self.log_path = site.with_suffix(".log")
@@ -138,11 +139,17 @@ class Service:
         self.proc = subprocess.Popen([str(PBXCTL), "serve", "asterisk", "-s", str(self.site), *args],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=env)
         if wait_up:
-            self.wait(lambda doc: doc["ami"]["up"], timeout, "the AMI link up")
+            try:
+                self.wait(lambda doc: doc["ami"]["up"], timeout, "the AMI link up")
+            except BaseException:
+                self.stop()  # a service that never came up is not left running
+                raise
         return self
 
     def status(self) -> dict:
-        with urllib.request.urlopen(self.http + "/api/status", timeout=5) as r:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        request = urllib.request.Request(self.http + "/api/status", headers=headers)
+        with urllib.request.urlopen(request, timeout=5) as r:
             return json.loads(r.read())
 
     def metrics(self) -> str:
