@@ -25,6 +25,7 @@ LAB_PREFIX = "+472299"
 class IvrCall:
     caller: str
     channel: str = ""
+    uniqueid: str = ""  # of the IVR-side channel: the callid of its queue_log lines
     # Arrival times (monotonic s) of the AGI steps this call ran in [pbxctl-decide], and of
     # its first step in [pbxctl-fallback] (None: never fell back).
     agi_starts: list[float] = field(default_factory=list)
@@ -80,6 +81,7 @@ def follow(rec: TimedRecorder, calls: list[IvrCall], start: int = 0) -> None:
             call = by_caller.get(event.get("CallerIDNum", ""))
             if call is not None and not call.channel:
                 call.channel = event["Channel"]
+                call.uniqueid = event.get("Uniqueid", "")
                 by_channel[call.channel] = call
         call = by_channel.get(event.get("Channel", ""))
         if call is None:
