@@ -32,6 +32,7 @@ from pbxctl.freeswitch.cdr_follower import CdrFollower, cdr_follower
 from pbxctl.freeswitch.member_actions import agents_by_member
 from pbxctl.freeswitch.remote_controller import RemoteController, RemoteLink, RemoteSupervision
 from pbxctl.render.freeswitch import agent_wrapup
+from pbxctl.service.api_token import service_token
 from pbxctl.service.http_api import start_http
 from pbxctl.service.metrics import register_runtime
 from pbxctl.service.report_scheduler import ReportScheduler
@@ -93,6 +94,7 @@ def build_services(site_file: Path, loaded: LoadedSite, clock: str | None = None
         sla_alerts_active=monitor.active,
         agents_by_member=agents_by_member,
         books=engine,
+        api_token=service_token(loaded),
     )
     books = cdr_follower(loaded.site, engine, loaded.base_dir, node_name(loaded.site),
                          lambda agent: agent_wrapup(holder.get().site, agent) if agent in holder.get().site.agents else None)
