@@ -12,7 +12,7 @@ from pbxctl.books.queue_log import BadLine, QueueLogLine, parse_line
 
 RECORDED = Path(__file__).parent / "fixtures" / "queue_log" / "sandbox_calls.queue_log"
 # What the sandbox wrote for tests/test_books_oracle_asterisk.py's desk-phone calls (## into
-# another queue, *4 coming back, *71), copied from one of its runs.
+# another queue, *4 coming back, *4 back into the queue, *9 and *71), copied from its runs.
 RECORDED_TRANSFERS = RECORDED.with_name("sandbox_desk_phone_transfers.queue_log")
 AGENTS = {"Agent One": "a1", "Agent Two": "a2", "Agent Five": "a5", "Agent Six": "a6",
           "Oracle Two": "o2", "Oracle Three": "o3"}
@@ -92,7 +92,8 @@ def test_the_recorded_sandbox_calls():
 
 def test_the_recorded_desk_phone_transfers_and_three_way():
     parsed = [parse_line(raw) for raw in RECORDED_TRANSFERS.read_bytes().splitlines()]
-    blind, with_return, three_way = sorted(by_callid(assemble(parsed)).values(), key=lambda c: c.started_at)
+    # (the call that went back into the queue was recorded in a later run)
+    blind, with_return, three_way, requeued = sorted(by_callid(assemble(parsed)).values(), key=lambda c: c.started_at)
     # ## 802 (queue oracle_b): answered and transferred in oracle_t, answered again in oracle_b
     assert [(s.queue, s.outcome, s.ended_by, s.agent, s.exit_to) for s in blind.stints] == [
         ("oracle_t", "answered", "blind_transfer", "o3", "queue:oracle_b"), ("oracle_b", "answered", "agent", "o2", None)]
@@ -104,10 +105,18 @@ def test_the_recorded_desk_phone_transfers_and_three_way():
     assert (stint.leg.talk_seconds, stint.leg.connected_at, stint.leg.ended_at) == (4 + 1, 1796176568, 1796176578)
     assert [(t.kind, t.agent, t.target, t.talk_seconds) for t in with_return.transfers] == [
         ("with_return", "o3", "9002", 4), ("returned", "o3", "9002", 0)]
-    # *71 9001: the third party is pbxctl's PBXCTLCONF line, the agent named by its key
+    # *4 9002 again, o3 lets the ring back ring out: back into oracle_t, a second stint;
+    # app_queue ends both when the caller hangs up (COMPLETECALLER 0|14 for the first)
+    first, second = requeued.stints
+    assert (first.outcome, first.ended_by, first.exit_to, first.leg.talk_seconds) == (
+        "answered", "transfer_with_return", "queue:oracle_t", 3)
+    assert (second.outcome, second.ended_by, second.agent, second.leg.talk_seconds) == ("answered", "caller", "o3", 1)
+    assert [t.kind for t in requeued.transfers] == ["with_return", "returned"]
+    # *9 and *71 9001: pbxctl's PBXCTLHELP and PBXCTLCONF lines, the agent named by its key
     (stint,) = three_way.stints
     assert (stint.outcome, stint.ended_by, stint.leg.talk_seconds) == ("answered", "agent", 2)
-    assert [(e.event, e.agent, e.data) for e in three_way.pbxctl_events] == [("PBXCTLCONF", "o3", "9001")]
+    assert [(e.event, e.agent, e.data) for e in three_way.pbxctl_events] == [
+        ("PBXCTLHELP", "o3", ""), ("PBXCTLCONF", "o3", "9001")]
 
 
 def test_a_transfer_with_return_answered_by_the_target_ends_the_agents_talk_there():

@@ -2,12 +2,13 @@
 (answered within and after the service level, abandoned before and after the
 short-abandon threshold, timed out and overflowed into another queue, left when the
 queue emptied; and, by an agent's desk phone as agents do it, a blind transfer into
-another queue (`##`), a transfer with return that comes back (`*4`) and a three-way call
-(`*71` on a second line, through `pbxctl serve asterisk`)), then the sandbox's own
-queue_log ingested with `pbxctl books import`: pbxctl's queue report equals app_queue's
+another queue (`##`), a transfer with return that comes back (`*4`), one nobody takes
+back, which goes into the queue again, a help request (`*9`) and a three-way call (`*71`
+on a second line, through `pbxctl serve asterisk`)), then the sandbox's own queue_log
+ingested with `pbxctl books import`: pbxctl's queue report equals app_queue's
 counters (AMI QueueStatus: Completed, Abandoned, ServiceLevelPerf, ServiceLevelPerf2)
 where both count the same thing, and each call in the call log - stints, talks,
-transfers, the three-way party - is what the test did.
+transfers, help, the three-way party - is what the test did.
 
 Run with the sandbox lock held: flock /tmp/pbxctl-sandbox.use .venv/bin/pytest -q THIS_FILE
 """
@@ -191,10 +192,42 @@ async def desk_phone_mix(lab: Lab, sv: supervision_lab.Lab) -> dict[str, dict]:
     }
     await sv.none_left()
 
-    # Three-way: o3's second line dials *71 9001, talks, hangs up: the three in one room.
+    # The same, but o3 lets the ring back ring out: the caller goes back into oracle_t,
+    # where o3 answers this time.
+    connect, t0 = await connected()
+    caller, agent = connect["Channel"], connect["DestChannel"]
+    await asyncio.sleep(1.0)
+    start = sv.mark()
+    await sv.press(agent, "*4")
+    await sv.wait_from(start, lambda e: e.get("Event") == "Newexten" and e.get("Channel") == agent and e.get("Application") == "Read")
+    await asyncio.sleep(0.3)
+    await sv.press(agent, NO_ANSWER + "#")
+    left = await sv.wait_from(start, lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "PbxctlTransfer")
+    await sv.phone("7103", "ring")
+    back = await sv.wait_from(start, lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "PbxctlTransferReturn", 15)
+    await sv.wait_from(sv.events.index(back), lambda e: e.get("Event") == "DialBegin" and e.get("Channel") == caller)
+    await asyncio.sleep(0.3)
+    await sv.phone("7103", "answer")   # from the next call on: the queue's
+    again = await sv.wait_from(sv.events.index(back), is_event("AgentConnect", Channel=caller), 20)
+    await asyncio.sleep(1.0)
+    await sv.hang_up(caller)
+    ended = time.monotonic()
+    done["with_return_requeued"] = {
+        "uniqueid": connect["Uniqueid"], "number": connect["CallerIDNum"],
+        "stints": [("oracle_t", "answered"), ("oracle_t", "answered")], "agents": ["o3", "o3"],
+        "talks": [("o3", left["_t"] - t0), ("o3", ended - again["_t"])],
+        "transfers": [("transfer_with_return", "o3", NO_ANSWER), ("returned", "o3", NO_ANSWER)],
+    }
+    await sv.none_left()
+
+    # Three-way: o3 asks for help (*9), then its second line dials *71 9001, talks, hangs
+    # up: the three in one room.
     connect, t0 = await connected()
     caller, agent = connect["Channel"], connect["DestChannel"]
     start = sv.mark()
+    await asyncio.sleep(0.5)
+    await sv.press(agent, "*9")
+    await sv.wait_from(start, lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "PbxctlHelp")
     line2 = await sv.dial_from("7103", f"*71{THIRD}")
     await sv.wait_from(start, answered_phone(THIRD))
     await asyncio.sleep(0.5)
@@ -210,7 +243,7 @@ async def desk_phone_mix(lab: Lab, sv: supervision_lab.Lab) -> dict[str, dict]:
         "uniqueid": connect["Uniqueid"], "number": connect["CallerIDNum"],
         "stints": [("oracle_t", "answered")], "agents": ["o3"],
         "talks": [("o3", agent_left - t0)],
-        "conference": [("o3", THIRD)],
+        "conference": [("o3", THIRD)], "help": ["o3"],
     }
     await sv.none_left()
     return done
@@ -278,9 +311,11 @@ def test_reports_equal_asterisks_counters_and_what_the_test_did(oracle_site, san
     # both queues, one caller.
     t = totals["oracle_t"]
     assert (b["offered"], b["answered"], b["overflow_in"], b["transfer_in"], b["callers"]) == (2, 2, 1, 1, 0)
-    assert (t["offered"], t["answered"], t["answered_in_sl"], t["transferred_to"], t["callers"]) == (3, 3, 3, {"queue:oracle_b": 1}, 3)
+    # oracle_t: the with-return call nobody took back came in again (transfer_in)
+    assert (t["offered"], t["answered"], t["answered_in_sl"], t["transfer_in"], t["callers"]) == (5, 5, 5, 1, 4)
+    assert t["transferred_to"] == {"queue:oracle_b": 1, "queue:oracle_t": 1}
     every = totals["(all queues)"]
-    assert every["callers"] == len(mix) and every["offered"] == len(mix) + 2
+    assert every["callers"] == len(mix) and every["offered"] == len(mix) + 3
     assert (e["offered"], e["exit_empty"], e["overflow_to"]) == (1, 1, {})  # a hang-up is no overflow
     assert e["exit_paths"] == {"exit_empty -> hangup": 1}
 
@@ -306,6 +341,7 @@ def test_reports_equal_asterisks_counters_and_what_the_test_did(oracle_site, san
         assert moves == case.get("transfers", []), (name, call)
         parties = [(c["agent"], c["detail"]) for c in below if c["kind"] == "conference"]
         assert parties == case.get("conference", []), (name, call)
+        assert [c["agent"] for c in below if c["kind"] == "help"] == case.get("help", []), (name, call)
     waits = {name: [s["wait"] for s in calls[case["uniqueid"]]["children"] if s["kind"] == "stint"] for name, case in mix.items()}
     assert waits["in_sl"][0] <= 2 < waits["after_sl"][0]
     assert waits["short_abandon"][0] < 2 <= waits["long_abandon"][0]

@@ -76,13 +76,14 @@ EVENTS = SimpleNamespace(
 # queue_log events the dialplan adds (the books read them): a three-way call (Asterisk
 # writes none), the entry number a call came in on, the caller as they dialled in (before
 # display_name/prefix), QUEUESTATUS after Queue() (app_queue logs nothing for a caller
-# it refused), and the steps of a transfer with return (app_queue sees a redirected
-# caller only when it finally hangs up).
+# it refused), the steps of a transfer with return (app_queue sees a redirected caller
+# only when it finally hangs up), and an agent's help request.
 QUEUE_LOG_CONFERENCE = "PBXCTLCONF"
 QUEUE_LOG_ENTRY = "PBXCTLENTRY"
 QUEUE_LOG_CALLER = "PBXCTLCALLER"
 QUEUE_LOG_EXIT = "PBXCTLEXIT"
 QUEUE_LOG_TRANSFER = "PBXCTLXFER"
+QUEUE_LOG_HELP = "PBXCTLHELP"
 # PBXCTLXFER's first data field: the caller left for TARGET (with_return), TARGET answered
 # (answered), TARGET did not and the caller goes back (returned|TARGET|DIALSTATUS), the
 # agent answered the ring back (back).
@@ -140,6 +141,7 @@ BARGE_AGENT = "PBXCTL_BARGE_AGENT"
 BARGE_SUPERVISOR = "PBXCTL_BARGE_SUPERVISOR"
 HELP_DEVICES = "PBXCTL_HELP_DEVICES"
 HELP_RING = "PBXCTL_HELP_RING"
+HELP_CALLID = "PBXCTL_HELP_CALLID"  # the caller's uniqueid, for the help request's queue_log line
 XFER_TO = "PBXCTL_XFER_TO"
 XFER_BACK = "PBXCTL_XFER_BACK"
 # Inherited by the channels a transfer with return dials, so that [pbxctl-xfer-answered]

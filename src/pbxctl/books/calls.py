@@ -154,9 +154,16 @@ def build_call(
     first = ordered[0]
     call = Call(first.callid, first.at, ordered[-1].at)
     open_stints: dict[str, QueueStint] = {}
+    # Stints left by a transfer with return that came back into the same queue: app_queue
+    # writes their ending line only when the caller hangs up, beside the new stint's.
+    away: dict[str, list[QueueStint]] = {}
     for line in ordered:
         event = line.event
         if event == "ENTERQUEUE":
+            left = open_stints.get(line.queue)
+            if left is not None and left.leg is not None and left.leg.away_at is not None:
+                left.outcome, left.ended_by = "answered", left.leg.ended_by
+                away.setdefault(line.queue, []).append(left)
             stint = QueueStint(line.queue, line.at, line.at, outcome="open")
             stint.caller_number = line.field(1)
             stint.position = line.number(2)
@@ -167,9 +174,10 @@ def build_call(
         elif event.startswith("PBXCTL"):
             _fold_pbxctl(call, line, open_stints, agent_of)
         else:
-            stint = open_stints.get(line.queue) or _implicit_stint(call, line, open_stints)
+            stint = (_left_stint(away.get(line.queue), line) or open_stints.get(line.queue)
+                     or _implicit_stint(call, line, open_stints))
             _fold_queue_line(call, stint, line, agent_of, wrapup_of)
-            if stint.outcome != "open":
+            if stint.outcome != "open" and open_stints.get(line.queue) is stint:
                 del open_stints[line.queue]
     for stint in open_stints.values():
         if lost_at is not None:
@@ -178,13 +186,30 @@ def build_call(
     return call
 
 
+# How an answered stint ends when an agent sent the caller on (into a queue, maybe).
+HANDED_ON = frozenset({"blind_transfer", "attended_transfer", "transfer_with_return"})
+
+
+def _left_stint(left: list[QueueStint] | None, line: QueueLogLine) -> QueueStint | None:
+    """The stint a transfer with return left whose ending line this is: its talk counts
+    from that stint's CONNECT."""
+    if not left or line.event not in STINT_ENDS or len(line.data) < 3:
+        return None
+    talk = line.number(len(line.data) - 2)
+    for i, stint in enumerate(left):
+        if talk is not None and abs(line.at - talk - stint.leg.connected_at) <= 1:
+            return left.pop(i)
+    return None
+
+
 def _transferred_into(call: Call) -> None:
-    """An agent's transfer that brought the caller into a queue: the answered stint it
-    left says where it went (exit_to), as an overflow's does, so that queue can count the
+    """An agent's transfer that brought the caller into a queue (a transfer with return
+    nobody took back goes into the same queue again): the answered stint it left says
+    where it went (exit_to), as an overflow's does, so that queue can count the
     caller as come in by transfer and the calls are not counted twice. (The next queue's
     ENTERQUEUE may come in the same second as, and sort before, the transfer line.)"""
     for left, entered in zip(call.stints, call.stints[1:]):
-        if left.outcome == "answered" and left.ended_by in ("blind_transfer", "attended_transfer") \
+        if left.outcome == "answered" and left.ended_by in HANDED_ON \
                 and left.exit_to is None and entered.outcome != "refused":
             left.exit_to = f"queue:{entered.queue}"
 

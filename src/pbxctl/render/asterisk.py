@@ -248,6 +248,7 @@ def wire_names() -> dict:
         "room": wire.ROOM_PREFIXES,
         "queue_log_conference": wire.QUEUE_LOG_CONFERENCE,
         "queue_log_transfer": wire.QUEUE_LOG_TRANSFER,
+        "queue_log_help": wire.QUEUE_LOG_HELP,
         "xfer": wire.XFER_STEPS,
     }
 
