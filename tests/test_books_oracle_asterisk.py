@@ -169,17 +169,26 @@ async def desk_phone_mix(lab: Lab, sv: supervision_lab.Lab) -> dict[str, dict]:
     }
     await sv.none_left()
 
+    async def star4_ringing_out(before_return=None) -> tuple[dict, float, dict, dict]:
+        """A call o3 answers and, after a second, sends with *4 to 9002, which rings out:
+        (AgentConnect, its time, the PbxctlTransfer and PbxctlTransferReturn events)."""
+        connect, t0 = await connected()
+        agent = connect["DestChannel"]
+        await asyncio.sleep(1.0)
+        start = sv.mark()
+        await sv.press(agent, "*4")
+        await sv.wait_from(start, lambda e: e.get("Event") == "Newexten" and e.get("Channel") == agent and e.get("Application") == "Read")
+        await asyncio.sleep(0.3)
+        await sv.press(agent, NO_ANSWER + "#")
+        left = await sv.wait_from(start, lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "PbxctlTransfer")
+        if before_return:
+            await before_return()
+        back = await sv.wait_from(start, lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "PbxctlTransferReturn", 15)
+        return connect, t0, left, back
+
     # Transfer with return: o3 dials *4 9002, which rings out; the call comes back to o3.
-    connect, t0 = await connected()
-    caller, agent = connect["Channel"], connect["DestChannel"]
-    await asyncio.sleep(1.0)
-    start = sv.mark()
-    await sv.press(agent, "*4")
-    await sv.wait_from(start, lambda e: e.get("Event") == "Newexten" and e.get("Channel") == agent and e.get("Application") == "Read")
-    await asyncio.sleep(0.3)
-    await sv.press(agent, NO_ANSWER + "#")
-    left = await sv.wait_from(start, lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "PbxctlTransfer")
-    back = await sv.wait_from(start, lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "PbxctlTransferReturn", 15)
+    connect, t0, left, back = await star4_ringing_out()
+    caller = connect["Channel"]
     again = await sv.wait_from(sv.events.index(back), answered_phone("7103"))
     await asyncio.sleep(1.5)
     await sv.hang_up(caller)
@@ -194,17 +203,8 @@ async def desk_phone_mix(lab: Lab, sv: supervision_lab.Lab) -> dict[str, dict]:
 
     # The same, but o3 lets the ring back ring out: the caller goes back into oracle_t,
     # where o3 answers this time.
-    connect, t0 = await connected()
-    caller, agent = connect["Channel"], connect["DestChannel"]
-    await asyncio.sleep(1.0)
-    start = sv.mark()
-    await sv.press(agent, "*4")
-    await sv.wait_from(start, lambda e: e.get("Event") == "Newexten" and e.get("Channel") == agent and e.get("Application") == "Read")
-    await asyncio.sleep(0.3)
-    await sv.press(agent, NO_ANSWER + "#")
-    left = await sv.wait_from(start, lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "PbxctlTransfer")
-    await sv.phone("7103", "ring")
-    back = await sv.wait_from(start, lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "PbxctlTransferReturn", 15)
+    connect, t0, left, back = await star4_ringing_out(before_return=lambda: sv.phone("7103", "ring"))
+    caller = connect["Channel"]
     await sv.wait_from(sv.events.index(back), lambda e: e.get("Event") == "DialBegin" and e.get("Channel") == caller)
     await asyncio.sleep(0.3)
     await sv.phone("7103", "answer")   # from the next call on: the queue's
