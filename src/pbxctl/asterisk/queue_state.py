@@ -30,12 +30,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field, replace
 from itertools import islice
-from typing import Callable, Iterable, Literal, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from pbxctl.asterisk.wire import EVENTS, hms_seconds, member_key
+from pbxctl.domain.queue_view import CallEnded, CallerView, MemberView, Outcome, QueueCounters, QueueView
 
-Outcome = Literal["answered", "abandoned", "timed_out", "exit_empty", "join_refused", "other"]
-MemberStateName = Literal["available", "ringing", "busy", "wrapup", "paused", "unavailable"]
 Event = Mapping[str, str]
 
 DEFAULT_SERVICE_LEVEL = 20
@@ -60,90 +59,6 @@ _BUSY = frozenset({INUSE, BUSY, ONHOLD})
 
 # How many settled caller uniqueids are remembered to drop late duplicates of their events.
 ENDED_MEMORY = 20_000
-
-
-# ------------------------------------------------------------------ snapshots --
-
-
-@dataclass(frozen=True)
-class CallerView:
-    uniqueid: str
-    channel: str
-    caller_id: str
-    caller_name: str
-    position: int  # 1 = next to be served; 0 for a caller already connected to a member
-    joined_at: float  # epoch; after a resync, estimated from QueueEntry's Wait
-    queue: str = ""
-
-
-@dataclass
-class QueueCounters:
-    answered: int = 0
-    abandoned: int = 0
-    timed_out: int = 0
-    exit_empty: int = 0
-    join_refused: int = 0
-    other: int = 0
-    answered_within_sl: int = 0
-    longest_answered_wait: float = 0.0
-    day: dt.date | None = None  # the local date these counts are for
-
-    @property
-    def total(self) -> int:
-        return self.answered + self.abandoned + self.timed_out + self.exit_empty + self.join_refused + self.other
-
-    def count_unanswered(self, outcome: Outcome) -> None:
-        if outcome == "abandoned":
-            self.abandoned += 1
-        elif outcome == "timed_out":
-            self.timed_out += 1
-        elif outcome == "exit_empty":
-            self.exit_empty += 1
-        elif outcome == "join_refused":
-            self.join_refused += 1
-        else:
-            self.other += 1
-
-
-@dataclass(frozen=True)
-class MemberView:
-    interface: str
-    name: str
-    state_interface: str
-    penalty: int
-    membership: str  # static | dynamic | realtime
-    paused: bool
-    pause_reason: str
-    in_call: bool  # the device is connected to a queue caller (of any queue)
-    device_status: int  # enum ast_device_state
-    calls_taken: int
-    last_call: float  # epoch of the end of the member's last call in this queue, or 0
-    wrapup: int  # seconds
-    state: MemberStateName
-    state_since: float
-    current_call: CallerView | None
-
-
-@dataclass(frozen=True)
-class QueueView:
-    name: str
-    strategy: str
-    service_level: int
-    callers: list[CallerView]
-    members: list[MemberView]
-    counters: QueueCounters
-
-
-@dataclass(frozen=True)
-class CallEnded:
-    queue: str
-    uniqueid: str
-    caller_id: str
-    joined_at: float
-    ended_at: float
-    outcome: Outcome
-    wait_seconds: float
-    agent: str | None  # member name (or interface) when answered
 
 
 # ------------------------------------------------------------- inside state --
@@ -780,15 +695,8 @@ class QueueState:
         counters = self._counters.get(queue)
         if counters is None:
             counters = self._counters[queue] = QueueCounters(day=self._day)
-        if outcome == "answered":
-            counters.answered += 1
-            q = self._queues.get(queue)
-            if wait <= (q.service_level if q is not None else self._service_levels.get(queue, DEFAULT_SERVICE_LEVEL)):
-                counters.answered_within_sl += 1
-            if wait > counters.longest_answered_wait:
-                counters.longest_answered_wait = float(wait)
-        else:
-            counters.count_unanswered(outcome)
+        q = self._queues.get(queue)
+        counters.count(outcome, wait, q.service_level if q is not None else self._service_levels.get(queue, DEFAULT_SERVICE_LEVEL))
         ended = self._ended
         ended.pop(uid, None)
         ended[uid] = queue

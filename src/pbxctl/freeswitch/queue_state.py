@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Literal, Mapping
+from typing import Callable, Iterable, Mapping
 
+from pbxctl.domain.queue_view import CallEnded, CallerView, MemberView, Outcome, QueueCounters, QueueView
 from pbxctl.freeswitch import wire
 
-Outcome = Literal["answered", "abandoned", "timed_out", "exit_empty", "join_refused", "other"]
 Event = Mapping[str, str]
 
 CANCEL_REASONS: dict[str, Outcome] = {
@@ -44,80 +44,6 @@ CANCEL_REASONS: dict[str, Outcome] = {
 }
 # Agent statuses in which mod_callcenter counts an agent as logged in.
 LOGGED_IN = (wire.AVAILABLE, wire.AVAILABLE_ON_DEMAND, wire.ON_BREAK)
-
-
-# ------------------------------------------------------------------ snapshots --
-
-
-@dataclass(frozen=True)
-class CallerView:
-    uniqueid: str  # the caller's channel uuid (CC-Member-Session-UUID)
-    channel: str
-    caller_id: str
-    caller_name: str
-    position: int  # 1 = next to be served (by time joined); 0 once connected to an agent
-    joined_at: float
-    queue: str = ""
-
-
-@dataclass
-class QueueCounters:
-    answered: int = 0
-    abandoned: int = 0
-    timed_out: int = 0
-    exit_empty: int = 0
-    join_refused: int = 0  # mod_callcenter refuses nobody at the door; kept for the document
-    other: int = 0
-    answered_within_sl: int = 0
-    longest_answered_wait: float = 0.0
-    day: dt.date | None = None
-
-    def count(self, outcome: Outcome, wait: float, service_level: int) -> None:
-        setattr(self, outcome, getattr(self, outcome) + 1)
-        if outcome == "answered":
-            self.answered_within_sl += wait <= service_level
-            self.longest_answered_wait = max(self.longest_answered_wait, wait)
-
-
-@dataclass(frozen=True)
-class MemberView:
-    interface: str  # the agent's name in mod_callcenter (the site's agent key)
-    name: str
-    state_interface: str
-    penalty: int  # the tier level
-    membership: str  # static | dynamic (from the site)
-    paused: bool  # status On Break
-    pause_reason: str
-    in_call: bool
-    device_status: int
-    calls_taken: int
-    last_call: float
-    wrapup: int
-    state: str  # available | ringing | busy | wrapup | paused | unavailable
-    state_since: float
-    current_call: CallerView | None
-
-
-@dataclass(frozen=True)
-class QueueView:
-    name: str
-    strategy: str
-    service_level: int
-    callers: list[CallerView]
-    members: list[MemberView]
-    counters: QueueCounters
-
-
-@dataclass(frozen=True)
-class CallEnded:
-    queue: str
-    uniqueid: str
-    caller_id: str
-    joined_at: float
-    ended_at: float
-    outcome: Outcome
-    wait_seconds: float
-    agent: str | None
 
 
 # ------------------------------------------------------------- inside state --
