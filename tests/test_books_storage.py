@@ -27,7 +27,7 @@ from books_day import CASES, NODE
 
 
 UTC = dt.timezone.utc
-HEAD = "0004"
+HEAD = "0005"
 FIXTURES = Path(__file__).parent / "fixtures" / "storage"
 REPO = Path(__file__).resolve().parent.parent
 BOOKS = {"books_calls", "books_queue_stints", "books_agent_rings", "books_agent_legs", "books_transfers",
@@ -74,7 +74,8 @@ def test_an_upgrade_keeps_the_data_of_the_previous_schema(books_url):
 def test_a_new_database_gets_every_table(books_url):
     engine = new_engine(books_url)
     assert current_revision(engine) == HEAD
-    assert BOOKS | {"agent_memberships", "queue_calls", "callback_requests"} <= set(inspect(engine).get_table_names())
+    assert BOOKS | {"agent_memberships", "queue_calls", "callback_requests", "callback_entries", "callback_attempts",
+                    "callback_calls", "callback_feed"} <= set(inspect(engine).get_table_names())
 
 
 def write_books_as_of_0003(engine) -> None:

@@ -533,6 +533,14 @@ def test_callback_unusable_own_number_not_recorded(example, caller):
     assert decision.reason.startswith("callback not recorded:")
 
 
+@pytest.mark.parametrize("caller, why", [("82012345", "denied pattern"), ("+46812345678", "outside country +47"),
+                                         ("81512345", "none of the allowed patterns")])
+def test_callback_to_a_number_the_site_may_not_dial_is_not_recorded(example, caller, why):
+    decision = ask(example, "offer_callback", caller=caller)
+    assert decision.callback_number is None and decision.next == "hangup"
+    assert decision.reason.startswith("callback not recorded:") and why in decision.reason
+
+
 @pytest.fixture
 def ask_site(tmp_path) -> LoadedSite:
     return write_site(

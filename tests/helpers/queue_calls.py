@@ -232,12 +232,13 @@ class Lab:
         return self.names[extension_of(event["Interface"])]
 
     # -- callers ---------------------------------------------------------------------
-    async def call(self, queue: str, context: str = "pbxctl-queue") -> Call:
+    async def call(self, queue: str, context: str = "pbxctl-queue", number: str | None = None) -> Call:
         """Originate a caller into queue:NAME (`context`: the generated destination
         context); returns once its channel runs there (not necessarily joined: joining
-        may be refused)."""
-        number = f"55{next(self._numbers):07d}"[-9:]
+        may be refused). Each caller has a number of its own unless `number` is given."""
+        number = number or f"55{next(self._numbers):07d}"[-9:]
         call = Call(number, queue, time.monotonic())
+        start = len(self.rec.events)  # a number given twice: this call's events, not the last one's
         reply = await self.rec.action({
             "Action": "Originate", "Channel": f"Local/{queue}@{context}", "Application": "Wait", "Data": "120",
             "CallerID": f"Test <{number}>", "Timeout": "120000", "Async": "true",
@@ -246,7 +247,7 @@ class Lab:
         first = await self.rec.wait_for(
             lambda e: e.get("Event") == "Newexten" and e.get("Context") == context and e.get("Exten") == queue
             and e.get("CallerIDNum") == number and e.get("Channel", "").endswith(";2"),
-            timeout=10,
+            timeout=10, start=start,
         )
         call.channel = first["Channel"]
         return call

@@ -31,7 +31,9 @@ from pbxctl.asterisk.link_privileges import log_missing_privileges
 from pbxctl.asterisk.wire import CODE_SCRIPT_TIMEOUT_S, SCRIPTS
 from pbxctl.books.ingest import QueueLogFollower
 from pbxctl.books.service import follow, queue_log_follower
+from pbxctl.books.site_view import node_name
 from pbxctl.service.api_token import service_token
+from pbxctl.service.callback_desk import keep_fed
 from pbxctl.service.http_api import start_http
 from pbxctl.service.metrics import register_runtime
 from pbxctl.service.runtime import Runtime
@@ -85,7 +87,7 @@ def build_services(site_file: Path, loaded: LoadedSite, clock: FixedClock | None
     ivr = IvrAgiService(
         holder.get,
         clock=clock,
-        record_callback=functools.partial(record_callback, engine, source="ivr"),
+        record_callback=functools.partial(record_callback, engine, node=node_name(loaded.site), source="ivr"),
         timeout_s=ast.fastagi.timeout_ms / 1000,
         scripts={
             SCRIPTS.agent: (agent_code_handler(holder.get, controller), CODE_SCRIPT_TIMEOUT_S),
@@ -132,7 +134,8 @@ async def run_services(services: AsteriskServices, http_port: int | None = None,
     )
     announce(f"pbxctl for site {loaded.site.site}: {where}")
     jobs = (server.serve_forever(), services.holder.watch(), services.controller.run(), services.monitor.run(),
-            follow(services.books), ReportScheduler(services.holder.get, services.runtime.books).run())
+            follow(services.books), ReportScheduler(services.holder.get, services.runtime.books).run(),
+            keep_fed(services.holder.get, services.runtime.books))
     try:
         async with server:
             if lifecycle is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from pbxctl.domain.outbound_numbers import check_outbound
 from pbxctl.domain.phone_numbers import InvalidNumber, NumberingPlan, normalize_number
 from pbxctl.site import model as m
 from pbxctl.site.load import LoadedSite
@@ -159,4 +160,9 @@ def _callback(loaded: LoadedSite, el: m.CallbackElement, digits: str, call: Call
     number, why = caller_e164(loaded, source)
     if number is None:
         return Decision(el.next, f"callback not recorded: {why} -> {el.next}")
+    outbound = loaded.site.callbacks.outbound_for(el.queue)
+    if outbound.allowed:  # without a policy the request is only listed, never dialled
+        verdict = check_outbound(number, outbound.policy(loaded.site.numbering))
+        if not verdict.allowed:
+            return Decision(el.next, f"callback not recorded: {verdict.why} -> {el.next}")
     return Decision(el.next, f"callback to {number} recorded for queue {el.queue!r} -> {el.next}", callback_number=number)

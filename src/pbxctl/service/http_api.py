@@ -15,6 +15,7 @@ from pbxctl.domain.agent_membership import AgentCommandError
 from pbxctl.service.api_token import token_middleware
 from pbxctl.domain.supervision import SupervisionError
 from pbxctl.service.runtime import CommandFailed, LinkDown, Runtime
+from pbxctl.service.callback_routes import callback_routes
 from pbxctl.service.report_routes import report_routes
 from pbxctl.service.status_view import status_document
 
@@ -103,6 +104,7 @@ def build_app(runtime: Runtime) -> web.Application:
     )
     if runtime.books is not None:
         app.add_routes(report_routes(lambda: runtime.site().site, runtime.books))
+        app.add_routes(callback_routes(runtime.site, runtime.books))
     return app
 
 

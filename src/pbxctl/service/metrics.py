@@ -8,9 +8,11 @@ from typing import Callable
 from prometheus_client import Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, CollectorRegistry
+from sqlalchemy.engine import Engine
 
 from pbxctl.service.runtime import Runtime
 from pbxctl.service.status_view import AGENT_STATES, agent_documents, member_state_counts, service_level_ratio
+from pbxctl.site.load import LoadedSite
 from pbxctl.site.supervision_model import BARGE_MODES
 
 OUTCOMES = ("answered", "abandoned", "timed_out", "exit_empty", "join_refused", "other")
@@ -89,8 +91,37 @@ class RuntimeCollector:
         yield active
 
 
+class CallbackCollector:
+    """The callback list's gauges and counters, read from the database at each scrape (so
+    they survive a restart and count what the CLI did too)."""
+
+    def __init__(self, site: Callable[[], LoadedSite], engine: Engine):
+        self.site = site
+        self.engine = engine
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        from pbxctl.storage.callback_list import counts
+
+        site = self.site().site
+        waiting, totals = counts(self.engine)
+        pending = GaugeMetricFamily("pbxctl_callbacks_open", "Callbacks still on the list (open, in progress, "
+                                    "unanswered).", labels=["queue"])
+        for queue in sorted(set(site.callbacks.queues) | set(waiting)):
+            pending.add_metric([queue], waiting.get(queue, 0))
+        done = CounterMetricFamily("pbxctl_callbacks", "Callback attempts by result, and entries closed.",
+                                   labels=["queue", "outcome"])
+        for (queue, outcome), n in sorted(totals.items()):
+            done.add_metric([queue, outcome], n)
+        yield from (pending, done)
+
+
 def register_runtime(runtime: Runtime, now: Callable[[], float], registry: CollectorRegistry = REGISTRY) -> RuntimeCollector:
     collector = RuntimeCollector(runtime, now)
     registry.register(collector)
+    if runtime.books is not None:
+        registry.register(CallbackCollector(runtime.site, runtime.books))
     runtime.controller.on_call_ended(count_call_ended)
     return collector

@@ -25,10 +25,18 @@ class CallbackRequest(SQLModel, table=True):
     last_attempt_at: dt.datetime | None = None
 
 
-def record_callback(engine: Engine, **fields) -> int:
+def record_callback(engine: Engine, node: str | None = None, **fields) -> int:
+    """The request as the service heard it, and (in the same transaction) on the callback
+    list of its queue: a new entry, or one more call on the number's pending one."""
+    from pbxctl.books.site_view import node_name
+    from pbxctl.storage.callback_feed import record_ivr_request
+
     with Session(engine) as session:
         row = CallbackRequest(**fields)
         session.add(row)
+        session.flush()
+        record_ivr_request(session, node or node_name(None), row.queue, row.number, row.requested_at, row.call_id,
+                           dt.datetime.now(dt.timezone.utc))
         session.commit()
         session.refresh(row)
         return row.id  # type: ignore[return-value]

@@ -1,0 +1,196 @@
+"""The callback list's operations for a site, shared by the CLI, the HTTP API and the
+desk-phone code: feed it from the books, list and show entries, take, record an attempt,
+close. Each is one transaction on the database; the rules are the domain's.
+
+Backend-neutral: it knows the site and the database, never the PBX.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Callable, Iterable
+
+import structlog
+
+from sqlalchemy.engine import Engine
+
+from pbxctl.books.site_view import node_name
+from pbxctl.domain.callbacks import (
+    ATTEMPT_RESULTS,
+    Attempt,
+    CallbackEntry,
+    CallbackError,
+    QueueRules,
+    Status,
+    close,
+    next_for_agent,
+    record_attempt,
+    take,
+)
+from pbxctl.domain.outbound_numbers import OutboundDecision, check_outbound
+from pbxctl.domain.phone_numbers import NumberingPlan
+from pbxctl.site.callbacks_model import DEFAULT_QUEUE
+from pbxctl.site.load import LoadedSite
+from pbxctl.storage.callback_feed import FeedResult, feed_from_books
+from pbxctl.storage.callback_list import change_entry, get_entry, linked_calls, list_entries
+
+log = structlog.get_logger("pbxctl.callbacks")
+
+# The service feeds the list from the books this often (the books follow queue_log every second).
+FEED_SECONDS = 5.0
+STATUSES = tuple(s.value for s in Status)
+# What `list` shows without --status: what still needs someone.
+PENDING_STATUSES = ("open", "in_progress", "unanswered")
+UTC = dt.timezone.utc
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+def rules_of(loaded: LoadedSite, queue: str) -> QueueRules:
+    return loaded.site.callbacks.queues.get(queue, DEFAULT_QUEUE).rules(loaded.hours)
+
+
+def configured_rules(loaded: LoadedSite) -> dict[str, QueueRules]:
+    """The queues whose abandoned calls go on the list."""
+    return {q: c.rules(loaded.hours) for q, c in loaded.site.callbacks.queues.items()}
+
+
+def plan_of(loaded: LoadedSite) -> NumberingPlan:
+    n = loaded.site.numbering
+    return NumberingPlan(n.country_code, n.international_prefix, n.national_prefix)
+
+
+def feed(loaded: LoadedSite, engine: Engine, now: dt.datetime | None = None) -> FeedResult:
+    return feed_from_books(engine, node_name(loaded.site), configured_rules(loaded), plan_of(loaded), now or now_utc())
+
+
+async def keep_fed(site: Callable[[], LoadedSite], engine: Engine, interval: float = FEED_SECONDS) -> None:
+    """The service's loop: the list fed from the books, in a worker thread (database work)."""
+    while True:
+        try:
+            result = await asyncio.to_thread(feed, site(), engine)
+            if result.added or result.closed:
+                log.info("callbacks_fed", added=result.added, closed=result.closed, skipped=result.skipped)
+        except Exception:  # the database may be locked or gone for a while: try again next time
+            log.exception("callback_feed_failed")
+        await asyncio.sleep(interval)
+
+
+def check_statuses(statuses: Iterable[str]) -> list[str]:
+    out = []
+    for status in statuses:
+        if status == "all":
+            return list(STATUSES)
+        if status not in STATUSES:
+            raise CallbackError(f"unknown status {status!r} (one of {', '.join(STATUSES)}, or all)")
+        out.append(status)
+    return out or list(PENDING_STATUSES)
+
+
+def check_queues(loaded: LoadedSite, queues: Iterable[str]) -> list[str]:
+    queues = list(queues)
+    for queue in queues:
+        if queue not in loaded.site.queues:
+            raise CallbackError(f"unknown queue {queue!r} (known: {', '.join(sorted(loaded.site.queues))})")
+    return queues
+
+
+def listing(loaded: LoadedSite, engine: Engine, queues: Iterable[str] = (), statuses: Iterable[str] = ()) -> list[CallbackEntry]:
+    return list_entries(engine, check_queues(loaded, queues), check_statuses(statuses))
+
+
+def entry_or_fail(engine: Engine, entry_id: int) -> CallbackEntry:
+    entry = get_entry(engine, entry_id)
+    if entry is None:
+        raise CallbackError(f"no callback {entry_id}")
+    return entry
+
+
+def dial_check(loaded: LoadedSite, entry: CallbackEntry) -> OutboundDecision:
+    """May pbxctl (or an agent on its behalf) dial this entry's number?"""
+    outbound = loaded.site.callbacks.outbound_for(entry.queue)
+    if not outbound.allowed:
+        return OutboundDecision(None, "not_allowed", f"queue {entry.queue!r} has no callbacks.outbound.allowed patterns")
+    return check_outbound(entry.number, outbound.policy(loaded.site.numbering))
+
+
+def _check_agent(loaded: LoadedSite, agent: str, queue: str | None = None) -> None:
+    site = loaded.site
+    if agent not in site.agents:
+        raise CallbackError(f"unknown agent {agent!r}")
+    if queue is not None and not any(m.agent == agent for m in site.queues[queue].members):
+        raise CallbackError(f"agent {agent!r} is not a member of queue {queue!r}")
+
+
+def agent_queues(loaded: LoadedSite, agent: str) -> list[str]:
+    return [name for name, q in loaded.site.queues.items() if any(m.agent == agent for m in q.members)]
+
+
+def take_entry(loaded: LoadedSite, engine: Engine, entry_id: int | None, agent: str,
+               now: dt.datetime | None = None) -> CallbackEntry:
+    """An agent takes entry `entry_id`, or (None) the next open one of the agent's queues.
+    Refused when the number may not be dialled: it is then marked unanswered with a
+    `refused` attempt, so it is not offered again and again."""
+    _check_agent(loaded, agent)
+    when = now or now_utc()
+    if entry_id is None:
+        mine = agent_queues(loaded, agent)
+        candidate = next_for_agent(list_entries(engine, mine, ["open"]), mine)
+        if candidate is None:
+            raise CallbackError(f"no open callback in {agent}'s queues ({', '.join(mine) or 'none'})")
+        entry_id = candidate.id
+    entry = entry_or_fail(engine, entry_id)
+    _check_agent(loaded, agent, entry.queue)
+    verdict = dial_check(loaded, entry) if entry.number else None
+    if verdict is not None and not verdict.allowed:
+        change_entry(engine, entry_id, lambda e: record_attempt(e, Attempt(when, "refused", agent), rules_of(loaded, e.queue)), when)
+        raise CallbackError(f"callback {entry_id} refused: {verdict.why}")
+    return change_entry(engine, entry_id, lambda e: take(e, agent), when)
+
+
+def attempt_entry(loaded: LoadedSite, engine: Engine, entry_id: int, result: str, agent: str | None = None,
+                  call_id: str | None = None, now: dt.datetime | None = None) -> CallbackEntry:
+    if result not in ATTEMPT_RESULTS:
+        raise CallbackError(f"unknown result {result!r} (one of {', '.join(ATTEMPT_RESULTS)})")
+    if agent is not None:
+        _check_agent(loaded, agent)
+    when = now or now_utc()
+    return change_entry(engine, entry_id, lambda e: record_attempt(e, Attempt(when, result, agent, call_id),
+                                                                   rules_of(loaded, e.queue)), when)
+
+
+def close_entry(loaded: LoadedSite, engine: Engine, entry_id: int, by: str, why: str,
+                now: dt.datetime | None = None) -> CallbackEntry:
+    when = now or now_utc()
+    return change_entry(engine, entry_id, lambda e: close(e, by, why, when), when)
+
+
+def _stamp(when: dt.datetime | None) -> str | None:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if when else None
+
+
+def entry_document(entry: CallbackEntry, engine: Engine | None = None) -> dict:
+    """An entry as JSON (the API's, the CLI's --format json); with its linked calls when
+    the engine is given."""
+    doc = {
+        "id": entry.id, "queue": entry.queue, "number": entry.number or "anonymous", "status": entry.status.value,
+        "source": entry.source, "first_call": _stamp(entry.first_call_at), "last_call": _stamp(entry.last_call_at),
+        "times_called": entry.times_called, "attempts": len(entry.attempts),
+        "last_attempt": _stamp(entry.attempts[-1].at) if entry.attempts else None,
+        "last_result": entry.attempts[-1].result if entry.attempts else None,
+        "agent": entry.agent, "closed_by": entry.closed_by, "close_reason": entry.close_reason,
+        "closed_at": _stamp(entry.closed_at), "call_ids": list(entry.call_ids),
+    }
+    if engine is not None and entry.id is not None:
+        doc["attempt_list"] = [{"at": _stamp(a.at), "result": a.result, "agent": a.agent, "call_id": a.call_id}
+                               for a in entry.attempts]
+        doc["calls"] = [{"node": c.node, "call_id": c.callid, "queue": c.queue, "at": _stamp(c.at), "kind": c.kind}
+                        for c in linked_calls(engine, entry.id)]
+    return doc
+
+
+COLUMNS = ["id", "queue", "number", "status", "source", "first_call", "last_call", "times_called", "attempts",
+           "last_attempt", "last_result", "agent", "closed_by", "close_reason"]
