@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-from helpers.controller_harness import PBXCTL
-from helpers.queue_calls import DB_FAMILY, Lab, TimedRecorder, install_test_dialplan
+from helpers.controller_harness import PBXCTL, Service, free_port
+from helpers.queue_calls import DB_FAMILY, Lab, TimedRecorder, install_dialplan_file, install_test_dialplan
 from helpers.sandbox import applied_test_site
 from helpers.site_files import point_at_sandbox
 
@@ -120,3 +122,173 @@ def test_abandoned_calls_make_one_entry_per_number_and_an_answered_call_closes_i
     (closed,) = callbacks(site_file, "--status", "closed")
     assert closed["closed_by"] == "pbxctl" and answered in closed["close_reason"]
     assert closed["call_ids"] == [*ids[:2], answered]
+
+
+# --- *47: an agent takes the next callback, hears the number, the customer is dialled --------
+
+CUSTOMERS_CONTEXT = "pbxctl-test-customers"
+CUSTOMERS_FILE = "extensions_pbxctl_callbacks_test.conf"
+# A customer's phone, dialled as +E.164: AstDB pbxctl_test/<digits> = answer:<seconds> answers,
+# talks that long and hangs up; busy is busy; anything else rings until the caller gives up.
+CUSTOMERS = f"""\
+; Written by pbxctl's tests/test_callbacks_asterisk.py: customers who are called back.
+[{CUSTOMERS_CONTEXT}]
+exten => _+X.,1,NoOp(pbxctl test customer ${{EXTEN}})
+ same => n,Set(MODE=${{DB({DB_FAMILY}/${{EXTEN:1}})}})
+ same => n,GotoIf($["${{MODE}}" = "busy"]?busy)
+ same => n,GotoIf($["${{MODE:0:7}}" = "answer:"]?answer)
+ same => n,Ringing()
+ same => n,Wait(300)
+ same => n,Hangup()
+ same => n(busy),Busy(5)
+ same => n(answer),Answer()
+ same => n,UserEvent(PbxctlTestCustomer,Number: ${{EXTEN}})
+ same => n,Wait(${{MODE:7}})
+ same => n,Hangup()
+"""
+DESK_QUEUE = """
+  q_callback:
+    strategy: ring_all
+    members:
+      - {agent: a3}
+      - {agent: a4}
+    ring_time: 1
+    retry: 1
+"""
+
+
+def install_dialplans(config_dir: Path) -> bool:
+    return install_test_dialplan(config_dir) | install_dialplan_file(config_dir, CUSTOMERS_FILE, CUSTOMERS, "callback customers")
+
+
+@pytest.fixture(scope="module")
+def desk_service(sandbox, tmp_path_factory):
+    """The test site with q_callback (only a3, a4; callbacks after 2 s, dialled through the
+    test customers), its books following the sandbox's queue_log, served by `pbxctl serve`."""
+    directory = tmp_path_factory.mktemp("callback_desk")
+    site_file = directory / "desk.yaml"
+    text = point_at_sandbox(SITE.read_text(), sandbox).replace("\nqueues:\n", "\nqueues:\n" + DESK_QUEUE, 1)
+    queue_log = sandbox["root"] / "var/log/asterisk/queue_log"
+    text = text.replace("    outbound_context: pbxctl-test-exit\n",
+                        f"    outbound_context: pbxctl-test-exit\n    queue_log: {queue_log}\n"
+                        f"    fastagi: {{host: 127.0.0.1, port: {free_port()}}}\n")
+    text += f"""
+callbacks:
+  outbound:
+    context: {CUSTOMERS_CONTEXT}
+    allowed: ["+4755XXXXXXX"]
+  queues:
+    q_callback: {{min_wait: 2, ring_time: 5, attempts: 2}}
+storage: {{url: 'sqlite:///{directory / "desk.db"}', node: sandbox}}
+service: {{host: 127.0.0.1, port: {free_port()}}}
+"""
+    site_file.write_text(text)
+    with applied_test_site(sandbox, site_file, install_dialplans, DB_FAMILY) as loaded:
+        service = Service(site_file).start()
+        try:
+            yield site_file, loaded.site, service
+        finally:
+            service.stop()
+
+
+def api(service: Service, path: str):
+    with urllib.request.urlopen(service.http + path, timeout=5) as reply:
+        return json.loads(reply.read())
+
+
+def wait_entries(service: Service, predicate, timeout: float = 15, query: str = "?status=all") -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        entries = api(service, "/api/callbacks" + query)["callbacks"]
+        if predicate(entries) or time.monotonic() > deadline:
+            return entries
+        time.sleep(0.3)
+
+
+async def dial_code(rec: TimedRecorder, extension: str, hang_up_when=None) -> list[dict]:
+    """A desk phone (caller id = the agent's extension) dials *47 and stays on the line; the
+    events of its call. `hang_up_when(event)`: the agent hangs up at that event."""
+    start = len(rec.events)
+    await rec.send({"Action": "Originate", "Channel": "Local/*47@pbxctl-features", "Application": "Wait",
+                    "Data": "30", "CallerID": f"Agent <{extension}>", "Async": "true"})
+    first = await rec.wait_for(lambda e: e.get("Event") == "Newexten" and e.get("Context") == "pbxctl-callback-code", 10, start)
+    channel = first["Channel"]
+    if hang_up_when is not None:
+        await rec.wait_for(lambda e: hang_up_when(e), 15, start)
+        await rec.send({"Action": "Hangup", "Channel": channel})
+    await rec.wait_for(lambda e: e.get("Event") == "Hangup" and e.get("Channel") == channel, 30, start)
+    return rec.events[start:]
+
+
+def app_data(events: list[dict], application: str) -> list[str]:
+    return [e["AppData"] for e in events if e.get("Event") == "Newexten" and e.get("Application") == application
+            and e.get("Context") == "pbxctl-callback-code"]
+
+
+async def channels_left(rec: TimedRecorder) -> list[str]:
+    """Channels of this test (desk-phone code, customers, callers) still up, after a moment."""
+    deadline = time.monotonic() + 5
+    while True:
+        reply = await rec.action({"Action": "CoreShowChannels"})
+        ours = [e["Channel"] for e in reply if e.get("Event") == "CoreShowChannel"
+                and ("@pbxctl-features" in e["Channel"] or "@pbxctl-test-" in e["Channel"] or "q_callback@" in e["Channel"])]
+        if not ours or time.monotonic() > deadline:
+            return ours
+        await asyncio.sleep(0.2)
+
+
+def test_star47_takes_the_next_callback_says_the_number_and_dials_it(desk_service, ami_secret):
+    site_file, site, service = desk_service
+
+    async def scenario():
+        async with TimedRecorder(ami_secret) as rec:
+            lab = Lab(rec, site)
+            await lab.rings()
+            try:
+                # two customers give up, 551240001 first; 561240003 may not be dialled (+4756...)
+                await abandon_in(lab, "561240003", 2.5)
+                await abandon_in(lab, "551240001", 2.5)
+                await abandon_in(lab, "551240002", 2.5)
+                listed = await asyncio.to_thread(wait_entries, service, lambda es: len(es) >= 3)
+                assert [e["number"] for e in listed] == ["+4756124000" + "3", "+4755124000" + "1", "+4755124000" + "2"]
+                await rec.action({"Action": "DBPut", "Family": DB_FAMILY, "Key": "4755124000" + "1", "Val": "answer:4"})
+                await rec.action({"Action": "DBPut", "Family": DB_FAMILY, "Key": "4755124000" + "2", "Val": "busy"})
+                first = await dial_code(rec, "7003")
+                second = await dial_code(rec, "7004")
+                # an agent who hangs up while the customer's phone rings
+                await rec.action({"Action": "DBPut", "Family": DB_FAMILY, "Key": "4755124000" + "2", "Val": "ring"})
+                gone = await dial_code(rec, "7004", lambda e: e.get("Event") == "DialBegin"
+                                       and "pbxctl-test-customers" in e.get("DestChannel", ""))
+                nothing = await dial_code(rec, "7003")
+                not_agent = await dial_code(rec, "7777")
+                return first, second, gone, nothing, not_agent, await channels_left(rec)
+            finally:
+                await lab.hang_up_leftovers()
+
+    first, second, gone, nothing, not_agent, left = asyncio.run(scenario())
+    assert left == []
+    # the premium/foreign-range number is skipped (refused, left unanswered), 551240001 dialled
+    assert app_data(first, "SayDigits") == ["551240001"]
+    assert any(e.get("UserEvent") == "PbxctlTestCustomer" and e.get("Number") == "+47551240001" for e in first)
+    assert app_data(second, "SayDigits") == ["551240002"]
+    assert app_data(nothing, "Playback") == ["vm-nomore"]
+    assert app_data(not_agent, "Playback") == ["agent-incorrect"]
+    entries = {e["number"]: e for e in wait_entries(
+        service, lambda es: sum(e["attempts"] for e in es) >= 4)}
+    refused, answered, busy = (entries["+4756124000" + "3"], entries["+4755124000" + "1"], entries["+4755124000" + "2"])
+    assert (refused["status"], refused["last_result"]) == ("unanswered", "refused")
+    assert (answered["status"], answered["agent"], answered["last_result"]) == ("answered", "a3", "answered")
+    # busy, then the agent hung up while it rang: two attempts, the queue's last (attempts: 2)
+    shown = api(service, f"/api/callbacks/{busy['id']}")
+    assert [a["result"] for a in shown["attempt_list"]] == ["busy", "agent_gone"]
+    assert busy["status"] == "unanswered" and busy["agent"] == "a4"
+    metrics = service.metrics()
+    assert 'pbxctl_callbacks_total{outcome="answered",queue="q_callback"} 1.0' in metrics
+    assert 'pbxctl_callbacks_open{queue="q_callback"} 2.0' in metrics
+
+
+async def abandon_in(lab: Lab, number: str, wait: float):
+    call = await lab.call("q_callback", number=number)
+    await lab.joined(call)
+    await asyncio.sleep(wait)
+    await lab.hang_up(call)

@@ -189,3 +189,13 @@ def test_never_more_callbacks_than_free_agents():
     assert dispatch([later], rules, {"support": ["kari"]}, [], now) == []
     assert dispatch(due, {"support": QueueRules()}, {"support": ["kari"]}, [], now) == []
     assert dispatch(due, {}, {"support": ["kari"]}, [], now) == []
+
+
+@pytest.mark.parametrize("status, seconds, result", [
+    ("ANSWER", 40, "answered"), ("ANSWER", 1, "not_accepted"), ("NOANSWER", 0, "no_answer"), ("BUSY", 0, "busy"),
+    ("CANCEL", 0, "agent_gone"), ("CONGESTION", 0, "failed"), ("CHANUNAVAIL", 0, "failed"), ("", 0, None),
+])
+def test_how_dialling_ended_is_the_attempts_result(status, seconds, result):
+    from pbxctl.domain.callbacks import dial_outcome
+
+    assert dial_outcome(status, seconds) == result

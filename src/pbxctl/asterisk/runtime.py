@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from pbxctl.asterisk.agent_codes import agent_code_handler
+from pbxctl.asterisk.callback_codes import callback_code_handler
 from pbxctl.asterisk.ami_link import AmiEndpoint, AmiLink
 from pbxctl.asterisk.controller import QueueController
 from pbxctl.ivr.clock import FixedClock
@@ -94,6 +95,7 @@ def build_services(site_file: Path, loaded: LoadedSite, clock: FixedClock | None
             SCRIPTS.supervise: (supervise_handler(holder.get, supervision), CODE_SCRIPT_TIMEOUT_S),
             SCRIPTS.conference: (conference_handler(supervision), CODE_SCRIPT_TIMEOUT_S),
             SCRIPTS.conference_merge: (conference_merge_handler(supervision), CODE_SCRIPT_TIMEOUT_S),
+            SCRIPTS.callback: (callback_code_handler(holder.get, engine), CODE_SCRIPT_TIMEOUT_S),
         },
     )
     runtime = Runtime(

@@ -37,6 +37,8 @@ CONTEXTS = Contexts(
     xfer_answered="pbxctl-xfer-answered",
     conference_dial="pbxctl-conference-dial",
     conference_room="pbxctl-conference-room",
+    callback_code="pbxctl-callback-code",
+    callback_done="pbxctl-callback-done",
     voicemail="pbxctl-voicemail",
     transfer="pbxctl-transfer",
     extension="pbxctl-extension",
@@ -96,6 +98,7 @@ SCRIPTS = SimpleNamespace(
     supervise="supervise",
     conference="conference",
     conference_merge="conference_merge",
+    callback="callback",
 )
 
 # Time box of the desk-phone code scripts (they wait for AMI round trips).
@@ -155,6 +158,11 @@ CONF_CALLID = "PBXCTL_CONF_CALLID"
 CONF_AGENT = "PBXCTL_CONF_AGENT"
 CONF_THIRD = "PBXCTL_CONF_THIRD"
 TIMEOUT_WAS = "PBXCTL_TIMEOUT_WAS"  # the channel's own TIMEOUT(absolute), put back after an AGI hold
+CALLBACK_ID = "PBXCTL_CALLBACK_ID"          # the entry an agent's `*47` call works on
+CALLBACK_DIAL = "PBXCTL_CALLBACK_DIAL"      # the customer's number as dialled (E.164)
+CALLBACK_DIGITS = "PBXCTL_CALLBACK_DIGITS"  # what SayDigits tells the agent (national digits)
+CALLBACK_CONTEXT = "PBXCTL_CALLBACK_CONTEXT"  # the outbound context the customer is dialled through
+CALLBACK_RING = "PBXCTL_CALLBACK_RING"      # seconds the customer's phone rings
 PBXCTL_VARIABLES = frozenset(
     value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)
     and value.startswith("PBXCTL_")
@@ -162,7 +170,7 @@ PBXCTL_VARIABLES = frozenset(
 ASTERISK_VARIABLES = frozenset({
     "AGISTATUS", "QUEUESTATUS", "QUEUE_PRIO", "QUEUE_MAX_PENALTY", "QUEUE_RAISE_PENALTY",
     "DYNAMIC_FEATURES", "TRANSFER_CONTEXT", "MEMBERINTERFACE", "BRIDGEPEER", "SPY_EXIT_CONTEXT",
-    "DIALSTATUS", "UNIQUEID", "AGIEXITONHANGUP", "MEMBERNAME",
+    "DIALSTATUS", "UNIQUEID", "AGIEXITONHANGUP", "MEMBERNAME", "ANSWEREDTIME",
 })
 
 

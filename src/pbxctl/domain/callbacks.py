@@ -182,6 +182,21 @@ def record_attempt(entry: CallbackEntry, attempt: Attempt, rules: QueueRules) ->
     return replace(done, status=Status.open if left > 0 else Status.unanswered)
 
 
+# A customer who answers and hangs up within this many seconds has not been spoken to.
+MIN_TALK_S = 3
+
+
+def dial_outcome(dial_status: str, answered_seconds: float) -> str | None:
+    """An attempt's result from how the dialling ended (Asterisk's DIALSTATUS and
+    ANSWEREDTIME); None when the customer was never dialled (the agent hung up before)."""
+    status = dial_status.strip().upper()
+    if not status:
+        return None
+    if status == "ANSWER":
+        return "answered" if answered_seconds >= MIN_TALK_S else "not_accepted"
+    return {"NOANSWER": "no_answer", "BUSY": "busy", "CANCEL": "agent_gone"}.get(status, "failed")
+
+
 def close(entry: CallbackEntry, by: str, why: str, at: dt.datetime) -> CallbackEntry:
     if entry.status in FINISHED:
         raise CallbackError(f"callback {entry.id or ''} is already {entry.status.value}")

@@ -26,6 +26,7 @@ from pbxctl.domain.callbacks import (
     close,
     next_for_agent,
     record_attempt,
+    release,
     take,
 )
 from pbxctl.domain.outbound_numbers import OutboundDecision, check_outbound
@@ -129,26 +130,44 @@ def agent_queues(loaded: LoadedSite, agent: str) -> list[str]:
     return [name for name, q in loaded.site.queues.items() if any(m.agent == agent for m in q.members)]
 
 
+class NothingToTake(CallbackError):
+    """No open callback in the agent's queues."""
+
+
 def take_entry(loaded: LoadedSite, engine: Engine, entry_id: int | None, agent: str,
                now: dt.datetime | None = None) -> CallbackEntry:
     """An agent takes entry `entry_id`, or (None) the next open one of the agent's queues.
-    Refused when the number may not be dialled: it is then marked unanswered with a
-    `refused` attempt, so it is not offered again and again."""
+    A number that may not be dialled is refused: the entry gets a `refused` attempt and
+    stays unanswered for a person to look at (so it is not offered again and again); for
+    the next one, the one after it is taken instead."""
     _check_agent(loaded, agent)
     when = now or now_utc()
-    if entry_id is None:
-        mine = agent_queues(loaded, agent)
+    if entry_id is not None:
+        return _take(loaded, engine, entry_or_fail(engine, entry_id), agent, when)
+    mine = agent_queues(loaded, agent)
+    while True:
         candidate = next_for_agent(list_entries(engine, mine, ["open"]), mine)
         if candidate is None:
-            raise CallbackError(f"no open callback in {agent}'s queues ({', '.join(mine) or 'none'})")
-        entry_id = candidate.id
-    entry = entry_or_fail(engine, entry_id)
+            raise NothingToTake(f"no open callback in {agent}'s queues ({', '.join(mine) or 'none'})")
+        try:
+            return _take(loaded, engine, candidate, agent, when)
+        except RefusedNumber:
+            continue
+
+
+class RefusedNumber(CallbackError):
+    """The entry's number may not be dialled (outbound policy)."""
+
+
+def _take(loaded: LoadedSite, engine: Engine, entry: CallbackEntry, agent: str, when: dt.datetime) -> CallbackEntry:
     _check_agent(loaded, agent, entry.queue)
     verdict = dial_check(loaded, entry) if entry.number else None
     if verdict is not None and not verdict.allowed:
-        change_entry(engine, entry_id, lambda e: record_attempt(e, Attempt(when, "refused", agent), rules_of(loaded, e.queue)), when)
-        raise CallbackError(f"callback {entry_id} refused: {verdict.why}")
-    return change_entry(engine, entry_id, lambda e: take(e, agent), when)
+        change_entry(engine, entry.id, lambda e: record_attempt(e, Attempt(when, "refused", agent),
+                                                                rules_of(loaded, e.queue)), when)
+        log.warning("callback_number_refused", entry=entry.id, number=entry.number, why=verdict.why)
+        raise RefusedNumber(f"callback {entry.id} refused: {verdict.why}")
+    return change_entry(engine, entry.id, lambda e: take(e, agent), when)
 
 
 def attempt_entry(loaded: LoadedSite, engine: Engine, entry_id: int, result: str, agent: str | None = None,
@@ -160,6 +179,26 @@ def attempt_entry(loaded: LoadedSite, engine: Engine, entry_id: int, result: str
     when = now or now_utc()
     return change_entry(engine, entry_id, lambda e: record_attempt(e, Attempt(when, result, agent, call_id),
                                                                    rules_of(loaded, e.queue)), when)
+
+
+def release_entry(engine: Engine, entry_id: int, now: dt.datetime | None = None) -> CallbackEntry:
+    """An entry given back without an attempt (the agent hung up before the customer was dialled)."""
+    return change_entry(engine, entry_id, release, now or now_utc())
+
+
+def outbound_context(loaded: LoadedSite, queue: str) -> str:
+    return loaded.site.callbacks.outbound_for(queue).context or loaded.site.pbx.asterisk.outbound_context
+
+
+def ring_time(loaded: LoadedSite, queue: str) -> int:
+    return loaded.site.callbacks.queues.get(queue, DEFAULT_QUEUE).ring_time
+
+
+def spoken_digits(loaded: LoadedSite, number: str) -> str:
+    """What the agent hears: the national number for the site's own country, else the
+    whole international number."""
+    country = "+" + loaded.site.numbering.country_code
+    return number[len(country):] if number.startswith(country) else number.lstrip("+")
 
 
 def close_entry(loaded: LoadedSite, engine: Engine, entry_id: int, by: str, why: str,

@@ -15,6 +15,7 @@ how callbacks are dialled, and which numbers may be dialled at all.
           exclude_anonymous: true   # abandoned calls without a number stay off the list
           keep_place_key: "5"       # the key a waiting caller presses to be called back in turn
           accept_key: "1"           # the customer presses it to take an automatic callback
+          ring_time: 30             # seconds the customer's phone rings
           retry_interval: 10m
           attempts: 3
           hours: office             # automatic callbacks only while it says one of `during`
@@ -69,6 +70,7 @@ class QueueCallbacks(Model):
     exclude_anonymous: bool = True
     keep_place_key: DigitKey | None = None
     accept_key: DigitKey = "1"
+    ring_time: Annotated[int, Field(ge=5, le=120)] = 30  # seconds the customer's phone rings
     retry_interval: Annotated[Duration, Field(ge=30)] = 600
     attempts: Annotated[int, Field(ge=1, le=20)] = 3
     hours: Ident | None = None

@@ -561,6 +561,7 @@ class FeatureCodes(Model):
 
     agent_login: FeatureCode = "*45"   # log in to / out of every queue (toggle)
     agent_pause: FeatureCode = "*46"   # pause / unpause in every queue (toggle)
+    callback_next: FeatureCode = "*47"  # take the next callback of the agent's queues and dial it
 
 
 # After Model, Port and the secret types: alerts_model builds on them.

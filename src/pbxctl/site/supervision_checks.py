@@ -16,6 +16,7 @@ def dialled_codes(site) -> dict[tuple[str, ...], str]:
     return {
         ("feature_codes", "agent_login"): codes.agent_login,
         ("feature_codes", "agent_pause"): codes.agent_pause,
+        ("feature_codes", "callback_next"): codes.callback_next,
         ("supervision", "codes", "listen"): barge.listen,
         ("supervision", "codes", "whisper"): barge.whisper,
         ("supervision", "codes", "both"): barge.both,
