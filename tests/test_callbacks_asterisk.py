@@ -129,7 +129,8 @@ def test_abandoned_calls_make_one_entry_per_number_and_an_answered_call_closes_i
 CUSTOMERS_CONTEXT = "pbxctl-test-customers"
 CUSTOMERS_FILE = "extensions_pbxctl_callbacks_test.conf"
 # A customer's phone, dialled as +E.164: AstDB pbxctl_test/<digits> = answer:<seconds> answers,
-# talks that long and hangs up; busy is busy; anything else rings until the caller gives up.
+# talks that long and hangs up (an answering machine: it never presses a key); accept:<seconds>
+# answers and presses 1; busy is busy; anything else rings until the caller gives up.
 CUSTOMERS = f"""\
 ; Written by pbxctl's tests/test_callbacks_asterisk.py: customers who are called back.
 [{CUSTOMERS_CONTEXT}]
@@ -137,11 +138,18 @@ exten => _+X.,1,NoOp(pbxctl test customer ${{EXTEN}})
  same => n,Set(MODE=${{DB({DB_FAMILY}/${{EXTEN:1}})}})
  same => n,GotoIf($["${{MODE}}" = "busy"]?busy)
  same => n,GotoIf($["${{MODE:0:7}}" = "answer:"]?answer)
+ same => n,GotoIf($["${{MODE:0:7}}" = "accept:"]?accept)
  same => n,Ringing()
  same => n,Wait(300)
  same => n,Hangup()
  same => n(busy),Busy(5)
  same => n(answer),Answer()
+ same => n,UserEvent(PbxctlTestCustomer,Number: ${{EXTEN}})
+ same => n,Wait(${{MODE:7}})
+ same => n,Hangup()
+ same => n(accept),Answer()
+ same => n,Wait(1)
+ same => n,SendDTMF(1)
  same => n,UserEvent(PbxctlTestCustomer,Number: ${{EXTEN}})
  same => n,Wait(${{MODE:7}})
  same => n,Hangup()
@@ -154,6 +162,13 @@ DESK_QUEUE = """
       - {agent: a4}
     ring_time: 1
     retry: 1
+  q_auto:
+    strategy: ring_all
+    members:
+      - {agent: a6}
+      - {agent: a7}
+    ring_time: 1
+    retry: 1
 """
 
 
@@ -164,7 +179,8 @@ def install_dialplans(config_dir: Path) -> bool:
 @pytest.fixture(scope="module")
 def desk_service(sandbox, tmp_path_factory):
     """The test site with q_callback (only a3, a4; callbacks after 2 s, dialled through the
-    test customers), its books following the sandbox's queue_log, served by `pbxctl serve`."""
+    test customers) and q_auto (a6, a7; automatic), its books following the sandbox's
+    queue_log, served by `pbxctl serve`."""
     directory = tmp_path_factory.mktemp("callback_desk")
     site_file = directory / "desk.yaml"
     text = point_at_sandbox(SITE.read_text(), sandbox).replace("\nqueues:\n", "\nqueues:\n" + DESK_QUEUE, 1)
@@ -179,6 +195,7 @@ callbacks:
     allowed: ["+4755XXXXXXX"]
   queues:
     q_callback: {{min_wait: 2, ring_time: 5, attempts: 2}}
+    q_auto: {{mode: automatic, min_wait: 2, ring_time: 5, attempts: 2, retry_interval: 30}}
 storage: {{url: 'sqlite:///{directory / "desk.db"}', node: sandbox}}
 service: {{host: 127.0.0.1, port: {free_port()}}}
 """
@@ -231,7 +248,7 @@ async def channels_left(rec: TimedRecorder) -> list[str]:
     while True:
         reply = await rec.action({"Action": "CoreShowChannels"})
         ours = [e["Channel"] for e in reply if e.get("Event") == "CoreShowChannel"
-                and ("@pbxctl-features" in e["Channel"] or "@pbxctl-test-" in e["Channel"] or "q_callback@" in e["Channel"])]
+                and ("@pbxctl-features" in e["Channel"] or "@pbxctl-test-" in e["Channel"] or e["Channel"].startswith("Local/q_"))]
         if not ours or time.monotonic() > deadline:
             return ours
         await asyncio.sleep(0.2)
@@ -287,8 +304,66 @@ def test_star47_takes_the_next_callback_says_the_number_and_dials_it(desk_servic
     assert 'pbxctl_callbacks_open{queue="q_callback"} 2.0' in metrics
 
 
-async def abandon_in(lab: Lab, number: str, wait: float):
-    call = await lab.call("q_callback", number=number)
+async def abandon_in(lab: Lab, number: str, wait: float, queue: str = "q_callback"):
+    call = await lab.call(queue, number=number)
     await lab.joined(call)
     await asyncio.sleep(wait)
     await lab.hang_up(call)
+
+
+# --- automatic callbacks, agent first ------------------------------------------------------
+
+
+def customer_dials(events: list[dict]) -> list[tuple[float, str]]:
+    return [(e["_t"], e["DestChannel"].split("/")[1].split("@")[0]) for e in events
+            if e.get("Event") == "DialBegin" and CUSTOMERS_CONTEXT in e.get("DestChannel", "")]
+
+
+def test_automatic_callbacks_ring_the_free_agent_first_and_count_only_an_accepted_call(desk_service, ami_secret):
+    site_file, site, service = desk_service
+    accepting, machine = "551250001", "551250002"
+
+    async def scenario():
+        async with TimedRecorder(ami_secret) as rec:
+            lab = Lab(rec, site)
+            await lab.rings()
+            start = len(rec.events)
+            # nobody free while the two customers wait and give up
+            await lab.pause("q_auto", "a6", "a7")
+            try:
+                await abandon_in(lab, accepting, 2.5, "q_auto")
+                await abandon_in(lab, machine, 2.5, "q_auto")
+                listed = await asyncio.to_thread(wait_entries, service, lambda es: len(es) >= 2, 15, "?queue=q_auto")
+                assert [e["number"] for e in listed] == ["+47" + accepting, "+47" + machine]
+                await rec.action({"Action": "DBPut", "Family": DB_FAMILY, "Key": "47" + accepting, "Val": "accept:2"})
+                await rec.action({"Action": "DBPut", "Family": DB_FAMILY, "Key": "47" + machine, "Val": "answer:30"})
+                await lab.answers("a6", talk=40)
+                # one agent free: exactly one callback at a time
+                await lab.pause("q_auto", "a6", paused=False)
+                entries = await asyncio.to_thread(wait_entries, service, lambda es: all(
+                    e["status"] != "open" or e["attempts"] >= 2 for e in es) and sum(e["attempts"] for e in es) >= 3,
+                    120, "?queue=q_auto&status=all")
+                left = await channels_left(rec)
+                return entries, rec.events[start:], left
+            finally:
+                await lab.pause("q_auto", "a6", "a7", paused=False)
+                await lab.hang_up_leftovers()
+                await lab.rings()
+
+    entries, events, left = asyncio.run(scenario())
+    assert left == []
+    by_number = {e["number"]: e for e in entries}
+    good, robot = by_number["+47" + accepting], by_number["+47" + machine]
+    assert (good["status"], good["agent"], good["last_result"], good["attempts"]) == ("answered", "a6", "answered", 1)
+    # the machine answered twice (30 s apart) and never pressed 1: unanswered after the last attempt
+    shown = api(service, f"/api/callbacks/{robot['id']}")
+    assert [a["result"] for a in shown["attempt_list"]] == ["not_accepted", "not_accepted"]
+    assert robot["status"] == "unanswered"
+    dials = customer_dials(events)
+    assert [n for _, n in dials] == ["+47" + accepting, "+47" + machine, "+47" + machine]
+    # never two at once: each customer was dialled after the one before had hung up
+    hangups = {e["Channel"]: e["_t"] for e in events if e.get("Event") == "Hangup"}
+    begins = [e for e in events if e.get("Event") == "DialBegin" and CUSTOMERS_CONTEXT in e.get("DestChannel", "")]
+    for earlier, later in zip(begins, begins[1:]):
+        assert hangups[earlier["DestChannel"]] <= later["_t"]
+    assert 28 <= dials[2][0] - dials[1][0] <= 45

@@ -199,3 +199,11 @@ def test_how_dialling_ended_is_the_attempts_result(status, seconds, result):
     from pbxctl.domain.callbacks import dial_outcome
 
     assert dial_outcome(status, seconds) == result
+
+
+def test_an_automatic_callback_counts_as_answered_only_when_accepted():
+    from pbxctl.domain.callbacks import dial_outcome
+
+    assert dial_outcome("ANSWER", 1, accepted=True) == "answered"
+    assert dial_outcome("ANSWER", 60, accepted=False) == "not_accepted"   # an answering machine talks on
+    assert dial_outcome("NOANSWER", 0, accepted=False) == "no_answer"

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from pbxctl.cli import app
 from pbxctl.ivr.decide import CallContext
 from pbxctl.ivr.walk import walk_call
+from pbxctl.storage.callback_list import list_entries
 from pbxctl.storage.callbacks import CallbackRequest
 
 from helpers.agiservice import ServiceThread
@@ -85,8 +86,12 @@ def test_no_input_takes_the_no_input_branch(service, ami_secret):
     assert asyncio.run(call()) == "queue:support"
 
 
-def test_lunch_callback_is_recorded(service, ami_secret):
+def test_lunch_callback_is_recorded(service, ami_secret, sandbox):
+    """Recorded, on the callback list, and in queue_log (the books count it). The call is
+    decided as if at lunch (the service's clock), so it is no `ivr test --call` and logs."""
     service.set_time("2026-12-22 11:45")
+    queue_log = sandbox["root"] / "var/log/asterisk/queue_log"
+    logged_before = queue_log.stat().st_size
 
     async def call():
         async with EventRecorder(ami_secret) as rec:
@@ -100,6 +105,12 @@ def test_lunch_callback_is_recorded(service, ami_secret):
     with Session(service.engine) as session:
         rows = list(session.exec(select(CallbackRequest)))
     assert [(r.queue, r.number, r.source, r.status) for r in rows] == [("support", "+4722445566", "ivr", "open")]
+    (entry,) = list_entries(service.engine)
+    assert (entry.queue, entry.number, entry.source, entry.call_ids) == ("support", "+4722445566", "ivr", (rows[0].call_id,))
+    with queue_log.open("rb") as log:
+        log.seek(logged_before)
+        lines = [line.decode().strip().split("|") for line in log if b"|PBXCTLCALLBACK|" in line]
+    assert [(f[1], f[2], f[5]) for f in lines] == [(rows[0].call_id, "support", "+4722445566")]
 
 
 def test_service_stopped_mid_call_falls_back(service, ami_secret):

@@ -4,8 +4,9 @@
 `take`: the next open callback of the calling agent's queues becomes the agent's; the
 answer is PBXCTL_RESULT (ok, none, not_an_agent, refused, failed) and, for ok, the entry,
 the number to dial, the digits to say, the outbound context and the ring time. `result ID
-DIALSTATUS ANSWEREDTIME`: how the dialling ended, recorded as the entry's attempt (or,
-when the customer was never dialled, the entry given back). No answer at all (service
+DIALSTATUS ANSWEREDTIME KEY ACCEPTED` (also from automatic callbacks, which ask the
+customer for KEY): how the dialling ended, recorded as the entry's attempt (or, when the
+customer was never dialled, the entry given back). No answer at all (service
 down) plays the failure prompt: nothing was taken.
 """
 
@@ -19,8 +20,9 @@ from sqlalchemy.engine import Engine
 
 from pbxctl.asterisk import wire
 from pbxctl.asterisk.member_actions import agent_by_caller
-from pbxctl.domain.callbacks import CallbackError, dial_outcome
+from pbxctl.domain.callbacks import CallbackEntry, CallbackError, dial_outcome
 from pbxctl.service import callback_desk as desk
+from pbxctl.site.callbacks_model import DEFAULT_QUEUE
 from pbxctl.site.load import LoadedSite
 
 log = structlog.get_logger("pbxctl.callback_codes")
@@ -31,6 +33,23 @@ def _seconds(text: str) -> float:
         return float(text or 0)
     except ValueError:
         return 0.0
+
+
+def callback_variables(loaded: LoadedSite, entry: CallbackEntry, accept_key: str = "") -> dict[str, str]:
+    """What [pbxctl-callback-code] / [pbxctl-callback-auto] need to call the customer."""
+    out = {
+        wire.CALLBACK_ID: str(entry.id),
+        wire.CALLBACK_DIAL: entry.number,
+        wire.CALLBACK_DIGITS: desk.spoken_digits(loaded, entry.number),
+        wire.CALLBACK_CONTEXT: desk.outbound_context(loaded, entry.queue),
+        wire.CALLBACK_RING: str(desk.ring_time(loaded, entry.queue)),
+    }
+    if accept_key:
+        prompt = loaded.site.callbacks.queues.get(entry.queue, DEFAULT_QUEUE).accept_prompt
+        out[wire.CALLBACK_KEY] = accept_key
+        spoken = {"*": "star", "#": "pound"}.get(accept_key, accept_key)
+        out[wire.CALLBACK_PROMPT] = prompt or f"vm-press&digits/{spoken}"
+    return out
 
 
 def callback_code_handler(site: Callable[[], LoadedSite], engine: Engine):
@@ -50,22 +69,17 @@ def callback_code_handler(site: Callable[[], LoadedSite], engine: Engine):
             await wire.set_variable(request, wire.RESULT, result)
             return
         log.info("callback_taken", call_id=call_id, agent=agent, entry=entry.id, queue=entry.queue, number=entry.number)
-        for name, value in (
-            (wire.CALLBACK_ID, str(entry.id)),
-            (wire.CALLBACK_DIAL, entry.number),
-            (wire.CALLBACK_DIGITS, desk.spoken_digits(loaded, entry.number)),
-            (wire.CALLBACK_CONTEXT, desk.outbound_context(loaded, entry.queue)),
-            (wire.CALLBACK_RING, str(desk.ring_time(loaded, entry.queue))),
-        ):
+        for name, value in callback_variables(loaded, entry).items():
             await wire.set_variable(request, name, value)
         await wire.set_variable(request, wire.RESULT, "ok")
 
     async def result(request, headers: dict, call_id: str) -> None:
-        entry_text, status, answered = (headers.get(f"agi_arg_{i}", "") for i in (2, 3, 4))
+        entry_text, status, answered, key, accepted = (headers.get(f"agi_arg_{i}", "") for i in (2, 3, 4, 5, 6))
         if not entry_text.isdigit():
             log.warning("callback_result_without_entry", call_id=call_id, entry=entry_text)
             return
-        outcome = dial_outcome(status, _seconds(answered))
+        # An automatic callback asked the customer for the accept key; `*47` asks nothing.
+        outcome = dial_outcome(status, _seconds(answered), accepted == "1" if key else None)
         loaded = site()
         agent = agent_by_caller(loaded.site, headers.get("agi_callerid", ""), headers.get("agi_channel", ""))
         try:

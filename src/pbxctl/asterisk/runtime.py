@@ -21,6 +21,7 @@ from typing import Callable
 
 from pbxctl.asterisk.agent_codes import agent_code_handler
 from pbxctl.asterisk.callback_codes import callback_code_handler
+from pbxctl.asterisk.callback_dialer import CallbackDialer
 from pbxctl.asterisk.ami_link import AmiEndpoint, AmiLink
 from pbxctl.asterisk.controller import QueueController
 from pbxctl.ivr.clock import FixedClock
@@ -59,6 +60,7 @@ class AsteriskServices:
     monitor: SlaMonitor
     ivr: IvrAgiService
     books: QueueLogFollower
+    dialer: CallbackDialer
     runtime: Runtime
 
 
@@ -110,7 +112,8 @@ def build_services(site_file: Path, loaded: LoadedSite, clock: FixedClock | None
         api_token=service_token(loaded),
     )
     books = queue_log_follower(loaded.site, engine, loaded.base_dir, agent_by_interface(loaded.site))
-    return AsteriskServices(holder, controller, supervision, monitor, ivr, books, runtime)
+    dialer = CallbackDialer(holder.get, engine, controller, link)
+    return AsteriskServices(holder, controller, supervision, monitor, ivr, books, dialer, runtime)
 
 
 async def run_services(services: AsteriskServices, http_port: int | None = None,
@@ -137,7 +140,7 @@ async def run_services(services: AsteriskServices, http_port: int | None = None,
     announce(f"pbxctl for site {loaded.site.site}: {where}")
     jobs = (server.serve_forever(), services.holder.watch(), services.controller.run(), services.monitor.run(),
             follow(services.books), ReportScheduler(services.holder.get, services.runtime.books).run(),
-            keep_fed(services.holder.get, services.runtime.books))
+            keep_fed(services.holder.get, services.runtime.books), services.dialer.run())
     try:
         async with server:
             if lifecycle is None:

@@ -39,6 +39,8 @@ CONTEXTS = Contexts(
     conference_room="pbxctl-conference-room",
     callback_code="pbxctl-callback-code",
     callback_done="pbxctl-callback-done",
+    callback_auto="pbxctl-callback-auto",
+    callback_accept="pbxctl-callback-accept",
     voicemail="pbxctl-voicemail",
     transfer="pbxctl-transfer",
     extension="pbxctl-extension",
@@ -90,6 +92,7 @@ QUEUE_LOG_HELP = "PBXCTLHELP"
 # (answered), TARGET did not and the caller goes back (returned|TARGET|DIALSTATUS), the
 # agent answered the ring back (back).
 XFER_STEPS = SimpleNamespace(with_return="with_return", answered="answered", returned="returned", back="back")
+QUEUE_LOG_CALLBACK = "PBXCTLCALLBACK"  # an IVR callback request (data: the number), counted by the queue report
 
 # AGI scripts the dialplan calls: agi://HOST:PORT/<script>.
 SCRIPTS = SimpleNamespace(
@@ -163,6 +166,10 @@ CALLBACK_DIAL = "PBXCTL_CALLBACK_DIAL"      # the customer's number as dialled (
 CALLBACK_DIGITS = "PBXCTL_CALLBACK_DIGITS"  # what SayDigits tells the agent (national digits)
 CALLBACK_CONTEXT = "PBXCTL_CALLBACK_CONTEXT"  # the outbound context the customer is dialled through
 CALLBACK_RING = "PBXCTL_CALLBACK_RING"      # seconds the customer's phone rings
+CALLBACK_KEY = "PBXCTL_CALLBACK_KEY"        # automatic callbacks: the key the customer presses to accept
+CALLBACK_PROMPT = "PBXCTL_CALLBACK_PROMPT"  # ... and what the customer hears first
+ACCEPT = "PBXCTL_ACCEPT"                    # the key the customer pressed
+ACCEPTED = "PBXCTL_ACCEPTED"                # "1" on the agent's channel once the customer accepted
 PBXCTL_VARIABLES = frozenset(
     value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)
     and value.startswith("PBXCTL_")
@@ -170,7 +177,7 @@ PBXCTL_VARIABLES = frozenset(
 ASTERISK_VARIABLES = frozenset({
     "AGISTATUS", "QUEUESTATUS", "QUEUE_PRIO", "QUEUE_MAX_PENALTY", "QUEUE_RAISE_PENALTY",
     "DYNAMIC_FEATURES", "TRANSFER_CONTEXT", "MEMBERINTERFACE", "BRIDGEPEER", "SPY_EXIT_CONTEXT",
-    "DIALSTATUS", "UNIQUEID", "AGIEXITONHANGUP", "MEMBERNAME", "ANSWEREDTIME",
+    "DIALSTATUS", "UNIQUEID", "AGIEXITONHANGUP", "MEMBERNAME", "ANSWEREDTIME", "GOSUB_RESULT", "CHANNEL",
 })
 
 

@@ -186,13 +186,16 @@ def record_attempt(entry: CallbackEntry, attempt: Attempt, rules: QueueRules) ->
 MIN_TALK_S = 3
 
 
-def dial_outcome(dial_status: str, answered_seconds: float) -> str | None:
+def dial_outcome(dial_status: str, answered_seconds: float, accepted: bool | None = None) -> str | None:
     """An attempt's result from how the dialling ended (Asterisk's DIALSTATUS and
-    ANSWEREDTIME); None when the customer was never dialled (the agent hung up before)."""
+    ANSWEREDTIME; `accepted`: whether the customer pressed the accept key, None when none
+    was asked for); None when the customer was never dialled (the agent hung up before)."""
     status = dial_status.strip().upper()
     if not status:
         return None
     if status == "ANSWER":
+        if accepted is not None:  # answered but never accepted: a machine, or a hang-up at once
+            return "answered" if accepted else "not_accepted"
         return "answered" if answered_seconds >= MIN_TALK_S else "not_accepted"
     return {"NOANSWER": "no_answer", "BUSY": "busy", "CANCEL": "agent_gone"}.get(status, "failed")
 

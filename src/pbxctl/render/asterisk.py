@@ -180,7 +180,7 @@ def _element_view(site: m.Site, ivr_name: str, el_id: str, el) -> dict:
             exit_to="" if not el.next else el.next if is_destination(el.next) else f"ivr:{ivr_name}",
         )
     elif isinstance(el, m.CallbackElement):
-        view.update(prompt=el.prompt, ask_number=el.ask_number, confirm_prompt=el.confirm_prompt)
+        view.update(prompt=el.prompt, ask_number=el.ask_number, confirm_prompt=el.confirm_prompt, queue=el.queue)
     elif isinstance(el, m.VoicemailElement):
         view.update(mailbox=el.mailbox, vm_options={"unavailable": ",u", "busy": ",b", "none": ",s"}[el.greeting])
     elif isinstance(el, m.TransferElement):
@@ -250,6 +250,7 @@ def wire_names() -> dict:
         "queue_log_transfer": wire.QUEUE_LOG_TRANSFER,
         "queue_log_help": wire.QUEUE_LOG_HELP,
         "xfer": wire.XFER_STEPS,
+        "queue_log_callback": wire.QUEUE_LOG_CALLBACK,
     }
 
 

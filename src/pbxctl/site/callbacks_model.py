@@ -15,6 +15,7 @@ how callbacks are dialled, and which numbers may be dialled at all.
           exclude_anonymous: true   # abandoned calls without a number stay off the list
           keep_place_key: "5"       # the key a waiting caller presses to be called back in turn
           accept_key: "1"           # the customer presses it to take an automatic callback
+          accept_prompt: custom/press-1-for-your-callback   # default: vm-press + the key
           ring_time: 30             # seconds the customer's phone rings
           retry_interval: 10m
           attempts: 3
@@ -39,7 +40,7 @@ from pbxctl.domain.outbound_numbers import EMERGENCY_NUMBERS, OutboundPolicy, co
 from pbxctl.domain.phone_numbers import NumberingPlan
 from pbxctl.site.alerts_model import Duration
 from pbxctl.site.model import DigitKey, Model, Numbering
-from pbxctl.site.values import ContextName, Ident
+from pbxctl.site.values import ContextName, Ident, Prompt
 
 
 def _check_pattern(text: str) -> str:
@@ -70,6 +71,7 @@ class QueueCallbacks(Model):
     exclude_anonymous: bool = True
     keep_place_key: DigitKey | None = None
     accept_key: DigitKey = "1"
+    accept_prompt: Prompt | None = None  # default: "press" and the key
     ring_time: Annotated[int, Field(ge=5, le=120)] = 30  # seconds the customer's phone rings
     retry_interval: Annotated[Duration, Field(ge=30)] = 600
     attempts: Annotated[int, Field(ge=1, le=20)] = 3
