@@ -169,7 +169,7 @@ CALLBACK_RING = "PBXCTL_CALLBACK_RING"      # seconds the customer's phone rings
 CALLBACK_KEY = "PBXCTL_CALLBACK_KEY"        # automatic callbacks: the key the customer presses to accept
 CALLBACK_PROMPT = "PBXCTL_CALLBACK_PROMPT"  # ... and what the customer hears first
 ACCEPT = "PBXCTL_ACCEPT"                    # the key the customer pressed
-ACCEPTED = "PBXCTL_ACCEPTED"                # "1" on the agent's channel once the customer accepted
+ACCEPTED = "PBXCTL_ACCEPTED"                # SHARED() "1" on the agent's channel once the customer accepted
 PBXCTL_VARIABLES = frozenset(
     value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)
     and value.startswith("PBXCTL_")
