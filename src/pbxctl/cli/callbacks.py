@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from pbxctl.cli.common import SITE, fail, load_site_or_fail
+from pbxctl.cli.common import SITE, fail, load_site_or_fail, write_output
 
 app = typer.Typer(name="callbacks", help="The callback list: abandoned calls and callback requests to call back.",
                   no_args_is_help=True)
@@ -65,15 +65,7 @@ def _write(docs: list[dict], fmt: str, out: Optional[Path], title: str) -> None:
         wide = out is not None or not sys.stdout.isatty()
         to_table(docs, Console(file=out.open("w") if out else None, width=200 if wide else None), title)
         return
-    body = {"csv": to_csv, "xlsx": to_xlsx, "json": to_json}[fmt](docs)
-    if out is None:
-        typer.echo(body, nl=False)
-    elif isinstance(body, bytes):
-        out.write_bytes(body)
-    else:
-        out.write_text(body, encoding="utf-8")
-    if out is not None:
-        typer.echo(f"{out}: {len(docs)} callbacks written ({fmt})", err=True)
+    write_output({"csv": to_csv, "xlsx": to_xlsx, "json": to_json}[fmt](docs), out, f"{len(docs)} callbacks written ({fmt})")
 
 
 def _listing(site_file, queue, status, fmt, out, everything: bool) -> None:

@@ -120,6 +120,18 @@ def parse_at(text: Optional[str], option: str = "--at") -> dt.datetime:
         fail(f"{option} {text!r}: give a local time like '2026-12-24 13:05' (or ISO 8601 with an offset)")
 
 
+def write_output(body: str | bytes, out: Path | None, written: str) -> None:
+    """A command's document on stdout, or into `out` (then `written` is said on stderr)."""
+    if out is None:
+        typer.echo(body, nl=False)
+        return
+    if isinstance(body, bytes):
+        out.write_bytes(body)
+    else:
+        out.write_text(body, encoding="utf-8")
+    typer.echo(f"{out}: {written}", err=True)
+
+
 def format_duration(seconds: float | None) -> str:
     """m:ss below an hour, then 1h05: short enough for an 80-column table."""
     if seconds is None:

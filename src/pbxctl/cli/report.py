@@ -12,7 +12,7 @@ import typer
 from pbxctl.books.report_formats import to_csv, to_json, to_table, to_xlsx
 from pbxctl.books.report_request import FORMATS, ReportRequest, build_document, build_page
 from pbxctl.books.report_window import INTERVALS, ReportError
-from pbxctl.cli.common import SITE, fail, load_site_or_fail
+from pbxctl.cli.common import SITE, fail, load_site_or_fail, write_output
 
 app = typer.Typer(name="report", help="Reports from the books (queue_log/CDR): queues, agents, the call log.",
                   no_args_is_help=True)
@@ -56,14 +56,7 @@ def run_report(site_file: Optional[Path], req: ReportRequest, fmt: str, out: Opt
             body = {"csv": to_csv, "xlsx": to_xlsx, "json": to_json}[fmt](doc)
     except ReportError as exc:
         fail(str(exc))
-    if out is None:
-        typer.echo(body, nl=False)
-    elif isinstance(body, bytes):
-        out.write_bytes(body)
-    else:
-        out.write_text(body, encoding="utf-8")
-    if out is not None:
-        typer.echo(f"{out}: {req.kind} report written ({fmt})", err=True)
+    write_output(body, out, f"{req.kind} report written ({fmt})")
 
 
 def _command(kind: str, doc: str):

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from pbxctl.domain.callbacks import CallbackError
 from pbxctl.service import callback_desk as desk
 from pbxctl.service.callback_formats import to_csv, to_xlsx
+from pbxctl.service.http_body import body_of
 from pbxctl.site.load import LoadedSite
 
 _CONTENT = {
@@ -35,13 +36,6 @@ def callback_routes(site: Callable[[], LoadedSite], engine: Engine) -> list[web.
             return web.json_response(await asyncio.to_thread(work))
         except CallbackError as exc:
             return web.json_response({"error": str(exc)}, status=400)
-
-    async def body_of(request: web.Request) -> dict:
-        try:
-            body = await request.json() if request.can_read_body else {}
-        except ValueError:
-            raise web.HTTPBadRequest(text='{"error": "the request body is not JSON"}', content_type="application/json")
-        return body if isinstance(body, dict) else {}
 
     def entry_id(request: web.Request) -> int:
         text = request.match_info["id"]

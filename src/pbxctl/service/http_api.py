@@ -16,6 +16,7 @@ from pbxctl.service.api_token import token_middleware
 from pbxctl.domain.supervision import SupervisionError
 from pbxctl.service.runtime import CommandFailed, LinkDown, Runtime
 from pbxctl.service.callback_routes import callback_routes
+from pbxctl.service.http_body import body_of
 from pbxctl.service.report_routes import report_routes
 from pbxctl.service.status_view import status_document
 
@@ -55,13 +56,6 @@ def build_app(runtime: Runtime) -> web.Application:
         except CommandFailed as exc:
             return web.json_response({"error": str(exc)}, status=502)
         return web.json_response({"agent": name, "action": action, "changes": changes})
-
-    async def body_of(request: web.Request) -> dict:
-        try:
-            body = await request.json() if request.can_read_body else {}
-        except ValueError:
-            raise web.HTTPBadRequest(text='{"error": "the request body is not JSON"}', content_type="application/json")
-        return body if isinstance(body, dict) else {}
 
     async def supervised(work) -> web.Response:
         """`work(supervision)`'s answer as JSON; its refusals as errors."""
