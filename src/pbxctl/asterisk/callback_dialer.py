@@ -43,7 +43,7 @@ def free_agents(loaded: LoadedSite, views, queues) -> dict[str, list[str]]:
     out = {}
     for name in queues:
         view = views.get(name)
-        if view is None or view.callers:
+        if view is None or any(c.position > 0 for c in view.callers):  # position 0: already with an agent
             continue
         members = sorted((m for m in view.members if m.state == "available" and m.interface in by_interface),
                          key=lambda m: m.last_call)

@@ -14,6 +14,7 @@ from typing import Callable, Iterable
 import structlog
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from pbxctl.books.site_view import node_name
 from pbxctl.domain.callbacks import (
@@ -65,7 +66,11 @@ def plan_of(loaded: LoadedSite) -> NumberingPlan:
 
 
 def feed(loaded: LoadedSite, engine: Engine, now: dt.datetime | None = None) -> FeedResult:
-    return feed_from_books(engine, node_name(loaded.site), configured_rules(loaded), plan_of(loaded), now or now_utc())
+    args = (engine, node_name(loaded.site), configured_rules(loaded), plan_of(loaded), now or now_utc())
+    try:
+        return feed_from_books(*args)
+    except IntegrityError:  # another feeder (the service, a CLI) wrote the same call first: read again
+        return feed_from_books(*args)
 
 
 async def keep_fed(site: Callable[[], LoadedSite], engine: Engine, interval: float = FEED_SECONDS) -> None:
