@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pbxctl.asterisk.callback_dialer import free_agents
-from pbxctl.asterisk.queue_state import CallerView, MemberView, QueueCounters, QueueView
+from pbxctl.domain.queue_view import CallerView, MemberView, QueueCounters, QueueView
 from pbxctl.site.load import load_site
 
 SITE = Path(__file__).parents[1] / "conf" / "example.yaml"
