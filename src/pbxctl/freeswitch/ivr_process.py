@@ -1,6 +1,7 @@
 """The FreeSWITCH IVR service's own process (gevent, never an asyncio loop in it): the
 outbound socket the generated dialplan connects to, and the site watcher.
-`python -m pbxctl.freeswitch.ivr_process SITE [--clock TIME] [--log-format F]`, started by
+`python -m pbxctl.freeswitch.ivr_process SITE [--clock TIME] [--log-format F] [--heartbeat-fd N]`,
+started by
 `pbxctl serve freeswitch` (freeswitch/runtime.py)."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import gevent
 import structlog
 
 from pbxctl.freeswitch.greenswitch_glue import serve as serve_sessions
+from pbxctl.freeswitch.heartbeat import beat_forever
 from pbxctl.freeswitch.outbound_service import OutboundIvrService
 from pbxctl.freeswitch.site_watcher import watch_site
 from pbxctl.ivr.clock import FixedClock
@@ -37,7 +39,7 @@ def build_service(holder: SiteHolder, clock: FixedClock | None) -> OutboundIvrSe
     )
 
 
-def serve(holder: SiteHolder, clock: FixedClock | None = None) -> None:
+def serve(holder: SiteHolder, clock: FixedClock | None = None, heartbeat_fd: int | None = None) -> None:
     service = build_service(holder, clock)
     out = holder.get().site.pbx.freeswitch.outbound
     try:
@@ -46,11 +48,13 @@ def serve(holder: SiteHolder, clock: FixedClock | None = None) -> None:
         log.error("listen_failed", where=f"{out.host}:{out.port} (pbx.freeswitch.outbound)", error=exc.strerror or str(exc))
         raise SystemExit(2) from None
     log.info("outbound_socket_listening", host=out.host, port=server.server_port)
-    watcher = gevent.spawn(watch_site, holder)
+    helpers = [gevent.spawn(watch_site, holder)]
+    if heartbeat_fd is not None:
+        helpers.append(gevent.spawn(beat_forever, heartbeat_fd))
     try:
         server.serve_forever()
     finally:
-        watcher.kill()
+        gevent.killall(helpers)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -62,11 +66,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("site")
     parser.add_argument("--clock")
     parser.add_argument("--log-format", default="text")
+    parser.add_argument("--heartbeat-fd", type=int, help="a pipe to the main process for its watchdog")
     args = parser.parse_args(argv)
     configure_logging(args.log_format)
     loaded = load_site(args.site, long_lived=True)
     try:
-        serve(SiteHolder(args.site, loaded=loaded), fixed_clock(loaded, args.clock))
+        serve(SiteHolder(args.site, loaded=loaded), fixed_clock(loaded, args.clock), args.heartbeat_fd)
     except KeyboardInterrupt:
         pass
 

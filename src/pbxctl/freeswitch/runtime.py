@@ -8,6 +8,8 @@ it is three:
   Socket link and the controller, talking to this one over a socket pair;
 - the IVR process (gevent, freeswitch/ivr_process.py): the outbound socket the generated
   dialplan connects to (`pbx.freeswitch.outbound.processes` of them on one port).
+The main process pings systemd's watchdog only while every child answers (an IVR process
+beats down its own pipe, the controller sends snapshots: freeswitch/heartbeat.py).
 Both children are ended with this process (SIGTERM from it, and the kernel's parent-death
 signal if it is killed); if either exits, this one stops too, so systemd restarts the set.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import os
 import signal
 import socket
 import sys
@@ -29,6 +32,7 @@ import structlog
 from pbxctl.books.site_view import node_name
 from pbxctl.books.store import StoreFailed
 from pbxctl.freeswitch.cdr_follower import CdrFollower, cdr_follower
+from pbxctl.freeswitch.heartbeat import Heard, all_alive, close_all
 from pbxctl.freeswitch.member_actions import agents_by_member
 from pbxctl.freeswitch.remote_controller import RemoteController, RemoteLink, RemoteSupervision
 from pbxctl.render.freeswitch import agent_wrapup
@@ -144,10 +148,21 @@ async def run_services(services: FreeswitchServices, http_port: int | None = Non
     site = str(services.site_file)
     ours, theirs = socket.socketpair()
     children: list[asyncio.subprocess.Process] = []
+    heard = Heard()
+    beat_fds: list[int] = []
     runner = None
     try:
         ivr_args = [site, "--log-format", services.log_format] + (["--clock", services.clock] if services.clock else [])
-        ivrs = [await _child("pbxctl.freeswitch.ivr_process", *ivr_args) for _ in range(fs.outbound.processes)]
+        ivrs = []
+        for _ in range(fs.outbound.processes):
+            read_fd, write_fd = os.pipe()
+            beat_fds.append(read_fd)
+            try:
+                ivrs.append(await _child("pbxctl.freeswitch.ivr_process", *ivr_args, "--heartbeat-fd", str(write_fd),
+                                         pass_fds=(write_fd,)))
+            finally:
+                os.close(write_fd)
+            heard.watch(asyncio.get_running_loop(), read_fd)
         controller = await _child("pbxctl.freeswitch.controller_process", site, "--fd", str(theirs.fileno()),
                                   "--log-format", services.log_format, pass_fds=(theirs.fileno(),))
         children += [*ivrs, controller]
@@ -171,9 +186,13 @@ async def run_services(services: FreeswitchServices, http_port: int | None = Non
             await asyncio.gather(*jobs)
         else:
             lifecycle.ready(f"site {loaded.site.site}: {where}")
-            await lifecycle.run(*jobs)
+            await lifecycle.run(*jobs, healthy=all_alive(heard, lambda: services.controller.link.fresh))
     finally:
         ours.close()
+        loop = asyncio.get_running_loop()
+        for fd in beat_fds:
+            loop.remove_reader(fd)
+        close_all(beat_fds)
         for proc in children:
             if proc.returncode is None:
                 proc.terminate()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 
@@ -32,9 +32,9 @@ class ServiceLifecycle:
     def stopping(self) -> None:
         self.notifier.notify("STOPPING=1")
 
-    async def run(self, *jobs: Awaitable[object]) -> str | None:
-        """Run `jobs` (and the watchdog pings) until one fails or a stop signal comes.
-        Returns the signal's name after a requested stop; a job's error is raised."""
+    async def run(self, *jobs: Awaitable[object], healthy: Callable[[], bool] | None = None) -> str | None:
+        """Run `jobs` (and the watchdog pings, held while `healthy()` is false) until one
+        fails or a stop signal comes. Returns the signal's name after a requested stop; a job's error is raised."""
         loop = asyncio.get_running_loop()
         main = asyncio.current_task()
         assert main is not None
@@ -48,7 +48,7 @@ class ServiceLifecycle:
 
         for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, stop, sig)
-        pings = [ping_watchdog(self.notifier, self.watchdog_s)] if self.watchdog_s and self.notifier.enabled else []
+        pings = [ping_watchdog(self.notifier, self.watchdog_s, healthy)] if self.watchdog_s and self.notifier.enabled else []
         try:
             await asyncio.gather(*jobs, *pings)
         except asyncio.CancelledError:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import structlog
 
@@ -91,8 +91,18 @@ def watchdog_interval(environ: Mapping[str, str] = os.environ, pid: int | None =
     return value / 2_000_000 if value > 0 else None
 
 
-async def ping_watchdog(notifier: SystemdNotifier, interval_s: float) -> None:
-    """Ping systemd every `interval_s` for as long as this event loop runs its tasks."""
+async def ping_watchdog(notifier: SystemdNotifier, interval_s: float,
+                        healthy: Callable[[], bool] | None = None) -> None:
+    """Ping systemd every `interval_s` for as long as this event loop runs its tasks and
+    `healthy()` (the service's other processes answering) holds."""
+    held = False
     while True:
-        notifier.notify("WATCHDOG=1")
+        if healthy is None or healthy():
+            if held:
+                log.info("watchdog_pings_resumed")
+            held = False
+            notifier.notify("WATCHDOG=1")
+        elif not held:
+            log.warning("watchdog_pings_held_a_process_is_silent")
+            held = True
         await asyncio.sleep(interval_s)
