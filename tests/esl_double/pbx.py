@@ -94,6 +94,8 @@ class Call:
                 self.vars.pop(data, None)
             elif app in ("answer", "log"):
                 pass
+            elif app == "playback":  # what the caller hears before the dialplan goes on
+                self.result.trace.append(f"playback {data}")
             elif app == "sched_transfer":
                 self.sched_transfer(data)
             elif app == "sched_cancel":

@@ -106,6 +106,17 @@ def current(site: m.Site, wanted: Mapping[tuple[str, str], Wanted], agent: str, 
     return replace(row, logged_in=True) if static else row
 
 
+def resolve_toggle(action: Action, rows: list[Wanted]) -> Action:
+    """What a toggle means for an agent standing as `rows` (one per queue): log out when in
+    any queue, unpause when paused in every queue it is in."""
+    if action == "login_toggle":
+        return "logout" if any(w.logged_in for w in rows) else "login"
+    if action == "pause_toggle":
+        inside = [w for w in rows if w.logged_in]
+        return "unpause" if inside and all(w.paused for w in inside) else "pause"
+    return action
+
+
 def plan_request(
     site: m.Site,
     wanted: Mapping[tuple[str, str], Wanted],
@@ -118,16 +129,12 @@ def plan_request(
     queues = check_request(site, agent, queue)
     static = site.agents[agent].login == "static"
     now = {q: current(site, wanted, agent, q) for q in queues}
-    if action == "login_toggle":
-        action = "logout" if any(w.logged_in for w in now.values()) else "login"
+    action = resolve_toggle(action, list(now.values()))
     if action in ("login", "logout") and static:
         raise AgentCommandError(
             f"agent {agent!r} is a static member (login: static in the site file): "
             "static agents cannot log in or out; pause them instead"
         )
-    if action == "pause_toggle":
-        inside = [w for w in now.values() if w.logged_in]
-        action = "unpause" if inside and all(w.paused for w in inside) else "pause"
     if action in ("pause", "unpause"):
         inside = {q: w for q, w in now.items() if w.logged_in}
         if not inside:

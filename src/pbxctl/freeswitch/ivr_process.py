@@ -1,8 +1,8 @@
 """The FreeSWITCH IVR service's own process (gevent, never an asyncio loop in it): the
-outbound socket the generated dialplan connects to, and the site watcher.
-`python -m pbxctl.freeswitch.ivr_process SITE [--clock TIME] [--log-format F] [--heartbeat-fd N]`,
-started by
-`pbxctl serve freeswitch` (freeswitch/runtime.py)."""
+outbound socket the generated dialplan connects to (IVR calls and agents' desk-phone
+codes), and the site watcher. `python -m pbxctl.freeswitch.ivr_process SITE [--clock TIME]
+[--log-format F] [--heartbeat-fd N] [--api HOST:PORT]`, started by `pbxctl serve
+freeswitch` (freeswitch/runtime.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import functools
 import gevent
 import structlog
 
+from pbxctl.freeswitch.agent_codes import ServiceApi
 from pbxctl.freeswitch.greenswitch_glue import serve as serve_sessions
 from pbxctl.freeswitch.heartbeat import beat_forever
 from pbxctl.freeswitch.outbound_service import OutboundIvrService
@@ -22,7 +23,7 @@ from pbxctl.site.holder import SiteHolder
 log = structlog.get_logger("pbxctl.freeswitch")
 
 
-def build_service(holder: SiteHolder, clock: FixedClock | None) -> OutboundIvrService:
+def build_service(holder: SiteHolder, clock: FixedClock | None, api: ServiceApi | None = None) -> OutboundIvrService:
     from pbxctl.storage.callbacks import record_callback
     from pbxctl.storage.db import database_url, engine_for
 
@@ -36,11 +37,13 @@ def build_service(holder: SiteHolder, clock: FixedClock | None) -> OutboundIvrSe
         timeout_s=out.timeout_ms / 1000,
         watchdog_s=out.watchdog,
         prompt_allowance_s=out.prompt_allowance,
+        api=api or ServiceApi(loaded.site.service.host, loaded.site.service.port),
     )
 
 
-def serve(holder: SiteHolder, clock: FixedClock | None = None, heartbeat_fd: int | None = None) -> None:
-    service = build_service(holder, clock)
+def serve(holder: SiteHolder, clock: FixedClock | None = None, heartbeat_fd: int | None = None,
+          api: ServiceApi | None = None) -> None:
+    service = build_service(holder, clock, api)
     out = holder.get().site.pbx.freeswitch.outbound
     try:
         server = serve_sessions(service.handle, out.host, out.port, reuse_port=out.processes > 1)
@@ -67,11 +70,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clock")
     parser.add_argument("--log-format", default="text")
     parser.add_argument("--heartbeat-fd", type=int, help="a pipe to the main process for its watchdog")
+    parser.add_argument("--api", help="HOST:PORT of the service's /api (desk-phone codes); default service.host:port")
     args = parser.parse_args(argv)
     configure_logging(args.log_format)
     loaded = load_site(args.site, long_lived=True)
     try:
-        serve(SiteHolder(args.site, loaded=loaded), fixed_clock(loaded, args.clock), args.heartbeat_fd)
+        host, _, port = (args.api or "").rpartition(":")
+        api = ServiceApi(host, int(port)) if args.api else None
+        serve(SiteHolder(args.site, loaded=loaded), fixed_clock(loaded, args.clock), args.heartbeat_fd, api)
     except KeyboardInterrupt:
         pass
 

@@ -25,6 +25,7 @@ from greenswitch.esl import NotConnectedError, OutboundSessionHasGoneAway
 from prometheus_client import Counter, Histogram
 
 from pbxctl.freeswitch import wire
+from pbxctl.freeswitch.agent_codes import ServiceApi, carry_out
 from pbxctl.freeswitch.esl_protocol import Event, command, sendmsg_execute
 from pbxctl.freeswitch.greenswitch_glue import GlueEvent, Session
 from pbxctl.ivr.clock import Clock, SystemClock, as_if
@@ -45,6 +46,9 @@ LATENCY = Histogram(
 )
 
 MAX_STEPS = 200
+# A desk-phone code's change (the service's /api, then the controller's Event Socket link)
+# gets this long before the agent hears the failure prompt.
+AGENT_CODE_BUDGET_S = 5.0
 INVALID_TONE = "silence_stream://250"
 
 CallbackRecorder = Callable[..., None]
@@ -71,8 +75,10 @@ class OutboundIvrService:
         timeout_s: float = 1.0,
         watchdog_s: int = 3,
         prompt_allowance_s: int = 60,
+        api: ServiceApi | None = None,
     ):
         self._site = site
+        self.api = api
         self.clock = clock or SystemClock()
         self._record_callback = record_callback
         self.timeout_s = timeout_s
@@ -159,6 +165,9 @@ class IvrCall:
         self.send(command("myevents"))
         self.send(command("linger"))
         loaded = self.service._site()
+        code = self.var(wire.AGENT_CODE)
+        if code:
+            return self.agent_code(loaded, code)
         ivr = self.var(wire.IVR)
         self.fallback_extension = self.var(wire.FALLBACK_EXTENSION)
         if ivr not in loaded.site.ivrs or not self.fallback_extension:
@@ -166,6 +175,19 @@ class IvrCall:
         now = as_if(self.var(wire.AT)) or self.service.clock.now()
         call = CallContext(caller=self.vars.get("Caller-Caller-ID-Number"), now=now, entry=self.var(wire.ENTRY) or None)
         self.walk(loaded, ivr, call)
+
+    def agent_code(self, loaded: LoadedSite, action: str) -> None:
+        """A desk-phone code: carry it out, say how it went, hang up. Late or broken: the
+        socket closes and the dialplan plays the failure prompt (the watchdog too, frozen)."""
+        self.fallback_extension = wire.AGENT_CODE_FAILED
+        self.arm_watchdog(self.service.watchdog_s + AGENT_CODE_BUDGET_S)
+        caller = self.vars.get("Caller-Caller-ID-Number", "") or ""
+        pool = gevent.get_hub().threadpool
+        late = TimeoutError(f"agent code {action} not carried out within {AGENT_CODE_BUDGET_S:.0f} s")
+        with gevent.Timeout(AGENT_CODE_BUDGET_S, late):
+            result = pool.apply(carry_out, (self.service.api, loaded.site, caller, action, self.uuid))
+        self.play(wire.AGENT_CODE_PROMPTS[result])
+        self.finish(loaded, "hangup")
 
     def var(self, name: str) -> str:
         return self.vars.get(f"variable_{name}", "") or ""

@@ -152,7 +152,8 @@ async def run_services(services: FreeswitchServices, http_port: int | None = Non
     beat_fds: list[int] = []
     runner = None
     try:
-        ivr_args = [site, "--log-format", services.log_format] + (["--clock", services.clock] if services.clock else [])
+        ivr_args = [site, "--log-format", services.log_format, "--api", f"{svc.host}:{port}"]
+        ivr_args += ["--clock", services.clock] if services.clock else []
         ivrs = []
         for _ in range(fs.outbound.processes):
             read_fd, write_fd = os.pipe()

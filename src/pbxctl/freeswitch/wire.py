@@ -15,6 +15,28 @@ FALLBACK_EXTENSION = "pbxctl_fallback_extension"
 AT = "pbxctl_at"
 # Where play_and_get_digits leaves the caller's keys.
 DIGITS = "pbxctl_digits"
+# Set by a desk-phone code's extension instead of pbxctl_ivr: the code's action
+# (login_toggle / pause_toggle), served by the same outbound socket.
+AGENT_CODE = "pbxctl_agent_code"
+# The extension the agent hears when a code was not carried out (service down or frozen).
+AGENT_CODE_FAILED = "pbxctl-agent-code-failed"
+
+# What the agent hears after a code, by result (as on Asterisk: asterisk/agent_codes.py).
+# File names of FreeSWITCH's standard sounds (en/us/callie), tones where it has no word;
+# not checked against a live FreeSWITCH's sound directory.
+AGENT_CODE_PROMPTS = {
+    "logged_in": "ivr/ivr-you_are_now_logged_in.wav",
+    "logged_out": "ivr/ivr-you_are_now_logged_out.wav",
+    "paused": "tone_stream://%(300,100,440);loops=2",
+    "unpaused": "tone_stream://%(500,0,880);loops=1",
+    "not_an_agent": "ivr/ivr-that_was_an_invalid_entry.wav",
+    "refused": "ivr/ivr-that_was_an_invalid_entry.wav",
+    "failed": "ivr/ivr-call_cannot_be_completed_as_dialed.wav",
+}
+
+
+def agent_code_extension(action: str) -> str:
+    return f"pbxctl-agent-code-{action.replace('_', '-')}"
 
 
 def queue_extension(queue_id: str) -> str:

@@ -459,6 +459,33 @@ class QueueExtension:
 
 
 @dataclass(frozen=True)
+class AgentCodeExtension:
+    """A desk-phone code: the same socket as the IVR, pbxctl_agent_code naming the action."""
+
+    name: str
+    expression: str
+    title: Markup
+    sets: list[tuple[str, str]]
+    watchdog: str
+
+
+def agent_code_extensions(site: m.Site) -> list[AgentCodeExtension]:
+    out = site.pbx.freeswitch.outbound
+    codes = (("login_toggle", site.feature_codes.agent_login, "log in to / out of every queue"),
+             ("pause_toggle", site.feature_codes.agent_pause, "pause / unpause in every queue"))
+    return [
+        AgentCodeExtension(
+            name=wire.agent_code_extension(action),
+            expression=exact(code),
+            title=comment(f"agent code {code}: {what} (the caller's extension names the agent)"),
+            sets=[(wire.AGENT_CODE, action), (wire.FALLBACK_EXTENSION, wire.AGENT_CODE_FAILED)],
+            watchdog=wire.watchdog(out.watchdog, wire.AGENT_CODE_FAILED),
+        )
+        for action, code, what in codes
+    ]
+
+
+@dataclass(frozen=True)
 class DialplanView:
     header: list[Markup]
     reach: list[Markup]
@@ -467,6 +494,10 @@ class DialplanView:
     entries: list[SocketExtension]
     ivrs: list[SocketExtension]
     queues: list[QueueExtension]
+    agent_codes: list[AgentCodeExtension]
+    agent_code_failed: str
+    agent_code_failed_expression: str
+    agent_code_failed_prompt: str
 
 
 def entry_extensions(site: m.Site) -> list[SocketExtension]:
@@ -573,7 +604,9 @@ def reach_lines(site: m.Site) -> list[str]:
         "context your trunk's SIP profile names) add, before the extensions that would take them:",
         f'<extension name="to-pbxctl"><condition field="destination_number" expression="^\\+?({digits})$">',
         f'<action application="transfer" data="$0 XML {CONTEXT}"/></condition></extension>',
-        "Desk phones reach the queues and IVRs by transferring to pbxctl-queue-NAME / pbxctl-ivr-NAME XML pbxctl.",
+        "Desk phones reach the queues and IVRs by transferring to pbxctl-queue-NAME / pbxctl-ivr-NAME XML pbxctl,",
+        f"and the agent codes ({site.feature_codes.agent_login}, {site.feature_codes.agent_pause}) by transferring them "
+        f"as dialled to XML {CONTEXT}.",
     ]
 
 
@@ -588,6 +621,10 @@ def dialplan_view(loaded: LoadedSite) -> DialplanView:
         entries=entry_extensions(site),
         ivrs=ivr_extensions(site),
         queues=queue_extensions(site),
+        agent_codes=agent_code_extensions(site),
+        agent_code_failed=wire.AGENT_CODE_FAILED,
+        agent_code_failed_expression=exact(wire.AGENT_CODE_FAILED),
+        agent_code_failed_prompt=wire.AGENT_CODE_PROMPTS["failed"],
     )
 
 

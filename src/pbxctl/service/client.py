@@ -11,7 +11,9 @@ from pbxctl.service.api_token import bearer_header
 
 
 class ServiceError(Exception):
-    pass
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status  # the HTTP status of an answered request (400: the request was refused)
 
 
 def call(host: str, port: int, method: str, path: str, body: dict | None = None, timeout: float = 15.0,
@@ -28,7 +30,7 @@ def call(host: str, port: int, method: str, path: str, body: dict | None = None,
             message = json.loads(exc.read()).get("error") or exc.reason
         except ValueError:
             message = exc.reason
-        raise ServiceError(str(message)) from None
+        raise ServiceError(str(message), exc.code) from None
     except urllib.error.URLError as exc:
         reason = getattr(exc.reason, "strerror", None) or exc.reason
         raise ServiceError(
