@@ -6,10 +6,19 @@ Socket) and answers with a prompt, as the Asterisk codes do."""
 from __future__ import annotations
 
 import signal
+import time
 
 from esl_double.pbx import place_call
 from freeswitch_service import dialplan_of
 from test_fs_controller import agent_doc, fs, link_up  # noqa: F401  (fs: the fixture)
+from test_fs_controller import OPERATOR_CONF, PASSWORD, Service, site_file
+
+from esl_double.callcenter import Callcenter
+from esl_double.server import InboundServer
+from freeswitch_service import free_port
+from pbxctl.apply.freeswitch_apply import apply_freeswitch
+from pbxctl.freeswitch.esl_client import EslClient
+from pbxctl.site.load import load_site
 
 from pbxctl.freeswitch import wire
 
@@ -99,3 +108,36 @@ def test_frozen_service_is_cut_short_by_the_watchdog(fs):  # noqa: F811
     assert (result.fell_back_by, result.outcome) == ("watchdog", "hangup")
     assert result.trace[-2:] == [wire.AGENT_CODE_FAILED, PROMPTS["failed"]]
     assert 3 <= result.seconds < 5 and model.agents["lars"]["status"] == "Logged Out"
+
+
+def test_the_ivr_process_sends_the_api_token(tmp_path):
+    """A site with service.token: the /api refuses requests without it, and the code still
+    goes through (the IVR process reads the token as the CLI does)."""
+    import shutil
+
+    conf = tmp_path / "freeswitch"
+    shutil.copytree(OPERATOR_CONF, conf)
+    model = Callcenter(conf)
+    model.api("reloadxml")
+    server = InboundServer(PASSWORD, model.api)
+    model.emit = server.emit
+    http_port = free_port()
+    site = site_file(tmp_path, conf, server.port, http_port)
+    site.write_text(site.read_text().replace(f"service: {{port: {http_port}}}",
+                                             f"service: {{port: {http_port}, token: agent-codes-test-token}}"))
+    loaded = load_site(site)
+    with EslClient("127.0.0.1", server.port, PASSWORD) as esl:
+        apply_freeswitch(loaded, conf, esl)
+    svc = Service(site, tmp_path, http_port)
+    try:
+        svc.env["PBXCTL_API_TOKEN"] = "unused"  # the site's token wins for the CLI and the service
+        deadline = time.monotonic() + 15
+        while not server.commands and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.5)  # the controller's first resync
+        result = dial(svc, "*45", "1004")
+        assert heard(result) == [PROMPTS["logged_in"]], svc.output()[-2000:]
+        assert model.agents["lars"]["status"] == "Available"
+    finally:
+        svc.stop()
+        server.close()

@@ -14,7 +14,7 @@ service or FreeSWITCH could not take it). Blocking (urllib): run it off the geve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -34,13 +34,15 @@ class ServiceApi:
 
     host: str
     port: int
+    token: str | None = field(default=None, repr=False)  # the API token (service/api_token.py)
     timeout_s: float = 4.0
 
     def get(self, path: str) -> dict:
-        return call(self.host, self.port, "GET", path, timeout=self.timeout_s, backend="freeswitch")
+        return call(self.host, self.port, "GET", path, timeout=self.timeout_s, backend="freeswitch", token=self.token)
 
     def post(self, path: str, body: dict) -> dict:
-        return call(self.host, self.port, "POST", path, body, timeout=self.timeout_s, backend="freeswitch")
+        return call(self.host, self.port, "POST", path, body, timeout=self.timeout_s, backend="freeswitch",
+                    token=self.token)
 
 
 def standing(agent: str, doc: dict) -> list[Wanted]:

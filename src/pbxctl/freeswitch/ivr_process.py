@@ -24,6 +24,7 @@ log = structlog.get_logger("pbxctl.freeswitch")
 
 
 def build_service(holder: SiteHolder, clock: FixedClock | None, api: ServiceApi | None = None) -> OutboundIvrService:
+    from pbxctl.service.api_token import api_token
     from pbxctl.storage.callbacks import record_callback
     from pbxctl.storage.db import database_url, engine_for
 
@@ -37,7 +38,7 @@ def build_service(holder: SiteHolder, clock: FixedClock | None, api: ServiceApi 
         timeout_s=out.timeout_ms / 1000,
         watchdog_s=out.watchdog,
         prompt_allowance_s=out.prompt_allowance,
-        api=api or ServiceApi(loaded.site.service.host, loaded.site.service.port),
+        api=api or ServiceApi(loaded.site.service.host, loaded.site.service.port, api_token(loaded)),
     )
 
 
@@ -62,6 +63,7 @@ def serve(holder: SiteHolder, clock: FixedClock | None = None, heartbeat_fd: int
 
 def main(argv: list[str] | None = None) -> None:
     from pbxctl.cli.serve import fixed_clock
+    from pbxctl.service.api_token import api_token
     from pbxctl.service.logs import configure_logging
     from pbxctl.site.load import load_site
 
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     loaded = load_site(args.site, long_lived=True)
     try:
         host, _, port = (args.api or "").rpartition(":")
-        api = ServiceApi(host, int(port)) if args.api else None
+        api = ServiceApi(host, int(port), api_token(loaded)) if args.api else None
         serve(SiteHolder(args.site, loaded=loaded), fixed_clock(loaded, args.clock), args.heartbeat_fd, api)
     except KeyboardInterrupt:
         pass
