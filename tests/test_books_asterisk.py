@@ -165,16 +165,18 @@ def test_calls_in_the_books_are_what_the_callers_did(books_site, ami_secret, san
 
 
 def test_the_service_books_calls_also_those_made_while_it_was_down(books_site, ami_secret, sandbox, tmp_path):
-    """`pbxctl serve asterisk` follows the sandbox's queue_log: a call made before it started
-    (the fail-open outage) and one made while it runs are both booked, once each."""
+    """`pbxctl serve asterisk` follows the sandbox's queue_log and its CDR file: a call made
+    before it started (the fail-open outage) and one made while it runs are both booked, once
+    each, and their CDR records reach books_cdr while it runs (linking the calls)."""
     from helpers.controller_harness import Service, free_port
 
     site_file, site = books_site
     db = tmp_path / "books.db"
     queue_log = sandbox["root"] / "var/log/asterisk/queue_log"
+    cdr_file = sandbox["root"] / "var/log/asterisk/cdr-custom/pbxctl.csv"
     text = site_file.read_text().replace(
         "    outbound_context: pbxctl-test-exit\n",
-        f"    outbound_context: pbxctl-test-exit\n    queue_log: {queue_log}\n"
+        f"    outbound_context: pbxctl-test-exit\n    queue_log: {queue_log}\n    cdr_file: {cdr_file}\n"
         f"    fastagi: {{host: 127.0.0.1, port: {free_port()}}}\n",
     )
     text += f"\nstorage: {{url: 'sqlite:///{db}', node: sandbox}}\nservice: {{host: 127.0.0.1, port: {free_port()}}}\n"
@@ -203,8 +205,11 @@ def test_the_service_books_calls_also_those_made_while_it_was_down(books_site, a
     try:
         during = asyncio.run(one_call("q_overflow", answer=True))
         booked = wait_for_stints(db, {before: 1, during: 2}, timeout=30)
+        cdr = wait_for_cdr(db, {before, during}, timeout=15)
     finally:
         service.stop()
+    assert cdr[before] and cdr[during], cdr  # the one from before the start is read from the file too
+    assert {linkedid for _callid, linkedid in cdr[during]} != {None}
     assert booked[before] == [("q_wrapup", "abandoned")]
     assert booked[during] == [("q_overflow", "timed_out"), ("q_next", "answered")]
     # restarted, the service reads on from its checkpoint: nothing counted twice
@@ -215,6 +220,24 @@ def test_the_service_books_calls_also_those_made_while_it_was_down(books_site, a
         service.stop()
     assert wait_for_stints(db, {before: 1, during: 2}, timeout=1) == booked
     assert "books_following" in service.log_path.read_text()
+
+
+def wait_for_cdr(db: Path, uniqueids: set[str], timeout: float) -> dict[str, list[tuple]]:
+    """uniqueid -> its books_cdr records and its call's linkedid, once every call has one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found: dict[str, list[tuple]] = {u: [] for u in uniqueids}
+        engine = create_engine(f"sqlite:///{db}")
+        with engine.connect() as conn:
+            for uniqueid in uniqueids:
+                found[uniqueid] = [tuple(r) for r in conn.execute(text(
+                    "SELECT d.record_key, c.linkedid FROM books_cdr d LEFT JOIN books_calls c "
+                    "ON c.node = d.node AND c.callid = d.uniqueid WHERE d.node = 'sandbox' AND d.uniqueid = :u"),
+                    {"u": uniqueid})]
+        engine.dispose()
+        if all(found.values()) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
 
 
 def wait_for_stints(db: Path, expected: dict[str, int], timeout: float) -> dict[str, list[tuple]]:

@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import create_engine, event, text
 
 from pbxctl.books.assembler import Assembler
-from pbxctl.books.ingest import Ingestor, QueueLogFollower, import_file
+from pbxctl.books.cdr import CdrIngestor
+from pbxctl.books.ingest import Ingestor, LogFollower, import_file
 from pbxctl.books.store import BatchWriter, StoreFailed
 from pbxctl.storage.db import new_engine
 
@@ -27,6 +28,7 @@ from books_db import books_url  # noqa: F401 - fixture
 
 
 RECORDED = Path(__file__).parent / "fixtures" / "queue_log" / "sandbox_calls.queue_log"
+CDR_RECORDED = RECORDED.with_name("sandbox_calls.pbxctl.csv")
 REPO = Path(__file__).resolve().parent.parent
 
 CALL_A = """\
@@ -128,6 +130,37 @@ def test_a_stint_carries_its_calls_entry_also_when_the_call_is_written_in_pieces
                      ("e2", "sales", "81500100", "81500100"), ("e2", "support", "81500100", "81500100")]
 
 
+def test_the_cdr_file_is_followed_from_its_checkpoint_and_links_the_calls_either_way(books_url, tmp_path):
+    # sandbox_calls.pbxctl.csv: 5 records of call ...439, then 6 of call ...453
+    records = CDR_RECORDED.read_bytes().splitlines(keepends=True)
+    cdr = tmp_path / "pbxctl.csv"
+    cdr.write_bytes(b"".join(records[:5]))
+    engine = new_engine(books_url)
+
+    def cdr_follower() -> LogFollower:
+        return LogFollower(cdr, CdrIngestor(BatchWriter(engine, "n1")), "n1", clock=lambda: 1796180000)
+
+    def linked() -> dict[str, str | None]:
+        with engine.connect() as conn:
+            return dict(conn.execute(text("SELECT callid, linkedid FROM books_calls")).all())
+
+    cdr_follower().poll()
+    assert counts(engine)["books_rejects"] == 0
+    import_into(engine, RECORDED)  # the calls after their CDR: ...439 takes its linkedid from it
+    assert linked() == {"1796166765.439": "1796166765.438", "1796166772.451": None, "1796166772.453": None}
+    with open(cdr, "ab") as current:
+        current.write(b"".join(records[5:]))
+    follower = cdr_follower()  # a restart: reads on from the checkpoint
+    follower.poll()
+    assert linked()["1796166772.453"] == "1796166772.452"  # a CDR after its call links it too
+    cdr_follower().poll()
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT count(*) FROM books_cdr")).scalar()
+        source = conn.execute(text("SELECT source FROM books_checkpoints WHERE read_offset = :o"),
+                              {"o": cdr.stat().st_size}).scalar()
+    assert (stored, source) == (len(records), "cdr")
+
+
 def test_bad_lines_are_kept_counted_and_named(books_url, tmp_path):
     log = tmp_path / "queue_log"
     log.write_bytes(
@@ -158,9 +191,9 @@ def test_bad_lines_are_kept_counted_and_named(books_url, tmp_path):
     assert "3 rejected" in done.stdout and "queue_log:5: unknown event 'FROBNICATE'" in done.stdout
 
 
-def follower(engine, path: Path, node: str = "n1") -> QueueLogFollower:
+def follower(engine, path: Path, node: str = "n1") -> LogFollower:
     # the wall clock is past every line: finished calls settle at once
-    return QueueLogFollower(path, Ingestor(BatchWriter(engine, node), Assembler()), node, clock=lambda: 1796180000)
+    return LogFollower(path, Ingestor(BatchWriter(engine, node), Assembler()), node, clock=lambda: 1796180000)
 
 
 def test_the_follower_survives_rename_rotation_and_catches_up(books_url, tmp_path):

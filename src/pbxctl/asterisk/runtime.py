@@ -31,8 +31,8 @@ from pbxctl.asterisk.supervision_control import SupervisionControl
 from pbxctl.asterisk.supervisor_codes import conference_handler, conference_merge_handler, supervise_handler
 from pbxctl.asterisk.link_privileges import log_missing_privileges
 from pbxctl.asterisk.wire import CODE_SCRIPT_TIMEOUT_S, SCRIPTS
-from pbxctl.books.ingest import QueueLogFollower
-from pbxctl.books.service import follow, queue_log_follower
+from pbxctl.books.ingest import LogFollower
+from pbxctl.books.service import cdr_follower, follow, queue_log_follower
 from pbxctl.books.site_view import node_name
 from pbxctl.service.api_token import service_token
 from pbxctl.service.callback_desk import keep_fed
@@ -59,7 +59,8 @@ class AsteriskServices:
     supervision: SupervisionControl
     monitor: SlaMonitor
     ivr: IvrAgiService
-    books: QueueLogFollower
+    books: LogFollower
+    cdr: LogFollower
     dialer: CallbackDialer
     runtime: Runtime
 
@@ -113,7 +114,8 @@ def build_services(site_file: Path, loaded: LoadedSite, clock: FixedClock | None
     )
     books = queue_log_follower(loaded.site, engine, loaded.base_dir, agent_by_interface(loaded.site))
     dialer = CallbackDialer(holder.get, engine, controller, link)
-    return AsteriskServices(holder, controller, supervision, monitor, ivr, books, dialer, runtime)
+    cdr = cdr_follower(loaded.site, engine, loaded.base_dir)
+    return AsteriskServices(holder, controller, supervision, monitor, ivr, books, cdr, dialer, runtime)
 
 
 async def run_services(services: AsteriskServices, http_port: int | None = None,
@@ -139,7 +141,7 @@ async def run_services(services: AsteriskServices, http_port: int | None = None,
     )
     announce(f"pbxctl for site {loaded.site.site}: {where}")
     jobs = (server.serve_forever(), services.holder.watch(), services.controller.run(), services.monitor.run(),
-            follow(services.books), ReportScheduler(services.holder.get, services.runtime.books).run(),
+            follow(services.books), follow(services.cdr), ReportScheduler(services.holder.get, services.runtime.books).run(),
             keep_fed(services.holder.get, services.runtime.books), services.dialer.run())
     try:
         async with server:

@@ -17,14 +17,13 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import BinaryIO, Callable
 
-from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
+from pbxctl.books.ingest import read_lines
 from pbxctl.books.queue_log import escaped
-from pbxctl.books.store import REJECT_COLUMNS, REJECTS, Reject, insert_new, reject_rows
-from pbxctl.books.tables import BooksCall, BooksCdr
+from pbxctl.books.store import CDR_COLUMNS, BatchWriter, Checkpoint, Reject
 
 CDR_FIELDS = (
     "start", "answer", "end", "duration", "billsec", "disposition", "src", "dst", "dcontext", "clid", "channel",
@@ -41,11 +40,7 @@ MASTER_FIELDS = (
     "answer", "end", "duration", "billsec", "disposition", "amaflags", "uniqueid", "userfield",
 )
 BATCH = 20_000
-CDR_COLUMNS = (
-    "node", "uniqueid", "record_key", "linkedid", "start_at", "answer_at", "end_at", "duration", "billsec",
-    "disposition", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata", "accountcode",
-    "userfield",
-)
+SOURCE = "cdr"
 
 
 class BadRecord(ValueError):
@@ -120,53 +115,77 @@ class CdrStats:
         return sum(self.rejected.values())
 
 
-def import_cdr(path: Path, engine: Engine, node: str, progress: Callable[[int], None] | None = None) -> CdrStats:
-    from pbxctl.books.ingest import read_lines
+class CdrIngestor:
+    """CDR lines -> books_cdr rows, written a batch at a time with the checkpoint (the
+    same interface as `ingest.Ingestor`, so `ingest.LogFollower` follows the CDR file as it
+    follows queue_log). A record is whole on its line: nothing waits for later lines, so the
+    replay point is where reading stopped."""
 
-    stats = CdrStats()
-    table = BooksCdr.__table__
-    rows: list[dict] = []
-    rejects: list[Reject] = []
+    source = SOURCE
 
-    def flush() -> None:
-        with engine.begin() as conn:
-            insert_new(conn, table, CDR_COLUMNS, [tuple(row[c] for c in CDR_COLUMNS) for row in rows])
-            insert_new(conn, REJECTS, REJECT_COLUMNS, reject_rows(node, rejects))
-        rows.clear()
-        rejects.clear()
+    def __init__(self, writer: BatchWriter, batch: int = BATCH):
+        self.writer = writer
+        self.node = writer.node
+        self.batch = batch
+        self.stats = CdrStats()
+        self._rows: list[tuple] = []
+        self._rejects: list[Reject] = []
 
-    with open(path, "rb") as handle:
-        for start, line_no, raw in read_lines(handle, 0, 0, True):
-            if not raw.strip():
-                continue
-            try:
-                rows.append({"node": node, **parse_record(raw)})
-                stats.records += 1
-            except BadRecord as exc:
-                reject = Reject("cdr", path.name, line_no, str(exc), raw, escaped(raw))
-                rejects.append(reject)
-                stats.rejected[str(exc).split(" (")[0]] += 1
-                if len(stats.examples) < 20:
-                    stats.examples.append(reject.message())
-            if len(rows) + len(rejects) >= BATCH:
-                flush()
+    def feed_file(self, handle: BinaryIO, name: str, offset: int, line_no: int, final: bool,
+                  checkpoint: Callable[[int, int], Checkpoint | None],
+                  progress: Callable[[int], None] | None = None) -> tuple[int, int]:
+        """Reads whole lines from `offset`; returns the offset and line number after the last."""
+        end = offset
+        for start, line_no, raw in read_lines(handle, offset, line_no, final):
+            end = start + len(raw) + 1
+            if raw.strip():
+                self._feed(name, line_no, raw)
+            if len(self._rows) + len(self._rejects) >= self.batch:
+                self.flush(checkpoint(end, line_no))
                 if progress:
-                    progress(start + len(raw) + 1)
-    flush()
-    if progress:
-        progress(path.stat().st_size)
-    link_calls(engine, node)
-    return stats
+                    progress(end)
+        self.flush(checkpoint(end, line_no))
+        if progress:
+            progress(end)
+        return end, line_no
+
+    def _feed(self, name: str, line_no: int, raw: bytes) -> None:
+        try:
+            record = parse_record(raw)
+        except BadRecord as exc:
+            reject = Reject(SOURCE, name, line_no, str(exc), raw, escaped(raw))
+            self._rejects.append(reject)
+            self.stats.rejected[str(exc).split(" (")[0]] += 1
+            if len(self.stats.examples) < 20:
+                self.stats.examples.append(reject.message())
+            return
+        self._rows.append((self.node, *(record[c] for c in CDR_COLUMNS[1:])))
+        self.stats.records += 1
+
+    def flush(self, checkpoint: Checkpoint | None) -> None:
+        rows, rejects = self._rows, self._rejects
+        self._rows, self._rejects = [], []
+        self.writer.write([], [], rejects, checkpoint, rows)
+
+    def restart(self) -> None:
+        """Drop what was read but not stored: it is read again from the checkpoint."""
+        self._rows, self._rejects = [], []
+
+    def replay_point(self, offset: int, line_no: int) -> tuple[int, int]:
+        return offset, line_no
+
+    def tick(self, now: int) -> None:
+        """Nothing waits for time to pass in a CDR file."""
+
+    def file_switched(self) -> None:
+        """Nothing read from the old file waits for lines of the new one."""
 
 
-def link_calls(engine: Engine, node: str) -> None:
-    """Give books_calls the linkedid of their CDR (queue_log knows only the uniqueid)."""
-    calls, cdr = BooksCall.__table__, BooksCdr.__table__
-    linked = (
-        select(cdr.c.linkedid)
-        .where(cdr.c.node == calls.c.node, cdr.c.uniqueid == calls.c.callid, cdr.c.linkedid.is_not(None))
-        .limit(1)
-        .scalar_subquery()
-    )
-    with engine.begin() as conn:
-        conn.execute(update(calls).where(calls.c.node == node, calls.c.linkedid.is_(None)).values(linkedid=linked))
+def import_cdr(path: Path, engine: Engine, node: str, progress: Callable[[int], None] | None = None) -> CdrStats:
+    """A historical CDR file, read to its end. A record whose call is in the books gives the
+    call its linkedid; a call booked later takes it from its record then."""
+    ingestor = CdrIngestor(BatchWriter(engine, node))
+    with open(path, "rb") as handle:
+        ingestor.feed_file(handle, path.name, 0, 0, True, lambda offset, line_no: None, progress)
+    ingestor.writer.close()
+    return ingestor.stats

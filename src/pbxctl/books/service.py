@@ -1,6 +1,8 @@
-"""The books inside `pbxctl serve asterisk`: the PBX's queue_log followed every second,
-in a thread (the database writes block). Calls that reached a queue while the service was
-down are read on start-up from the checkpoint: they are in queue_log, and so in the books.
+"""The books inside `pbxctl serve asterisk`: the PBX's queue_log and its CDR file
+(`pbx.asterisk.queue_log`, `pbx.asterisk.cdr_file`) followed every second, each in a
+thread (the database writes block) with its own checkpoint. Calls that reached a queue
+while the service was down are read on start-up from the checkpoint: they are in
+queue_log, and so in the books; their CDR records likewise.
 
 A batch the database does not take after the writer's retries (locked, full, gone) is
 not lost: the follower goes back to its last stored checkpoint and reads it again at the
@@ -16,7 +18,8 @@ import structlog
 from sqlalchemy.engine import Engine
 
 from pbxctl.books.assembler import Assembler
-from pbxctl.books.ingest import Ingestor, QueueLogFollower
+from pbxctl.books.cdr import CdrIngestor
+from pbxctl.books.ingest import Ingestor, LogFollower
 from pbxctl.books.site_view import agent_of, node_name, wrapup_of
 from pbxctl.books.store import BatchWriter, StoreFailed
 from pbxctl.site import model as m
@@ -25,24 +28,31 @@ log = structlog.get_logger("pbxctl.books")
 POLL_SECONDS = 1.0
 
 
-def queue_log_follower(site: m.Site, engine: Engine, base_dir: Path, interfaces: Mapping[str, str]) -> QueueLogFollower:
+def _site_path(configured: str, base_dir: Path) -> Path:
+    path = Path(configured)
+    return path if path.is_absolute() else base_dir / path
+
+
+def queue_log_follower(site: m.Site, engine: Engine, base_dir: Path, interfaces: Mapping[str, str]) -> LogFollower:
     node = node_name(site)
-    path = Path(site.pbx.asterisk.queue_log)
-    if not path.is_absolute():
-        path = base_dir / path
     ingestor = Ingestor(BatchWriter(engine, node), Assembler(agent_of(site, interfaces), wrapup_of(site)), batch_lines=20_000)
-    return QueueLogFollower(path, ingestor, node)
+    return LogFollower(_site_path(site.pbx.asterisk.queue_log, base_dir), ingestor, node)
 
 
-async def follow(follower: QueueLogFollower, interval: float = POLL_SECONDS) -> None:
-    log.info("books_following", path=str(follower.path), node=follower.node)
+def cdr_follower(site: m.Site, engine: Engine, base_dir: Path) -> LogFollower:
+    node = node_name(site)
+    return LogFollower(_site_path(site.pbx.asterisk.cdr_file, base_dir), CdrIngestor(BatchWriter(engine, node)), node)
+
+
+async def follow(follower: LogFollower, interval: float = POLL_SECONDS) -> None:
+    log.info("books_following", source=follower.source, path=str(follower.path), node=follower.node)
     while True:
         try:
             await asyncio.to_thread(follower.poll)
         except StoreFailed as exc:
-            log.error("books_batch_not_stored", error=str(exc), path=str(follower.path))
+            log.error("books_batch_not_stored", source=follower.source, error=str(exc), path=str(follower.path))
             follower.reset()
         except OSError as exc:
-            log.warning("books_queue_log_unreadable", error=str(exc), path=str(follower.path))
+            log.warning("books_log_unreadable", source=follower.source, error=str(exc), path=str(follower.path))
             follower.reset()
         await asyncio.sleep(interval)

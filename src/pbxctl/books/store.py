@@ -35,6 +35,7 @@ from pbxctl.books.tables import (
     BooksAgentLeg,
     BooksAgentRing,
     BooksCall,
+    BooksCdr,
     BooksCheckpoint,
     BooksPbxctlEvent,
     BooksQueueStint,
@@ -53,6 +54,7 @@ AGENT_EVENTS = BooksAgentEvent.__table__
 PBXCTL_EVENTS = BooksPbxctlEvent.__table__
 REJECTS = BooksReject.__table__
 CHECKPOINTS = BooksCheckpoint.__table__
+CDR = BooksCdr.__table__
 
 
 @dataclass(slots=True)
@@ -105,6 +107,11 @@ CHECKPOINT_COLUMNS = (
     "updated_at",
 )
 REJECT_COLUMNS = ("node", "source", "file", "line_no", "digest", "reason", "text", "at")
+CDR_COLUMNS = (
+    "node", "uniqueid", "record_key", "linkedid", "start_at", "answer_at", "end_at", "duration", "billsec",
+    "disposition", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata", "accountcode",
+    "userfield",
+)
 
 
 def _sql(conn: Connection, table, columns: tuple[str, ...], conflict: str) -> str:
@@ -172,19 +179,39 @@ def reject_rows(node: str, rejects: Iterable[Reject]) -> list[tuple]:
 
 
 def _merge_calls(conn: Connection, rows: list[tuple]) -> None:
+    """Calls (CALL_COLUMNS order) merged into books_calls; a call whose CDR came first gets
+    its linkedid from it here (`link_cdr` does the other order)."""
     if not rows:
         return
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
     smaller, larger = ("LEAST", "GREATEST") if conn.dialect.name == "postgresql" else ("min", "max")
     t = CALLS.name
+    linked = (f"(SELECT d.linkedid FROM {CDR.name} d WHERE d.node = {mark} AND d.uniqueid = {mark} "
+              f"AND d.linkedid IS NOT NULL LIMIT 1)")
+    values = ", ".join(linked if column == "linkedid" else mark for column in CALL_COLUMNS)
     conflict = (
         f"ON CONFLICT (node, callid) DO UPDATE SET "
+        f"linkedid = COALESCE({t}.linkedid, excluded.linkedid), "
         f"started_at = {smaller}({t}.started_at, excluded.started_at), "
         f"ended_at = {larger}({t}.ended_at, excluded.ended_at), "
         f"caller_number = CASE WHEN {t}.caller_number = '' THEN excluded.caller_number ELSE {t}.caller_number END, "
         f"caller_name = CASE WHEN {t}.caller_name = '' THEN excluded.caller_name ELSE {t}.caller_name END, "
         f"entry = COALESCE({t}.entry, excluded.entry)"
     )
-    conn.exec_driver_sql(_sql(conn, CALLS, CALL_COLUMNS, conflict), rows)
+    sql = f"INSERT INTO {t} ({', '.join(CALL_COLUMNS)}) VALUES ({values}) {conflict}"
+    # the linkedid's place takes the subquery's two parameters: node and callid
+    conn.exec_driver_sql(sql, [(row[0], row[1], row[0], row[1], *row[3:]) for row in rows])
+
+
+def link_cdr(conn: Connection, node: str, cdr_rows: list[tuple]) -> None:
+    """CDR records (CDR_COLUMNS order) into books_cdr, and their linkedid into the calls of
+    their uniqueid that are in the books already and have none."""
+    insert_new(conn, CDR, CDR_COLUMNS, cdr_rows)
+    links = {(row[3], node, row[1]) for row in cdr_rows if row[3]}
+    if links:
+        mark = "%s" if conn.dialect.name == "postgresql" else "?"
+        conn.exec_driver_sql(f"UPDATE {CALLS.name} SET linkedid = {mark} WHERE node = {mark} AND callid = {mark} "
+                             "AND linkedid IS NULL", sorted(links))
 
 
 def _known_entries(conn: Connection, node: str, callids: list[str]) -> dict[str, str | None]:
@@ -308,7 +335,10 @@ def write_batch(
     agent_events: list[AgentEvent],
     rejects: list[Reject],
     checkpoint: Checkpoint | None,
+    cdr_rows: list[tuple] = (),
 ) -> None:
+    if cdr_rows:
+        link_cdr(conn, node, list(cdr_rows))
     rows = call_rows(node, calls)
     write_calls(conn, node, rows)
     insert_new(conn, RINGS, RING_COLUMNS, rows["rings"])
@@ -377,13 +407,13 @@ class BatchWriter:
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller in close()
                     self._error = exc
 
-    def write(self, calls, agent_events, rejects, checkpoint) -> None:
+    def write(self, calls, agent_events, rejects, checkpoint, cdr_rows=()) -> None:
         if self._queue is None:
-            self._write(calls, agent_events, rejects, checkpoint)
+            self._write(calls, agent_events, rejects, checkpoint, cdr_rows)
             return
         if self._error is not None:
             raise self._error
-        self._queue.put((calls, agent_events, rejects, checkpoint))
+        self._queue.put((calls, agent_events, rejects, checkpoint, cdr_rows))
 
     def close(self) -> None:
         if self._queue is not None and self._thread is not None:
@@ -393,12 +423,12 @@ class BatchWriter:
         if self._error is not None:
             raise self._error
 
-    def _write(self, calls, agent_events, rejects, checkpoint) -> None:
+    def _write(self, calls, agent_events, rejects, checkpoint, cdr_rows=()) -> None:
         delay = self.first_delay
         for attempt in range(self.retries + 1):
             try:
                 with self.engine.begin() as conn:
-                    write_batch(conn, self.node, calls, agent_events, rejects, checkpoint)
+                    write_batch(conn, self.node, calls, agent_events, rejects, checkpoint, cdr_rows)
                 return
             except OperationalError as exc:
                 self.failures += 1
