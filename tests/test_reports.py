@@ -11,7 +11,10 @@ import pytest
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
-from books_day import CASES, at, write_books
+from books_day import CASES, NODE, at, write_books
+from pbxctl.books.assembler import Assembler
+from pbxctl.books.ingest import Ingestor, import_file
+from pbxctl.books.store import BatchWriter
 from pbxctl.books.agent_report import agent_report
 from pbxctl.books.call_log import CallSearch, call_log
 from pbxctl.books.queue_report import ALL_QUEUES, queue_report
@@ -138,6 +141,32 @@ def test_agent_report(engine):
     assert bob["login_time"] == 2 * 3600
     assert (bob["transfers"], bob["conferences"], bob["help_requests"]) == (1, 1, 1)
     assert bob["avg_handling"] == round((100 + 10 + 50 + 5 + 20 + 15) / 3, 1)
+
+
+def test_static_members_are_logged_in_from_the_window_or_the_pbx_start(engine, tmp_path):
+    static_site = tmp_path / "static.yaml"                                         # alice: support and sales
+    static_site.write_text(SITE.read_text().replace('"7001", login: dynamic', '"7001", login: static'))
+    site = load_site(static_site).site
+    assert site.agents["alice"].login == "static"
+    window = day_window()
+    request = ReportRequest("agents", "2026-11-10", agents=["alice", "bob"])
+    alice, bob = build_document(engine, site, request)["rows"]
+    assert alice["login_time"] == window.end_epoch - window.start_epoch           # no PBX start in the books
+    assert bob["login_time"] == 2 * 3600                                          # dynamic: ADDMEMBER..REMOVEMEMBER
+    assert alice["pause_by_reason"] == {"": 300, "lunch": 20 * 60}                # pauses count as before
+    # The books know the PBX started at 07:30 that day (queue_log's QUEUESTART): from then on.
+    import_file(_queue_start(tmp_path, at(10, "07:30")), Ingestor(BatchWriter(engine, NODE), Assembler()))
+    alice, _ = build_document(engine, site, request)["rows"]
+    assert alice["login_time"] == window.end_epoch - at(10, "07:30")
+    static = {"alice": ["sales", "support"]}
+    assert load_spans(engine, make_window("2026-11-11", None, "Europe/Oslo"), static_members=static)[-1].start == \
+        at(11, "00:00")                                                           # the next day: started before it
+
+
+def _queue_start(tmp_path, when: int):
+    log = tmp_path / "queue_log"
+    log.write_text(f"{when}|NONE|NONE|NONE|QUEUESTART|\n")
+    return log
 
 
 def test_call_log_tree_and_search(engine):

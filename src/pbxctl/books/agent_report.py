@@ -16,7 +16,9 @@ from pbxctl.books.report_rows import AgentLeg, AgentSpan, CallEvent, RingAttempt
 from pbxctl.books.report_window import ReportWindow
 
 AGENT_DEFINITIONS = {
-    "login_time": "seconds logged in to at least one queue (union over queues), within the window",
+    "login_time": "seconds logged in to at least one queue (union over queues), within the window; a static "
+    "member (login: static) is logged in to its queues from the window's start, or from the PBX's start "
+    "(QUEUESTART) in the window when the books hold none before it, to the window's end",
     "pause_by_reason": "seconds paused per reason (\"\" = no reason given), union over queues",
     "rung": "times the agent's phone was offered a queue caller",
     "not_answered": "offers the agent did not take (rang out, RINGNOANSWER, or taken by another member)",

@@ -5,18 +5,21 @@ A login runs from ADDMEMBER (or AGENTLOGIN) to REMOVEMEMBER (or AGENTLOGOFF) of 
 agent in the same queue; a pause from PAUSE to UNPAUSE, with PAUSEALL/UNPAUSEALL (queue
 NONE) applying to every queue. An interval still open at the window's end ends there; one
 that began before the window (its start line is before it) starts at the window.
-Static members log no ADDMEMBER: callers treat them as logged in for the whole window.
+Static members (written into the queue's config) log no ADDMEMBER: `static_logins` counts
+them logged in to each of their queues from the window's start — or from the PBX's start
+(QUEUESTART) in the window when the books hold none before the window — to its end.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Mapping
 
 STARTS = {"ADDMEMBER": "login", "AGENTLOGIN": "login", "AGENTCALLBACKLOGIN": "login", "PAUSE": "pause", "PAUSEALL": "pause"}
 ENDS = {"REMOVEMEMBER": "login", "AGENTLOGOFF": "login", "AGENTCALLBACKLOGOFF": "login", "UNPAUSE": "pause",
         "UNPAUSEALL": "pause"}
 ALL_QUEUES = "NONE"
+PBX_START = "QUEUESTART"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +63,17 @@ def intervals(events: Iterable, start: int, end: int) -> list[AgentInterval]:
     for key in list(open_):
         close(key, end)
     return sorted(found, key=lambda i: (i.agent, i.queue, i.kind, i.start))
+
+
+def static_logins(members: Mapping[str, Iterable[str]], pbx_starts: Iterable[int], start: int,
+                  end: int) -> list[AgentInterval]:
+    """Login intervals of static members (agent -> its queues, from the site) in a window.
+    `pbx_starts`: the times of QUEUESTART lines in the books. The PBX logs no stop, so a
+    static member counts as logged in while the site configures it, from the first start
+    the books know of (when it is inside the window) or the window's start."""
+    starts = sorted(at for at in pbx_starts if at < end)
+    begins = start if not starts or starts[0] <= start else starts[0]
+    if begins >= end:
+        return []
+    return [AgentInterval(agent, queue, "login", begins, end)
+            for agent, queues in sorted(members.items()) for queue in sorted(set(queues))]

@@ -106,6 +106,8 @@ class Assembler:
             self.agent_events.append(AgentEvent(at, line.queue, member, self.agent_of(member), event, reason))
         elif event == PBX_RESTART:
             self.finish_all(lost_at=at)
+            # Kept with the agent events: static members are logged in from the PBX's start.
+            self.agent_events.append(AgentEvent(at, line.queue, line.agent, line.agent, event, ""))
         else:
             self.ignored += 1
 

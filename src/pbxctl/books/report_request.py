@@ -14,6 +14,7 @@ from pbxctl.books.queue_report import queue_report
 from pbxctl.books.report_page import report_page
 from pbxctl.books.report_source import load_books, load_spans, tally_books
 from pbxctl.books.report_window import ReportError, ReportWindow, make_window
+from pbxctl.books.site_view import static_members
 
 KINDS = ("queues", "agents", "calls")
 FORMATS = ("table", "csv", "xlsx", "json", "html")
@@ -99,9 +100,11 @@ def queues_document(engine: Engine, c: Checked, node: str | None = None) -> dict
     return queue_report(tallies, c.window, c.queues, c.service_levels, c.short_abandon, c.target_pct)
 
 
-def agents_document(engine: Engine, c: Checked, queue_filter: bool, node: str | None = None) -> dict:
+def agents_document(engine: Engine, c: Checked, queue_filter: bool, node: str | None = None,
+                    static: dict[str, list[str]] | None = None) -> dict:
+    """`static`: the site's static members (agent -> queues), logged in without ADDMEMBER."""
     books = load_books(engine, c.window, node)
-    spans = load_spans(engine, c.window, node)
+    spans = load_spans(engine, c.window, node, static)
     return agent_report(c.agents, c.window, spans, books.rings, books.legs, books.events,
                         c.queues if queue_filter else None)
 
@@ -111,7 +114,7 @@ def build_document(engine: Engine, site, req: ReportRequest) -> dict:
     if req.kind == "queues":
         return queues_document(engine, c, req.node)
     if req.kind == "agents":
-        return agents_document(engine, c, bool(req.queues), req.node)
+        return agents_document(engine, c, bool(req.queues), req.node, static_members(site))
     search = CallSearch(req.number, req.agents[0] if req.agents else None, req.queues[0] if req.queues else None)
     if len(req.agents) > 1 or len(req.queues) > 1:
         raise ReportError("the call log searches one --agent and one --queue at a time")
@@ -126,6 +129,6 @@ def build_page(engine: Engine, site, req: ReportRequest, now: dt.datetime) -> tu
                                                                  w.time_of_day)), req.node)
     daily = queues_document(engine, with_window(c, ReportWindow(w.start, w.end, w.tz, "day", w.weekdays,
                                                                 w.time_of_day)), req.node)
-    agents = agents_document(engine, c, bool(req.queues), req.node)
+    agents = agents_document(engine, c, bool(req.queues), req.node, static_members(site))
     docs = {"hourly": hourly, "daily": daily, "agents": agents}
     return report_page(site.site, hourly, daily, agents, now.isoformat(timespec="seconds")), docs

@@ -11,11 +11,12 @@ wrap-up cut at the agent's next call — the ingestor stores on the row (`store.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Iterable, Mapping
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Engine
 
-from pbxctl.books.agent_time import ALL_QUEUES, intervals
+from pbxctl.books.agent_time import ALL_QUEUES, PBX_START, intervals, static_logins
 from pbxctl.books.queue_tally import CALLBACK, TALK, WAIT_BINS, Tally, TallyKey
 from pbxctl.books.report_rows import AgentLeg, AgentSpan, Books, Call, CallEvent, RingAttempt, Stint
 from pbxctl.books.report_window import ReportWindow
@@ -156,9 +157,11 @@ def load_books(engine: Engine, window: ReportWindow, node: str | None = None) ->
     return books
 
 
-def load_spans(engine: Engine, window: ReportWindow, node: str | None = None) -> list[AgentSpan]:
-    """Login and pause spans overlapping the window, from books_agent_events
-    (paired by `agent_time.intervals`)."""
+def load_spans(engine: Engine, window: ReportWindow, node: str | None = None,
+               static_members: Mapping[str, Iterable[str]] | None = None) -> list[AgentSpan]:
+    """Login and pause spans overlapping the window, from books_agent_events (paired by
+    `agent_time.intervals`), and the logins of the site's static members (agent -> queues;
+    `agent_time.static_logins`)."""
     params: dict = {"end": window.end_epoch}
     query = text(
         "SELECT a.at, a.queue, a.event, a.agent, a.reason FROM books_agent_events a "
@@ -166,8 +169,12 @@ def load_spans(engine: Engine, window: ReportWindow, node: str | None = None) ->
     )
     with engine.connect() as conn:
         rows = list(conn.execute(query, params))
+    found = intervals(rows, window.start_epoch, window.end_epoch)
+    if static_members:
+        starts = [row.at for row in rows if row.event == PBX_START]
+        found += static_logins(static_members, starts, window.start_epoch, window.end_epoch)
     return [
         AgentSpan(i.agent, i.start, i.end, None if i.queue == ALL_QUEUES else i.queue,
                   i.reason if i.kind == "pause" else None)
-        for i in intervals(rows, window.start_epoch, window.end_epoch)
+        for i in found
     ]

@@ -45,3 +45,15 @@ def wrapup_of(site: m.Site) -> Callable[[str, str], int | None]:
         return int(q.wrapup) if q is not None else None
 
     return wrapup
+
+
+def static_members(site: m.Site) -> dict[str, list[str]]:
+    """agent -> the queues it is a static member of (`login: static`: written into the
+    queue's config, so it logs no ADDMEMBER)."""
+    found: dict[str, list[str]] = {}
+    for queue_name, queue in site.queues.items():
+        for member in queue.members:
+            agent = site.agents.get(member.agent)
+            if agent is not None and agent.login == "static":
+                found.setdefault(member.agent, []).append(queue_name)
+    return found
