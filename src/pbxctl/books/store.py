@@ -322,10 +322,36 @@ def write_legs(conn: Connection, node: str, legs: list[tuple]) -> None:
     insert_new(conn, LEGS, LEG_COLUMNS, new_rows)
 
 
+# From this many rows on, PostgreSQL gets them by COPY into a scratch table and one
+# INSERT ... SELECT: a row-by-row INSERT costs the server far more (the live follower's
+# small batches stay row by row).
+COPY_FROM_ROWS = 500
+
+
 def insert_new(conn: Connection, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
     """Rows (tuples in `columns` order) that are not there yet; the others change nothing."""
-    if rows:
-        conn.exec_driver_sql(_sql(conn, table, columns, "ON CONFLICT DO NOTHING"), rows)
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_FROM_ROWS:
+        _copy_new(conn, table, columns, rows)
+        return
+    conn.exec_driver_sql(_sql(conn, table, columns, "ON CONFLICT DO NOTHING"), rows)
+
+
+def _copy_new(conn: Connection, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """insert_new on PostgreSQL by COPY: a temporary table of the batch's rows (dropped at
+    the commit), then the ones not there yet in one statement (ON CONFLICT DO NOTHING also
+    skips a row repeated within the batch)."""
+    names = ", ".join(columns)
+    scratch = f"scratch_{table.name}"
+    cursor = conn.connection.dbapi_connection.cursor()
+    cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {scratch} ON COMMIT DELETE ROWS AS "
+                   f"SELECT {names} FROM {table.name} WITH NO DATA")
+    with cursor.copy(f"COPY {scratch} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    cursor.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {scratch} ON CONFLICT DO NOTHING")
+    cursor.execute(f"TRUNCATE {scratch}")
 
 
 def write_batch(
