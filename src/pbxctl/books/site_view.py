@@ -48,9 +48,12 @@ def wrapup_of(site: m.Site) -> Callable[[str, str], int | None]:
 
 
 def static_members(site: m.Site) -> dict[str, list[str]]:
-    """agent -> the queues it is a static member of (`login: static`: written into the
-    queue's config, so it logs no ADDMEMBER)."""
+    """agent -> the queues it is a static member of (`login: static`: written into
+    app_queue's config, so it logs no ADDMEMBER). Asterisk only: on FreeSWITCH the
+    controller books every agent's status changes (freeswitch/agent_events.py)."""
     found: dict[str, list[str]] = {}
+    if site.pbx.backend != "asterisk":
+        return found
     for queue_name, queue in site.queues.items():
         for member in queue.members:
             agent = site.agents.get(member.agent)
