@@ -148,3 +148,32 @@ def test_a_line_that_is_not_the_template_is_rejected_with_its_place(tmp_path):
                                 "Master.csv:3: not UTF-8 (byte 0xff)"]
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM books_rejects")).scalar() == 2
+
+
+def test_a_rename_rotation_loses_no_line_while_following_or_while_down(tmp_path):
+    """mod_cdr_csv's rotation renames Master.csv and opens a new one: the lines written to the
+    old file after the last poll are read before the new file's, by a running follower and by
+    one restarted after the rotation (the old inode found beside the file)."""
+    lines = CDR.read_bytes().splitlines(keepends=True)
+    whole = engine_for(f"sqlite:///{tmp_path / 'whole.db'}")
+    (tmp_path / "whole.csv").write_bytes(b"".join(lines))
+    follower(whole, tmp_path / "whole.csv").poll()
+    third = len(lines) // 3
+
+    for case in ("following", "down"):
+        engine = engine_for(f"sqlite:///{tmp_path / f'{case}.db'}")
+        directory = tmp_path / case
+        directory.mkdir()
+        live = directory / "Master.csv"
+        live.write_bytes(b"".join(lines[:third]))
+        f = follower(engine, live)
+        f.poll()
+        with open(live, "ab") as handle:  # written after the last poll, before the rotation
+            handle.write(b"".join(lines[third:2 * third]))
+        live.rename(directory / "Master.csv.2026-12-02-03-40-00")
+        live.write_bytes(b"".join(lines[2 * third:]))
+        if case == "down":
+            f = follower(engine, live)  # a new process, after the rotation
+        f.poll()
+        f.poll()
+        assert all_rows(engine) == all_rows(whole), case

@@ -6,8 +6,10 @@ The checkpoint (inode, offset, a digest of the first line) is written in the sam
 transaction as the calls read up to it (books.store.BatchWriter). After a restart the
 file is read again from the oldest offer row still waiting for its member row, so a call
 cut by the restart is booked whole; rows read twice change nothing (natural keys). A
-file that was replaced (another inode, another first line, shorter than the checkpoint:
-mod_cdr_csv's rotate-on-HUP or a copytruncate) is read from its start.
+file rotated by rename (mod_cdr_csv's rotate on HUP or size: `Master.csv` ->
+`Master.csv.<time>`) is read to its end before the new file, also when the service was down
+across the rotation (the old inode is found beside the file); a copytruncate (shorter than
+the checkpoint, or another first line) is read from the start.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import BinaryIO, Callable
 
 import structlog
 from sqlalchemy.engine import Engine
@@ -37,7 +39,17 @@ OFFER_HORIZON_LINES = 50_000
 
 def head_of(path: Path) -> str:
     with open(path, "rb") as handle:
-        return hashlib.blake2b(handle.readline(), digest_size=8).hexdigest()
+        return head_of_handle(handle)
+
+
+def head_of_handle(handle: BinaryIO) -> str:
+    """A digest of the first line of the open file (also after its name moved on)."""
+    first = os.pread(handle.fileno(), 1 << 16, 0).split(b"\n", 1)
+    line = first[0] + b"\n" if len(first) == 2 else first[0]
+    return hashlib.blake2b(line, digest_size=8).hexdigest()
+
+
+EMPTY_HEAD = hashlib.blake2b(b"", digest_size=8).hexdigest()
 
 
 @dataclass
@@ -59,10 +71,14 @@ class CdrFollower:
         self._offset = 0
         self._line_no = 0
         self._offsets: dict[int, int] = {}  # line number -> offset, for lines with waiting offers
+        self._handle: BinaryIO | None = None  # the file being read: kept open across a rename
+        self._head = ""
 
     def start(self, engine: Engine) -> None:
-        """From the stored checkpoint if it is this file's, else from the start (also after
-        a batch the database did not take: nothing read since the checkpoint was booked)."""
+        """From the stored checkpoint if it is this file's (or the file a rename rotation
+        moved it to), else from the start (also after a batch the database did not take:
+        nothing read since the checkpoint was booked)."""
+        self._close()
         self._inode, self._offset, self._line_no, self._offsets = 0, 0, 0, {}
         self.assembler.forget_before(1 << 62)
         cp = load_checkpoint(engine, self.node, SOURCE)
@@ -70,29 +86,70 @@ class CdrFollower:
             return
         st = os.stat(self.path)
         if cp.inode == st.st_ino and cp.head == head_of(self.path) and cp.offset <= st.st_size:
-            self._inode, self._offset, self._line_no = cp.inode, cp.replay_offset, cp.replay_line_no
+            self._open(self.path, cp.replay_offset, cp.replay_line_no)
+            return
+        old = self._rotated_copy(cp.inode) if cp.inode != st.st_ino else None
+        if old is not None and head_of(old) == cp.head:
+            log.info("books_catching_up_rotated", source=SOURCE, path=str(old), offset=cp.offset)
+            self._open(old, cp.replay_offset, cp.replay_line_no)
 
     def poll(self) -> int:
         """Read what was added since the last poll; the calls booked."""
-        if not self.path.exists():
-            return 0
+        if not self.path.exists():  # between the rename and FreeSWITCH's reopen
+            return self._drain() if self._handle is not None else 0
         st = os.stat(self.path)
-        if st.st_ino != self._inode or st.st_size < self._offset:
-            if self._inode:
-                log.info("books_cdr_replaced", path=str(self.path))
-            self._inode, self._offset, self._line_no, self._offsets = st.st_ino, 0, 0, {}
         booked = 0
-        with open(self.path, "rb") as handle:
-            handle.seek(self._offset)
-            while True:
-                calls, rejects, done = self._read_batch(handle)
-                if not calls and not rejects and not done:
-                    break
-                self.writer.write(calls, [], rejects, self._checkpoint())
-                booked += len(calls)
-                if not done:
-                    break
+        if self._handle is not None and st.st_ino != self._inode:
+            booked += self._drain()  # the rotated file to its end first
+            log.info("books_cdr_rotated", path=str(self.path))
+            self._close()
+            self._offsets = {}
+            self._open(self.path, 0, 0)
+        elif self._handle is None:
+            self._open(self.path, 0, 0)
+        elif st.st_size < self._offset or (self._offset and head_of(self.path) != self._head):
+            log.info("books_cdr_replaced", path=str(self.path))  # copytruncate, or another file
+            self._offsets = {}
+            self._open(self.path, 0, 0)
+        return booked + self._drain()
+
+    def _drain(self) -> int:
+        assert self._handle is not None
+        if self._head == EMPTY_HEAD:  # opened while empty: its first line may be here now
+            self._head = head_of_handle(self._handle)
+        booked = 0
+        self._handle.seek(self._offset)
+        while True:
+            calls, rejects, done = self._read_batch(self._handle)
+            if not calls and not rejects and not done:
+                break
+            self.writer.write(calls, [], rejects, self._checkpoint())
+            booked += len(calls)
+            if not done:
+                break
         return booked
+
+    def _open(self, path: Path, offset: int, line_no: int) -> None:
+        self._close()
+        self._handle = open(path, "rb")
+        self._inode = os.fstat(self._handle.fileno()).st_ino
+        self._head = head_of_handle(self._handle)
+        self._offset, self._line_no = offset, line_no
+
+    def _close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+        self._handle = None
+
+    def _rotated_copy(self, inode: int) -> Path | None:
+        """The file a rename rotation moved our inode to (Master.csv.2026-12-02-03-40-00)."""
+        for candidate in self.path.parent.glob(self.path.name + "*"):
+            try:
+                if candidate != self.path and candidate.stat().st_ino == inode:
+                    return candidate
+            except OSError:
+                continue
+        return None
 
     def _read_batch(self, handle) -> tuple[list, list[Reject], bool]:
         """Up to BATCH_LINES complete lines; `done` is False once the file's end was reached."""
@@ -128,7 +185,7 @@ class CdrFollower:
         replay_line, replay_offset = (oldest - 1, self._offsets[oldest]) if oldest in self._offsets else (
             self._line_no, self._offset)
         return Checkpoint(SOURCE, str(self.path), self._inode, self._offset, self._line_no, replay_offset, replay_line,
-                          head_of(self.path))
+                          self._head)
 
 
 def cdr_follower(site: m.Site, engine: Engine, base_dir: Path, node: str,
