@@ -185,6 +185,18 @@ def paused_gc():
         gc.collect()
 
 
+def rotated_copy(path: Path, inode: int) -> Path | None:
+    """The file a rename rotation moved `inode` to, beside `path` (queue_log.1,
+    queue_log-2026..., Master.csv.2026-12-02-03-40-00)."""
+    for candidate in path.parent.glob(path.name + "*"):
+        try:
+            if candidate != path and candidate.stat().st_ino == inode:
+                return candidate
+        except OSError:
+            continue
+    return None
+
+
 class LogFollower:
     """Follows one of the PBX's logs (queue_log with an `Ingestor`, the CDR file with a
     `cdr.CdrIngestor`): call `poll()` every second or so (from a thread: the writes are
@@ -226,16 +238,6 @@ class LogFollower:
             self.handle, self.path.name, self.offset, self.line_no, final, self._checkpoint
         )
 
-    def _rotated_copy(self, inode: int) -> Path | None:
-        """The file a rename rotation moved our inode to (queue_log.1, queue_log-2026...)."""
-        for candidate in self.path.parent.glob(self.path.name + "*"):
-            try:
-                if candidate != self.path and candidate.stat().st_ino == inode:
-                    return candidate
-            except OSError:
-                continue
-        return None
-
     def start(self) -> None:
         """Resume from the checkpoint (catching up on what was written while down)."""
         cp = load_checkpoint(self.ingestor.writer.engine, self.node, self.source)
@@ -253,7 +255,7 @@ class LogFollower:
         if cp.inode == stat.st_ino and stat.st_size >= cp.offset and head_digest(self.path) == cp.head:
             self._open(self.path, cp.replay_offset, cp.replay_line_no)
             return
-        old = self._rotated_copy(cp.inode) if cp.inode != stat.st_ino else None
+        old = rotated_copy(self.path, cp.inode) if cp.inode != stat.st_ino else None
         if old is not None and head_digest(old) == cp.head:
             log.info("books_catching_up_rotated", source=self.source, path=str(old), offset=cp.offset)
             self._open(old, cp.replay_offset, cp.replay_line_no)

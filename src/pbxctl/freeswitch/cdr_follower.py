@@ -24,6 +24,7 @@ from typing import BinaryIO, Callable
 import structlog
 from sqlalchemy.engine import Engine
 
+from pbxctl.books.ingest import rotated_copy
 from pbxctl.books.store import BatchWriter, Checkpoint, Reject, load_checkpoint
 from pbxctl.freeswitch.cdr import BadRecord, CdrAssembler, parse_line, queue_mapping
 from pbxctl.site import model as m
@@ -88,7 +89,7 @@ class CdrFollower:
         if cp.inode == st.st_ino and cp.head == head_of(self.path) and cp.offset <= st.st_size:
             self._open(self.path, cp.replay_offset, cp.replay_line_no)
             return
-        old = self._rotated_copy(cp.inode) if cp.inode != st.st_ino else None
+        old = rotated_copy(self.path, cp.inode) if cp.inode != st.st_ino else None
         if old is not None and head_of(old) == cp.head:
             log.info("books_catching_up_rotated", source=SOURCE, path=str(old), offset=cp.offset)
             self._open(old, cp.replay_offset, cp.replay_line_no)
@@ -140,16 +141,6 @@ class CdrFollower:
         if self._handle is not None:
             self._handle.close()
         self._handle = None
-
-    def _rotated_copy(self, inode: int) -> Path | None:
-        """The file a rename rotation moved our inode to (Master.csv.2026-12-02-03-40-00)."""
-        for candidate in self.path.parent.glob(self.path.name + "*"):
-            try:
-                if candidate != self.path and candidate.stat().st_ino == inode:
-                    return candidate
-            except OSError:
-                continue
-        return None
 
     def _read_batch(self, handle) -> tuple[list, list[Reject], bool]:
         """Up to BATCH_LINES complete lines; `done` is False once the file's end was reached."""
