@@ -21,8 +21,8 @@ from pbxctl.asterisk.supervision_control import SupervisionControl
 from pbxctl.domain.agent_membership import Action, LiveMember, Wanted, plan_request, reconcile
 from pbxctl.service.runtime import CommandFailed
 from pbxctl.site.load import LoadedSite
-from pbxctl.storage.agent_memberships import AgentMembership, load_memberships, save_memberships
-from pbxctl.storage.queue_calls import QueueCallRecord, queue_calls_since, record_queue_calls
+from pbxctl.storage.agent_memberships import AgentMembership, save_memberships, wanted_memberships
+from pbxctl.storage.queue_calls import QueueCallRecord, calls_ended_today, record_queue_calls
 
 log = structlog.get_logger("pbxctl.controller")
 
@@ -62,24 +62,14 @@ class QueueController:
 
     # -- set-up
     def load_wanted(self) -> None:
-        self.wanted = {
-            (r.agent, r.queue): Wanted(r.agent, r.queue, r.logged_in, r.paused, r.reason)
-            for r in load_memberships(self.engine)
-        }
+        self.wanted = wanted_memberships(self.engine)
 
     def on_call_ended(self, listener: Callable[[CallEnded], None]) -> None:
         self._listeners.append(listener)
 
     def restore_today(self) -> int:
         """Today's counters from the books (calls that ended before this process started)."""
-        midnight = dt.datetime.combine(dt.date.today(), dt.time()).astimezone(dt.timezone.utc)
-        rows = queue_calls_since(self.engine, midnight)
-        calls = [
-            CallEnded(r.queue, r.uniqueid, r.caller_id, _epoch(r.joined_at), _epoch(r.ended_at), r.outcome,
-                      r.wait_seconds, r.agent)
-            for r in rows
-        ]
-        return self.state.restore_today(calls, self.clock())
+        return self.state.restore_today(calls_ended_today(self.engine), self.clock())
 
     async def run(self) -> None:
         await asyncio.to_thread(self.load_wanted)
@@ -283,11 +273,6 @@ def _partial(done: list[str], failure: str) -> str:
     if not done:
         return f"not changed: {failure}"
     return f"partly done ({'; '.join(done)}), then failed: {failure}"
-
-
-def _epoch(when: dt.datetime) -> float:
-    # SQLite hands datetimes back naive; they were written in UTC.
-    return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
 def _utc(epoch: float) -> dt.datetime:

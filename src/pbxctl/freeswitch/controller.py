@@ -37,8 +37,8 @@ from pbxctl.freeswitch.member_actions import accepted, commands, describe, live_
 from pbxctl.freeswitch.queue_state import LOGGED_IN, CallEnded, QueueState
 from pbxctl.service.runtime import CommandFailed, LinkDown
 from pbxctl.site.load import LoadedSite
-from pbxctl.storage.agent_memberships import AgentMembership, load_memberships, save_memberships
-from pbxctl.storage.queue_calls import QueueCallRecord, queue_calls_since, record_queue_calls
+from pbxctl.storage.agent_memberships import AgentMembership, save_memberships, wanted_memberships
+from pbxctl.storage.queue_calls import QueueCallRecord, calls_ended_today, record_queue_calls
 
 log = structlog.get_logger("pbxctl.freeswitch.controller")
 
@@ -79,22 +79,12 @@ class EslController:
     def load_wanted(self) -> None:
         if self.engine is None:
             return
-        self.wanted = {
-            (r.agent, r.queue): Wanted(r.agent, r.queue, r.logged_in, r.paused, r.reason)
-            for r in load_memberships(self.engine)
-        }
+        self.wanted = wanted_memberships(self.engine)
 
     def restore_today(self) -> int:
         if self.engine is None:
             return 0
-        midnight = dt.datetime.combine(dt.date.today(), dt.time()).astimezone(dt.timezone.utc)
-        rows = queue_calls_since(self.engine, midnight)
-        calls = [
-            CallEnded(r.queue, r.uniqueid, r.caller_id, _epoch(r.joined_at), _epoch(r.ended_at), r.outcome,
-                      r.wait_seconds, r.agent)
-            for r in rows
-        ]
-        return self.state.restore_today(calls, self.clock())
+        return self.state.restore_today(calls_ended_today(self.engine), self.clock())
 
     def on_call_ended(self, listener: Callable[[CallEnded], None]) -> None:
         self._listeners.append(listener)
@@ -358,10 +348,6 @@ def _status_set_by(text: str) -> str | None:
     if not text.startswith(prefix):
         return None
     return text[len(prefix):].split(" ", 1)[1].strip("'")
-
-
-def _epoch(when: dt.datetime) -> float:
-    return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
 def _utc(epoch: float) -> dt.datetime:

@@ -12,6 +12,8 @@ import datetime as dt
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
+from pbxctl.domain.agent_membership import Wanted
+
 
 class AgentMembership(SQLModel, table=True):
     __tablename__ = "agent_memberships"
@@ -36,3 +38,11 @@ def save_memberships(engine: Engine, rows: list[AgentMembership]) -> None:
         for row in rows:
             session.merge(row)
         session.commit()
+
+
+def wanted_memberships(engine: Engine) -> dict[tuple[str, str], Wanted]:
+    """What pbxctl was last asked for, per (agent, queue): re-applied after every resync."""
+    return {
+        (r.agent, r.queue): Wanted(r.agent, r.queue, r.logged_in, r.paused, r.reason)
+        for r in load_memberships(engine)
+    }

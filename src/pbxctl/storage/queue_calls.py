@@ -9,6 +9,8 @@ import datetime as dt
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
+from pbxctl.domain.queue_view import CallEnded
+
 
 class QueueCallRecord(SQLModel, table=True):
     __tablename__ = "queue_calls"
@@ -33,3 +35,18 @@ def record_queue_calls(engine: Engine, rows: list[QueueCallRecord]) -> None:
 def queue_calls_since(engine: Engine, since: dt.datetime) -> list[QueueCallRecord]:
     with Session(engine) as session:
         return list(session.exec(select(QueueCallRecord).where(QueueCallRecord.ended_at >= since)))
+
+
+def calls_ended_today(engine: Engine) -> list[CallEnded]:
+    """Today's (local date) ended queue calls, to restore the live counters after a restart."""
+    midnight = dt.datetime.combine(dt.date.today(), dt.time()).astimezone(dt.timezone.utc)
+    return [
+        CallEnded(r.queue, r.uniqueid, r.caller_id, _epoch(r.joined_at), _epoch(r.ended_at), r.outcome,
+                  r.wait_seconds, r.agent)
+        for r in queue_calls_since(engine, midnight)
+    ]
+
+
+def _epoch(when: dt.datetime) -> float:
+    # SQLite hands datetimes back naive; they were written in UTC.
+    return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
