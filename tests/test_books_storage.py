@@ -27,7 +27,7 @@ from books_day import CASES, NODE
 
 
 UTC = dt.timezone.utc
-HEAD = "0005"
+HEAD = "0006"
 FIXTURES = Path(__file__).parent / "fixtures" / "storage"
 REPO = Path(__file__).resolve().parent.parent
 BOOKS = {"books_calls", "books_queue_stints", "books_agent_rings", "books_agent_legs", "books_transfers",

@@ -22,6 +22,7 @@ from typing import Callable
 from pbxctl.asterisk.agent_codes import agent_code_handler
 from pbxctl.asterisk.callback_codes import callback_code_handler
 from pbxctl.asterisk.callback_dialer import CallbackDialer
+from pbxctl.asterisk.callback_results import CallbackResults
 from pbxctl.asterisk.ami_link import AmiEndpoint, AmiLink
 from pbxctl.asterisk.controller import QueueController
 from pbxctl.ivr.clock import FixedClock
@@ -73,6 +74,11 @@ def build_services(site_file: Path, loaded: LoadedSite, clock: FixedClock | None
     engine = engine_for(database_url(loaded.site.site, loaded.site.storage.url))
     secret = resolve_secret(ast.ami.secret, "pbx.asterisk.ami.secret", loaded.base_dir)
     controller: QueueController  # the link's callbacks reach it once it exists (below)
+    results = CallbackResults(holder.get, engine)
+
+    def on_event(message) -> None:
+        controller.on_event(message)
+        results.on_event(message)
 
     async def on_ready(ready: AmiLink) -> None:
         await log_missing_privileges(ready, ast.ami.username)
@@ -80,7 +86,7 @@ def build_services(site_file: Path, loaded: LoadedSite, clock: FixedClock | None
 
     link = AmiLink(
         AmiEndpoint(ast.ami.host, ast.ami.port, ast.ami.username, secret),
-        on_event=lambda message: controller.on_event(message),
+        on_event=on_event,
         on_ready=on_ready,
         keepalive_s=ast.ami.keepalive,
         keepalive_timeout_s=ast.ami.keepalive_timeout,
@@ -113,7 +119,7 @@ def build_services(site_file: Path, loaded: LoadedSite, clock: FixedClock | None
         api_token=service_token(loaded),
     )
     books = queue_log_follower(loaded.site, engine, loaded.base_dir, agent_by_interface(loaded.site))
-    dialer = CallbackDialer(holder.get, engine, controller, link)
+    dialer = CallbackDialer(holder.get, engine, controller, link, books_ready=asyncio.Event())
     cdr = cdr_follower(loaded.site, engine, loaded.base_dir)
     return AsteriskServices(holder, controller, supervision, monitor, ivr, books, cdr, dialer, runtime)
 
@@ -141,7 +147,7 @@ async def run_services(services: AsteriskServices, http_port: int | None = None,
     )
     announce(f"pbxctl for site {loaded.site.site}: {where}")
     jobs = (server.serve_forever(), services.holder.watch(), services.controller.run(), services.monitor.run(),
-            follow(services.books), follow(services.cdr), ReportScheduler(services.holder.get, services.runtime.books).run(),
+            follow(services.books, caught_up=services.dialer.books_ready), follow(services.cdr), ReportScheduler(services.holder.get, services.runtime.books).run(),
             keep_fed(services.holder.get, services.runtime.books), services.dialer.run())
     try:
         async with server:

@@ -76,6 +76,7 @@ EVENTS = SimpleNamespace(
     transfer="PbxctlTransfer",
     transfer_return="PbxctlTransferReturn",
     conference="PbxctlConference",
+    callback_result="PbxctlCallbackResult",
 )
 # queue_log events the dialplan adds (the books read them): a three-way call (Asterisk
 # writes none), the entry number a call came in on, the caller as they dialled in (before
@@ -93,6 +94,8 @@ QUEUE_LOG_HELP = "PBXCTLHELP"
 # agent answered the ring back (back).
 XFER_STEPS = SimpleNamespace(with_return="with_return", answered="answered", returned="returned", back="back")
 QUEUE_LOG_CALLBACK = "PBXCTLCALLBACK"  # an IVR callback request (data: the number), counted by the queue report
+# How a callback call ended, on the customer's call (books/callback_line.py has its fields).
+QUEUE_LOG_CALLBACK_RESULT = "PBXCTLCBRESULT"
 
 # AGI scripts the dialplan calls: agi://HOST:PORT/<script>.
 SCRIPTS = SimpleNamespace(
@@ -168,6 +171,10 @@ CALLBACK_CONTEXT = "PBXCTL_CALLBACK_CONTEXT"  # the outbound context the custome
 CALLBACK_RING = "PBXCTL_CALLBACK_RING"      # seconds the customer's phone rings
 CALLBACK_KEY = "PBXCTL_CALLBACK_KEY"        # automatic callbacks: the key the customer presses to accept
 CALLBACK_PROMPT = "PBXCTL_CALLBACK_PROMPT"  # ... and what the customer hears first
+CALLBACK_QUEUE = "PBXCTL_CALLBACK_QUEUE"    # the entry's queue (its result's queue_log line)
+CALLBACK_CALLID = "PBXCTL_CALLBACK_CALLID"  # the customer's call in the books the result joins
+CALLBACK_AGENT = "PBXCTL_CALLBACK_AGENT"    # the agent (site key) who calls back
+CALLBACK_RESULT = "PBXCTL_CALLBACK_RESULT"  # the hangup handler's result text (queue_log and UserEvent)
 ACCEPT = "PBXCTL_ACCEPT"                    # the key the customer pressed
 ACCEPTED = "PBXCTL_ACCEPTED"                # SHARED() "1" on the agent's channel once the customer accepted
 PBXCTL_VARIABLES = frozenset(
@@ -177,7 +184,7 @@ PBXCTL_VARIABLES = frozenset(
 ASTERISK_VARIABLES = frozenset({
     "AGISTATUS", "QUEUESTATUS", "QUEUE_PRIO", "QUEUE_MAX_PENALTY", "QUEUE_RAISE_PENALTY",
     "DYNAMIC_FEATURES", "TRANSFER_CONTEXT", "MEMBERINTERFACE", "BRIDGEPEER", "SPY_EXIT_CONTEXT",
-    "DIALSTATUS", "UNIQUEID", "AGIEXITONHANGUP", "MEMBERNAME", "ANSWEREDTIME", "GOSUB_RESULT", "CHANNEL",
+    "DIALSTATUS", "UNIQUEID", "AGIEXITONHANGUP", "MEMBERNAME", "ANSWEREDTIME", "DIALEDTIME", "GOSUB_RESULT", "CHANNEL",
 })
 
 

@@ -6,6 +6,10 @@ passed without a line of its own: pbxctl's PBXCTLEXIT and an overflow's next ENT
 come right after a stint ends, and same-second lines may be written out of order. Then
 `build_call` makes the call and the lines are dropped. A PBX restart (QUEUESTART) ends
 every open stint as lost; so does silence longer than `give_up` seconds.
+
+A callback's result (PBXCTLCBRESULT) names the customer's call, which usually ended long
+before: when that call is not being assembled, the line is booked at once, a piece of the
+call of its own (nothing follows it that it must wait for).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import heapq
 from dataclasses import dataclass
 from typing import Callable
 
+from pbxctl.books.callback_line import EVENT as CALLBACK_RESULT
 from pbxctl.books.calls import Call, build_call, identity
 from pbxctl.books.queue_log import AGENT_EVENTS, CALL_EVENTS, PBX_RESTART, PBXCTL_PREFIX, QueueLogLine
 
@@ -85,6 +90,9 @@ class Assembler:
         if event in CALL_EVENTS or event[:6] == PBXCTL_PREFIX and callid and callid != "NONE":
             pending = self.pending.get(callid)
             if pending is None:
+                if event == CALLBACK_RESULT:
+                    self.calls.append(build_call([line], self.agent_of, self.wrapup_of))
+                    return
                 pending = self.pending[callid] = _Pending(offset, line_no)
                 heapq.heappush(self._due, (at + self.settle, callid))
             pending.lines.append(line)

@@ -44,11 +44,15 @@ def cdr_follower(site: m.Site, engine: Engine, base_dir: Path) -> LogFollower:
     return LogFollower(_site_path(site.pbx.asterisk.cdr_file, base_dir), CdrIngestor(BatchWriter(engine, node)), node)
 
 
-async def follow(follower: LogFollower, interval: float = POLL_SECONDS) -> None:
+async def follow(follower: LogFollower, interval: float = POLL_SECONDS, caught_up: asyncio.Event | None = None) -> None:
+    """`caught_up` is set after the first pass over the log (what was written while the
+    service was down is in the books then)."""
     log.info("books_following", source=follower.source, path=str(follower.path), node=follower.node)
     while True:
         try:
             await asyncio.to_thread(follower.poll)
+            if caught_up is not None:
+                caught_up.set()
         except StoreFailed as exc:
             log.error("books_batch_not_stored", source=follower.source, error=str(exc), path=str(follower.path))
             follower.reset()

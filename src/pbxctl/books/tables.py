@@ -154,6 +154,9 @@ class BooksPbxctlEvent(SQLModel, table=True):
     __table_args__ = (
         Index("ix_books_pbxctl_events_callbacks", "at", sqlite_where=text("event = 'PBXCTLCALLBACK'"),
               postgresql_where=text("event = 'PBXCTLCALLBACK'")),
+        # The callback list reads the callback results (PBXCTLCBRESULT) from here (0006).
+        Index("ix_books_pbxctl_events_cbresults", "at", sqlite_where=text("event = 'PBXCTLCBRESULT'"),
+              postgresql_where=text("event = 'PBXCTLCBRESULT'")),
     )
 
     node: str = Field(primary_key=True)

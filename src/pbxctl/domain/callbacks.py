@@ -45,10 +45,12 @@ class CallbackError(ValueError):
 
 @dataclass(frozen=True)
 class Attempt:
-    at: dt.datetime
+    at: dt.datetime  # when it ended (retries count from here)
     result: str
     agent: str | None = None
-    call_id: str | None = None
+    call_id: str | None = None  # the callback call's uniqueid: with the entry, the attempt's natural key
+    started_at: dt.datetime | None = None  # when the customer was dialled
+    answered_at: dt.datetime | None = None  # when the customer answered
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,9 @@ class CallbackEntry:
     closed_at: dt.datetime | None = None
     call_ids: tuple[str, ...] = ()
     id: int | None = None
+    # The call (its uniqueid) that holds an in-progress entry: its result, however late it
+    # arrives, is told from another take's.
+    take_call: str | None = None
 
     @property
     def attempts_since_last_call(self) -> tuple[Attempt, ...]:
@@ -98,6 +103,10 @@ class QueueRules:
     attempts: int = 3
     hours: OpeningHours | None = None
     during: frozenset[str] = frozenset({"open"})
+
+
+# A queue without callback settings (IVR requests are listed there too).
+DEFAULT_RULES = QueueRules()
 
 
 def abandon_counts(rules: QueueRules, wait_seconds: float, number: str) -> tuple[bool, str]:
@@ -149,21 +158,22 @@ def close_on_answered_call(entry: CallbackEntry, queue: str, number: str, answer
                    call_ids=entry.call_ids + ((call_id,) if call_id and call_id not in entry.call_ids else ()))
 
 
-def take(entry: CallbackEntry, agent: str) -> CallbackEntry:
-    """An agent takes the entry (manual list, `*47`, or an automatic callback's agent)."""
+def take(entry: CallbackEntry, agent: str, call: str | None = None) -> CallbackEntry:
+    """An agent takes the entry (manual list, `*47`, or an automatic callback's agent);
+    `call`: the uniqueid of the call that will dial it."""
     if entry.status not in (Status.open, Status.unanswered):
         held = f" by {entry.agent}" if entry.agent else ""
         raise CallbackError(f"callback {entry.id or ''} is {entry.status.value}{held}: only open or unanswered ones can be taken")
     if not entry.number:
         raise CallbackError(f"callback {entry.id or ''} has no number (an anonymous caller): it can only be closed")
-    return replace(entry, status=Status.in_progress, agent=agent)
+    return replace(entry, status=Status.in_progress, agent=agent, take_call=call)
 
 
 def release(entry: CallbackEntry) -> CallbackEntry:
     """An agent gives an entry back without an attempt (the agent's phone did not answer)."""
     if entry.status is not Status.in_progress:
         return entry
-    return replace(entry, status=Status.open)
+    return replace(entry, status=Status.open, take_call=None)
 
 
 def record_attempt(entry: CallbackEntry, attempt: Attempt, rules: QueueRules) -> CallbackEntry:
@@ -173,7 +183,7 @@ def record_attempt(entry: CallbackEntry, attempt: Attempt, rules: QueueRules) ->
         raise ValueError(f"unknown attempt result {attempt.result!r}")
     if entry.status in FINISHED:
         raise CallbackError(f"callback {entry.id or ''} is already {entry.status.value}")
-    done = replace(entry, attempts=entry.attempts + (attempt,), agent=attempt.agent or entry.agent)
+    done = replace(entry, attempts=entry.attempts + (attempt,), agent=attempt.agent or entry.agent, take_call=None)
     if attempt.result == "answered":
         return replace(done, status=Status.answered)
     if attempt.result == "refused":  # never dialable as it stands: a person must look at it
@@ -198,6 +208,53 @@ def dial_outcome(dial_status: str, answered_seconds: float, accepted: bool | Non
             return "answered" if accepted else "not_accepted"
         return "answered" if answered_seconds >= MIN_TALK_S else "not_accepted"
     return {"NOANSWER": "no_answer", "BUSY": "busy", "CANCEL": "agent_gone"}.get(status, "failed")
+
+
+@dataclass(frozen=True)
+class CallbackResult:
+    """How one callback call ended, as the dialplan's hangup handler tells it (live as an
+    AMI UserEvent, and in queue_log as a PBXCTLCBRESULT line): the same facts either way,
+    so the two are one attempt (its natural key: entry and `call_id`)."""
+
+    entry_id: int
+    call_id: str              # the callback call's uniqueid (the agent's channel)
+    ended_at: dt.datetime
+    dial_status: str          # DIALSTATUS; "" when the customer was never dialled
+    dialed_seconds: float = 0.0
+    answered_seconds: float = 0.0
+    accept_key: str = ""      # the key the customer was asked for ("" for `*47`: none asked)
+    accepted: bool = False
+    agent: str | None = None
+
+    @property
+    def outcome(self) -> str | None:
+        return dial_outcome(self.dial_status, self.answered_seconds, self.accepted if self.accept_key else None)
+
+    def attempt(self) -> Attempt:
+        started = self.ended_at - dt.timedelta(seconds=self.dialed_seconds) if self.dialed_seconds else None
+        answered = (self.ended_at - dt.timedelta(seconds=self.answered_seconds)
+                    if self.dial_status.strip().upper() == "ANSWER" else None)
+        return Attempt(self.ended_at, self.outcome or "failed", self.agent, self.call_id, started, answered)
+
+
+def apply_result(entry: CallbackEntry, result: CallbackResult, rules: QueueRules) -> CallbackEntry:
+    """A callback call's end on its entry, however often and in whatever order it is told.
+    The same call again changes nothing. A call that never dialled the customer gives the
+    entry back only while that call still holds it. A result that arrives after the entry
+    was given back and taken by another call (the service was down meanwhile) is kept as an
+    attempt, and the entry stays with the call that holds it now; on a finished entry
+    (closed by hand meanwhile) it is kept as an attempt too."""
+    if any(a.call_id == result.call_id for a in entry.attempts):
+        return entry
+    outcome = result.outcome
+    held_by_other = entry.status is Status.in_progress and entry.take_call not in (None, result.call_id)
+    if outcome is None:
+        if entry.status is Status.in_progress and entry.take_call == result.call_id:
+            return release(entry)
+        return entry
+    if entry.status in FINISHED or held_by_other:
+        return replace(entry, attempts=entry.attempts + (result.attempt(),))
+    return record_attempt(entry, result.attempt(), rules)
 
 
 def close(entry: CallbackEntry, by: str, why: str, at: dt.datetime) -> CallbackEntry:

@@ -251,6 +251,7 @@ def wire_names() -> dict:
         "queue_log_help": wire.QUEUE_LOG_HELP,
         "xfer": wire.XFER_STEPS,
         "queue_log_callback": wire.QUEUE_LOG_CALLBACK,
+        "queue_log_callback_result": wire.QUEUE_LOG_CALLBACK_RESULT,
     }
 
 

@@ -15,6 +15,7 @@ import structlog
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from pbxctl.books.site_view import node_name
 from pbxctl.domain.callbacks import (
@@ -22,6 +23,7 @@ from pbxctl.domain.callbacks import (
     Attempt,
     CallbackEntry,
     CallbackError,
+    CallbackResult,
     QueueRules,
     Status,
     close,
@@ -36,6 +38,7 @@ from pbxctl.site.callbacks_model import DEFAULT_QUEUE
 from pbxctl.site.load import LoadedSite
 from pbxctl.storage.callback_feed import FeedResult, feed_from_books
 from pbxctl.storage.callback_list import change_entry, get_entry, linked_calls, list_entries
+from pbxctl.storage.callback_list import record_result as stored_result
 
 log = structlog.get_logger("pbxctl.callbacks")
 
@@ -140,22 +143,23 @@ class NothingToTake(CallbackError):
 
 
 def take_entry(loaded: LoadedSite, engine: Engine, entry_id: int | None, agent: str,
-               now: dt.datetime | None = None) -> CallbackEntry:
-    """An agent takes entry `entry_id`, or (None) the next open one of the agent's queues.
+               now: dt.datetime | None = None, call: str | None = None) -> CallbackEntry:
+    """An agent takes entry `entry_id`, or (None) the next open one of the agent's queues;
+    `call`: the uniqueid of the call that will dial it (it holds the entry until its result).
     A number that may not be dialled is refused: the entry gets a `refused` attempt and
     stays unanswered for a person to look at (so it is not offered again and again); for
     the next one, the one after it is taken instead."""
     _check_agent(loaded, agent)
     when = now or now_utc()
     if entry_id is not None:
-        return _take(loaded, engine, entry_or_fail(engine, entry_id), agent, when)
+        return _take(loaded, engine, entry_or_fail(engine, entry_id), agent, when, call)
     mine = agent_queues(loaded, agent)
     while True:
         candidate = next_for_agent(list_entries(engine, mine, ["open"]), mine)
         if candidate is None:
             raise NothingToTake(f"no open callback in {agent}'s queues ({', '.join(mine) or 'none'})")
         try:
-            return _take(loaded, engine, candidate, agent, when)
+            return _take(loaded, engine, candidate, agent, when, call)
         except RefusedNumber:
             continue
 
@@ -164,7 +168,8 @@ class RefusedNumber(CallbackError):
     """The entry's number may not be dialled (outbound policy)."""
 
 
-def _take(loaded: LoadedSite, engine: Engine, entry: CallbackEntry, agent: str, when: dt.datetime) -> CallbackEntry:
+def _take(loaded: LoadedSite, engine: Engine, entry: CallbackEntry, agent: str, when: dt.datetime,
+          call: str | None = None) -> CallbackEntry:
     _check_agent(loaded, agent, entry.queue)
     verdict = dial_check(loaded, entry) if entry.number else None
     if verdict is not None and not verdict.allowed:
@@ -172,7 +177,7 @@ def _take(loaded: LoadedSite, engine: Engine, entry: CallbackEntry, agent: str, 
                                                                 rules_of(loaded, e.queue)), when)
         log.warning("callback_number_refused", entry=entry.id, number=entry.number, why=verdict.why)
         raise RefusedNumber(f"callback {entry.id} refused: {verdict.why}")
-    return change_entry(engine, entry.id, lambda e: take(e, agent), when)
+    return change_entry(engine, entry.id, lambda e: take(e, agent, call), when)
 
 
 def attempt_entry(loaded: LoadedSite, engine: Engine, entry_id: int, result: str, agent: str | None = None,
@@ -189,6 +194,21 @@ def attempt_entry(loaded: LoadedSite, engine: Engine, entry_id: int, result: str
 def release_entry(engine: Engine, entry_id: int, now: dt.datetime | None = None) -> CallbackEntry:
     """An entry given back without an attempt (the agent hung up before the customer was dialled)."""
     return change_entry(engine, entry_id, release, now or now_utc())
+
+
+def release_take(engine: Engine, entry_id: int, call: str | None, now: dt.datetime | None = None) -> CallbackEntry:
+    """The entry given back if `call` still holds it (another take meanwhile keeps it)."""
+    return change_entry(engine, entry_id, lambda e: release(e) if e.take_call == call else e, now or now_utc())
+
+
+def record_result(loaded: LoadedSite, engine: Engine, result: CallbackResult,
+                  now: dt.datetime | None = None) -> tuple[CallbackEntry, CallbackEntry] | None:
+    """A callback call's result (told live by the dialplan's UserEvent) on its entry, in
+    one transaction: (before, after), None for an unknown entry."""
+    with Session(engine) as session:
+        done = stored_result(session, result, lambda queue: rules_of(loaded, queue), now or now_utc())
+        session.commit()
+        return done
 
 
 def outbound_context(loaded: LoadedSite, queue: str) -> str:
@@ -229,7 +249,8 @@ def entry_document(entry: CallbackEntry, engine: Engine | None = None) -> dict:
         "closed_at": _stamp(entry.closed_at), "call_ids": list(entry.call_ids),
     }
     if engine is not None and entry.id is not None:
-        doc["attempt_list"] = [{"at": _stamp(a.at), "result": a.result, "agent": a.agent, "call_id": a.call_id}
+        doc["attempt_list"] = [{"at": _stamp(a.at), "result": a.result, "agent": a.agent, "call_id": a.call_id,
+                                "dialled_at": _stamp(a.started_at), "answered_at": _stamp(a.answered_at)}
                                for a in entry.attempts]
         doc["calls"] = [{"node": c.node, "call_id": c.callid, "queue": c.queue, "at": _stamp(c.at), "kind": c.kind}
                         for c in linked_calls(engine, entry.id)]

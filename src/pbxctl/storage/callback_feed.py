@@ -8,6 +8,11 @@ The feed remembers per node how far it has read (the stints' end times), and rea
 from a little before that: a stint may reach the books a moment after a later one, and a
 call fed twice is a no-op (callback_calls' key). IVR requests come straight from the
 decision service instead (`record_ivr_request`): only that service knows them.
+
+The callback calls' results come from the books too (`feed_results`: pbxctl's
+PBXCTLCBRESULT lines, which the dialplan's hangup handler writes whether or not the
+service runs); the service also records them live from the same handler's UserEvent.
+Either way a result is one attempt (its entry and the callback call's uniqueid).
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from sqlalchemy import and_, select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from pbxctl.books.tables import BooksCall, BooksQueueStint
-from pbxctl.domain.callbacks import CallbackRequest, QueueRules, abandon_counts, close_on_answered_call
+from pbxctl.books.callback_line import EVENT as RESULT_EVENT, parse_result
+from pbxctl.books.tables import BooksCall, BooksPbxctlEvent, BooksQueueStint
+from pbxctl.domain.callbacks import DEFAULT_RULES, CallbackRequest, QueueRules, abandon_counts, close_on_answered_call
 from pbxctl.domain.phone_numbers import InvalidNumber, NumberingPlan, normalize_number
 from pbxctl.storage.callback_list import (
     CallbackFeedRow,
@@ -31,6 +37,7 @@ from pbxctl.storage.callback_list import (
     link_call,
     moment,
     pending_for,
+    record_result,
     seconds,
 )
 
@@ -48,6 +55,7 @@ class FeedResult:
     added: int = 0
     closed: int = 0
     skipped: int = 0
+    results: int = 0  # callback results that changed an entry
 
 
 def caller_e164(number: str, plan: NumberingPlan) -> str:
@@ -104,13 +112,44 @@ def feed_from_books(engine: Engine, node: str, rules: Mapping[str, QueueRules], 
                     link_call(session, node, closed, callid, when, "answered_in")
                     result.closed += 1
                     log.info("callback_closed", queue=queue, number=number, entry=entry.id, why=closed.close_reason)
-        if mark is None:
-            session.add(CallbackFeedRow(node=node, source="stints", last_at=last))
-        else:
-            mark.last_at = last
-            session.add(mark)
+        _set_mark(session, mark, node, "stints", last)
+        result.results = _feed_results(session, node, rules, now)
         session.commit()
     return result
+
+
+def _set_mark(session: Session, mark: CallbackFeedRow | None, node: str, source: str, last: int) -> None:
+    if mark is None:
+        session.add(CallbackFeedRow(node=node, source=source, last_at=last))
+    else:
+        mark.last_at = last
+        session.add(mark)
+
+
+def _feed_results(session: Session, node: str, rules: Mapping[str, QueueRules], now: dt.datetime) -> int:
+    """The PBXCTLCBRESULT lines the books got since the last pass (from a little before:
+    a line may be booked after a later one), each applied to its entry."""
+    mark = session.get(CallbackFeedRow, (node, "results"))
+    start = (mark.last_at - OVERLAP_S) if mark else seconds(now) - FIRST_LOOK_BACK_S
+    lines = session.execute(
+        sa_select(BooksPbxctlEvent.at, BooksPbxctlEvent.data, BooksPbxctlEvent.agent)
+        .where(BooksPbxctlEvent.event == RESULT_EVENT, BooksPbxctlEvent.at >= start, BooksPbxctlEvent.node == node)
+        .order_by(BooksPbxctlEvent.at)
+    ).all()
+    last = mark.last_at if mark else start
+    changed = 0
+    for at, data, agent in lines:
+        last = max(last, at)
+        told = parse_result(data, at, agent)
+        if told is None:
+            continue
+        done = record_result(session, told, lambda queue: rules.get(queue, DEFAULT_RULES), now)
+        if done is not None and done[0] != done[1]:
+            changed += 1
+            log.info("callback_result_from_books", entry=told.entry_id, call_id=told.call_id,
+                     result=told.outcome or "given_back", status=done[1].status.value)
+    _set_mark(session, mark, node, "results", last)
+    return changed
 
 
 def record_ivr_request(session: Session, node: str, queue: str, number: str, at: dt.datetime,

@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
-from sqlalchemy import BigInteger
+from sqlalchemy import BigInteger, Index
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, func, select
 
@@ -24,7 +24,10 @@ from pbxctl.domain.callbacks import (
     CallbackEntry,
     CallbackError,
     CallbackRequest,
+    CallbackResult,
+    QueueRules,
     Status,
+    apply_result,
     merge,
 )
 
@@ -47,10 +50,14 @@ class CallbackEntryRow(SQLModel, table=True):
     close_reason: str | None = None
     closed_at: int | None = Field(default=None, sa_type=BigInteger)
     updated_at: int = Field(sa_type=BigInteger)
+    take_call: str | None = None  # the uniqueid of the call holding an in-progress entry (0006)
 
 
 class CallbackAttemptRow(SQLModel, table=True):
     __tablename__ = "callback_attempts"
+    # An attempt's natural key: the same callback call told live and read from queue_log
+    # is one attempt (0006; attempts recorded by hand have no call and are not unique).
+    __table_args__ = (Index("ux_callback_attempts_entry_call", "entry_id", "call_id", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
     entry_id: int = Field(index=True, foreign_key="callback_entries.id")
@@ -58,6 +65,8 @@ class CallbackAttemptRow(SQLModel, table=True):
     result: str  # pbxctl.domain.callbacks.ATTEMPT_RESULTS
     agent: str | None = None
     call_id: str | None = None  # the callback call's uniqueid, when pbxctl dialled it
+    started_at: int | None = Field(default=None, sa_type=BigInteger)  # the customer dialled (0006)
+    answered_at: int | None = Field(default=None, sa_type=BigInteger)  # the customer answered (0006)
 
 
 class CallbackCallRow(SQLModel, table=True):
@@ -114,9 +123,10 @@ def _entry(session: Session, row: CallbackEntryRow) -> CallbackEntry:
     return CallbackEntry(
         queue=row.queue, number=row.number, first_call_at=moment(row.first_call_at), last_call_at=moment(row.last_call_at),
         source=row.source, times_called=row.times_called, status=Status(row.status),
-        attempts=tuple(Attempt(moment(a.at), a.result, a.agent, a.call_id) for a in attempts),
+        attempts=tuple(Attempt(moment(a.at), a.result, a.agent, a.call_id, moment(a.started_at), moment(a.answered_at))
+                       for a in attempts),
         agent=row.agent, closed_by=row.closed_by, close_reason=row.close_reason, closed_at=moment(row.closed_at),
-        call_ids=tuple(dict.fromkeys(c.callid for c in calls)), id=row.id,
+        call_ids=tuple(dict.fromkeys(c.callid for c in calls)), id=row.id, take_call=row.take_call,
     )
 
 
@@ -128,7 +138,7 @@ def save_entry(session: Session, entry: CallbackEntry, now: dt.datetime) -> Call
                                first_call_at=0, last_call_at=0, updated_at=0)
     row.status, row.times_called, row.agent = entry.status.value, entry.times_called, entry.agent
     row.first_call_at, row.last_call_at = seconds(entry.first_call_at), seconds(entry.last_call_at)
-    row.closed_by, row.close_reason = entry.closed_by, entry.close_reason
+    row.closed_by, row.close_reason, row.take_call = entry.closed_by, entry.close_reason, entry.take_call
     row.closed_at = seconds(entry.closed_at) if entry.closed_at else None
     row.updated_at = seconds(now)
     session.add(row)
@@ -137,7 +147,9 @@ def save_entry(session: Session, entry: CallbackEntry, now: dt.datetime) -> Call
                           .where(CallbackAttemptRow.entry_id == row.id)).one()
     for attempt in entry.attempts[stored:]:
         session.add(CallbackAttemptRow(entry_id=row.id, at=seconds(attempt.at), result=attempt.result,
-                                       agent=attempt.agent, call_id=attempt.call_id))
+                                       agent=attempt.agent, call_id=attempt.call_id,
+                                       started_at=seconds(attempt.started_at) if attempt.started_at else None,
+                                       answered_at=seconds(attempt.answered_at) if attempt.answered_at else None))
     return replace(entry, id=row.id)
 
 
@@ -208,6 +220,21 @@ def change_entry(engine: Engine, entry_id: int, rule: Callable[[CallbackEntry], 
         changed = save_entry(session, rule(_entry(session, row)), now)
         session.commit()
         return changed
+
+
+def record_result(session: Session, result: CallbackResult, rules_of: Callable[[str], QueueRules],
+                  now: dt.datetime) -> tuple[CallbackEntry, CallbackEntry] | None:
+    """A callback call's result on its entry, in the caller's transaction (the row locked
+    on PostgreSQL): (before, after), or None for an entry that is not on the list. Told
+    twice (live, then from queue_log), it is one attempt."""
+    row = session.exec(select(CallbackEntryRow).where(CallbackEntryRow.id == result.entry_id).with_for_update()).first()
+    if row is None:
+        return None
+    before = _entry(session, row)
+    after = apply_result(before, result, rules_of(before.queue))
+    if after != before:
+        after = save_entry(session, after, now)
+    return before, after
 
 
 def counts(engine: Engine) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
