@@ -11,7 +11,11 @@ from zoneinfo import ZoneInfo
 from pbxctl.books.assembler import AgentEvent
 from pbxctl.books.calls import AgentLeg, AgentRing, Call, PbxctlEvent, QueueStint, Transfer
 from pbxctl.books.store import write_batch
+from pbxctl.domain.callbacks import QueueRules
+from pbxctl.domain.phone_numbers import NumberingPlan
+from pbxctl.storage.callback_feed import feed_from_books, record_ivr_request
 from pbxctl.storage.db import engine_for
+from sqlmodel import Session
 
 OSLO = ZoneInfo("Europe/Oslo")
 NODE = "pbx1"
@@ -107,7 +111,40 @@ AGENT_EVENTS = [
 ]
 
 
-def write_books(url: str, cases: list[Case] = CASES):
+# Callbacks of the day (written by `write_callbacks`, the list fed from these books): the
+# abandoned c3 (support, 09:20) is called back by alice, dialled 09:49:30, answered 09:49:40;
+# c4 (support, 09:30) is tried at 09:59:35 (no answer) and 10:19:50 (busy): its last attempt
+# (attempts: 2), unanswered; the abandoned c7 (sales, 11:30:01) waits; c6 asked the IVR for
+# one at 11:00:09 (support) and waits.
+CALLBACK_RULES = {"support": QueueRules(attempts=2), "sales": QueueRules(attempts=2)}
+CALLBACK_RESULTS = [  # callid, when the callback call ended, data (entry 1 is c3's, 2 c4's)
+    ("c3", at(10, "09:50"), "1|ANSWER|30|20|||cb-1"),
+    ("c4", at(10, "10:00"), "2|NOANSWER|25|0|||cb-2"),
+    ("c4", at(10, "10:20"), "2|BUSY|10|0|||cb-3"),
+]
+
+
+def write_callbacks(engine) -> None:
+    """The callback list of the day, as the service makes it: fed from the books (the
+    abandoned stints, then the dialplan's PBXCTLCBRESULT lines, written as the ingestor
+    writes a line about a call that ended earlier) and the IVR's request."""
+    pieces = []
+    for callid, when, data in CALLBACK_RESULTS:
+        piece = Call(callid, when, when)
+        piece.pbxctl_events.append(PbxctlEvent(when, "PBXCTLCBRESULT", data, "support", "alice"))
+        pieces.append(piece)
+    end_of_day = dt.datetime.fromtimestamp(at(10, "23:00"), dt.timezone.utc)
+    feed_from_books(engine, NODE, CALLBACK_RULES, NumberingPlan("47"), end_of_day)  # entries 1 (c3), 2 (c4), 3 (c7)
+    with engine.begin() as conn:
+        write_batch(conn, NODE, pieces, [], [], None)
+    with Session(engine) as session:
+        record_ivr_request(session, NODE, "support", "+4722000006", dt.datetime.fromtimestamp(at(10, "11:00", 9), dt.timezone.utc),
+                           "c6", end_of_day)
+        session.commit()
+    feed_from_books(engine, NODE, CALLBACK_RULES, NumberingPlan("47"), end_of_day)
+
+
+def write_books(url: str, cases: list[Case] = CASES, callbacks: bool = True):
     """The cases as the ingestor writes them (`store.write_batch`): what the store derives
     when writing (a stint's entry, a leg's wrap-up cut at the agent's next call) is derived
     here too."""
@@ -136,4 +173,6 @@ def write_books(url: str, cases: list[Case] = CASES):
         calls.append(call)
     with engine.begin() as conn:
         write_batch(conn, NODE, calls, events, [], None)
+    if callbacks:
+        write_callbacks(engine)
     return engine

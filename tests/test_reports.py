@@ -17,6 +17,7 @@ from pbxctl.books.ingest import Ingestor, import_file
 from pbxctl.books.store import BatchWriter
 from pbxctl.books.agent_report import agent_report
 from pbxctl.books.call_log import CallSearch, call_log
+from pbxctl.books.callback_tally import tally_callbacks, with_callbacks
 from pbxctl.books.queue_report import ALL_QUEUES, queue_report
 from pbxctl.books.queue_tally import tally_rows
 from pbxctl.books.report_request import ReportRequest, build_document
@@ -42,7 +43,8 @@ def day_window(interval="day", **kw):
 
 def report(engine, window, queues=("support", "sales"), short=5):
     tallies = tally_books(engine, window, list(queues), SL, short)
-    return queue_report(tallies, window, list(queues), SL, short, 80.0)
+    doc = queue_report(tallies, window, list(queues), SL, short, 80.0)
+    return with_callbacks(doc, tally_callbacks(engine, window, list(queues)), window)
 
 
 def total(doc, queue):
@@ -169,6 +171,37 @@ def _queue_start(tmp_path, when: int):
     return log
 
 
+def test_callback_outcomes_count_in_the_queue_and_interval_of_the_request(engine):
+    # books_day.CALLBACK_RESULTS: c3 (09:20) answered 09:49:40 after a dial at 09:49:30; c4
+    # (09:30) tried 09:59:35 and 10:19:50, unanswered after its last; c6's IVR request and
+    # c7 (sales) wait
+    support, sales = total(report(engine, day_window()), "support"), total(report(engine, day_window()), "sales")
+    assert (support["callbacks_listed"], support["callbacks_completed"], support["callbacks_failed"]) == (3, 1, 1)
+    assert support["callbacks_requested"] == 1                                        # the IVR's, as before
+    assert support["avg_time_to_callback"] == ((at(10, "09:49", 30) - at(10, "09:20"))
+                                               + (at(10, "09:59", 35) - at(10, "09:30"))) / 2
+    assert support["avg_time_to_answered_callback"] == at(10, "09:49", 40) - at(10, "09:20")
+    assert (sales["callbacks_listed"], sales["callbacks_completed"], sales["avg_time_to_callback"]) == (1, 0, None)
+    hourly = report(engine, day_window("hour"))
+    nine = next(r for r in hourly["rows"] if r["queue"] == "support" and r["interval"].endswith("09:00"))
+    eleven = next(r for r in hourly["rows"] if r["queue"] == "support" and r["interval"].endswith("11:00"))
+    # counted when the customers called (09:20, 09:30; c6 at 11:00), not when called back
+    assert (nine["callbacks_listed"], nine["callbacks_completed"], eleven["callbacks_listed"]) == (2, 1, 1)
+    assert total(hourly, ALL_QUEUES)["callbacks_listed"] == 4
+    # filters look at the request too: 09:25-10:30 holds only c4's
+    late = total(report(engine, day_window(time_of_day="09:25-10:30")), "support")
+    assert (late["callbacks_listed"], late["callbacks_failed"], late["callbacks_completed"]) == (1, 1, 0)
+    log = call_log(load_books(engine, day_window()), day_window())
+    c3 = next(c for c in log["calls"] if c["call_id"] == "c3")
+    # the callback call is linked from the customer's call (its uniqueid), beside the stint
+    assert [n["kind"] for n in c3["children"]] == ["stint", "callback_attempt"]
+    attempt = c3["children"][1]
+    assert (attempt["agent"], attempt["target"], attempt["at"]) == ("alice", "cb-1", "2026-11-10T09:50:00+01:00")
+    assert attempt["detail"].startswith("callback 1: answered (ANSWER")
+    c4 = next(c for c in log["calls"] if c["call_id"] == "c4")
+    assert [n["detail"].split(" (")[0] for n in c4["children"][1:]] == ["callback 2: no_answer", "callback 2: busy"]
+
+
 def test_call_log_tree_and_search(engine):
     window = day_window()
     books = load_books(engine, window)
@@ -213,11 +246,14 @@ def test_cli_formats_carry_the_same_numbers(engine, tmp_path):
     support_total = next(line.split(",") for line in csv_out[1:] if line.startswith("total,support,"))
     assert support_total[header.index("offered")] == "6"
     assert support_total[header.index("service_level_pct")] == "20.0"
+    assert [support_total[header.index(c)] for c in ("callbacks_listed", "callbacks_completed", "callbacks_failed",
+                                                      "avg_time_to_callback")] == ["3", "1", "1", "1772.5"]
     xlsx = tmp_path / "q.xlsx"
     assert cli(tmp_path, "queues", "--from", "2026-11-10", "--format", "xlsx", "--out", str(xlsx)).exit_code == 0
     rows = list(load_workbook(xlsx)["queues"].iter_rows(values_only=True))
     xrow = next(r for r in rows if r[0] == "total" and r[1] == "sales")
     assert xrow[rows[0].index("answered")] == 3
+    assert (xrow[rows[0].index("callbacks_listed")], xrow[rows[0].index("avg_time_to_callback")]) == (1, None)
     table = cli(tmp_path, "queues", "--from", "2026-11-10")
     assert table.exit_code == 0 and "(all queues)" in table.stdout and "ServiceLevelPerf2" in table.stdout
     calls = cli(tmp_path, "calls", "--from", "2026-11-10", "--agent", "bob", "--format", "json")

@@ -6,6 +6,7 @@ call
 ├─ stint 2 queue sales: answered by bob after 4 s, talk 62 s
 │  ├─ rang bob 4 s (answered)
 │  ├─ transfer_blind by bob -> queue:billing
+├─ callback_attempt by alice -> the callback call's uniqueid (answered, ...)
 ...
 
 Pure: a function of the rows and the search; times in the output are local to the
@@ -21,6 +22,11 @@ from zoneinfo import ZoneInfo
 
 from pbxctl.books.report_rows import AgentLeg, Books, Call, CallEvent, Stint
 from pbxctl.books.report_window import ReportWindow
+
+
+# Events shown under the call rather than a stint: a callback attempt (its target the
+# callback call's uniqueid) comes after the customer's stay in the queue.
+CALL_LEVEL = frozenset({"callback_attempt"})
 
 
 @dataclass(frozen=True)
@@ -98,10 +104,11 @@ def call_log(books: Books, window: ReportWindow, search: CallSearch = CallSearch
         if not _matches(call, stints, agents, search):
             continue
         children = []
-        placed: set[int] = set()
+        # A callback is a call of its own, linked: beside the stints, not inside one.
+        placed: set[int] = {id(e) for e in events if e.kind in CALL_LEVEL}
         for i, s in enumerate(stints):
             until = stints[i + 1].entered_at if i + 1 < len(stints) else 2**62
-            mine = [e for e in events if s.entered_at <= e.at < until]
+            mine = [e for e in events if s.entered_at <= e.at < until and id(e) not in placed]
             placed |= {id(e) for e in mine}
             children.append(
                 _stint_node(
@@ -111,7 +118,7 @@ def call_log(books: Books, window: ReportWindow, search: CallSearch = CallSearch
                     mine,
                 )
             )
-        children += [_event_node(e, tz) for e in events if id(e) not in placed]
+        children += [_event_node(e, tz) for e in events if id(e) not in placed or e.kind in CALL_LEVEL]
         children += [_talk_node(g, tz) for g in legs if g.queue is None]
         out.append(
             {

@@ -8,6 +8,7 @@ import io
 import json
 
 from pbxctl.books.call_log import flatten
+from pbxctl.books.callback_tally import COLUMNS as CALLBACK_COLUMNS
 
 COLUMNS = {
     "queues": [
@@ -15,6 +16,7 @@ COLUMNS = {
         "exit_empty", "exit_key", "refused", "lost", "overflowed", "overflow_to", "overflow_in", "transferred",
         "transferred_to", "transfer_in", "callers", "callbacks_requested", "service_level_pct", "asterisk_sl_pct", "asterisk_sl2_pct", "avg_wait",
         "avg_wait_answered", "longest_wait", "avg_talk", "avg_wrapup", "entry_paths", "exit_paths",
+        *CALLBACK_COLUMNS,
     ],
     "agents": [
         "agent", "login_time", "pause_time", "pause_by_reason", "rung", "answered", "not_answered",

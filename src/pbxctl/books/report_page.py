@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from html import escape
 
+from pbxctl.books.callback_tally import COLUMNS as CALLBACK_COLUMNS
 from pbxctl.books.queue_report import ALL_QUEUES
 
 OUTCOME_COLOURS = {
@@ -168,7 +169,7 @@ SUMMARY = [
 ]
 QUEUE_TABLE = ["queue", "offered", "answered", "answered_in_sl", "abandoned", "short_abandoned", "timed_out",
                "exit_empty", "overflowed", "callbacks_requested", "service_level_pct", "asterisk_sl_pct",
-               "asterisk_sl2_pct", "avg_wait", "longest_wait", "avg_talk", "avg_wrapup"]
+               "asterisk_sl2_pct", "avg_wait", "longest_wait", "avg_talk", "avg_wrapup", *CALLBACK_COLUMNS]
 AGENT_TABLE = ["agent", "login_time", "pause_time", "rung", "answered", "not_answered", "avg_ring_before_answer",
                "handled", "avg_talk", "avg_wrapup", "avg_handling", "transfers", "conferences", "help_requests"]
 

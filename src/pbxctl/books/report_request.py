@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from pbxctl.books.agent_report import agent_report
 from pbxctl.books.call_log import CallSearch, call_log
+from pbxctl.books.callback_tally import tally_callbacks, with_callbacks
 from pbxctl.books.queue_report import queue_report
 from pbxctl.books.report_page import report_page
 from pbxctl.books.report_source import load_books, load_spans, tally_books
@@ -97,7 +98,8 @@ def with_window(checked: Checked, window: ReportWindow) -> Checked:
 
 def queues_document(engine: Engine, c: Checked, node: str | None = None) -> dict:
     tallies = tally_books(engine, c.window, c.queues, c.service_levels, c.short_abandon, node)
-    return queue_report(tallies, c.window, c.queues, c.service_levels, c.short_abandon, c.target_pct)
+    doc = queue_report(tallies, c.window, c.queues, c.service_levels, c.short_abandon, c.target_pct)
+    return with_callbacks(doc, tally_callbacks(engine, c.window, c.queues, node), c.window)
 
 
 def agents_document(engine: Engine, c: Checked, queue_filter: bool, node: str | None = None,

@@ -71,7 +71,7 @@ class CallEvent:
 
     call_id: str
     at: int
-    kind: str                     # transfer_blind | transfer_attended | transfer_with_return | conference | help | callback | ivr
+    kind: str                     # transfer_blind | transfer_attended | transfer_with_return | conference | help | callback | callback_attempt | ivr
     agent: str | None = None
     queue: str | None = None
     target: str | None = None

@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Engine
 
 from pbxctl.books.agent_time import ALL_QUEUES, PBX_START, intervals, static_logins
+from pbxctl.books.callback_line import EVENT as CALLBACK_RESULT, describe_result
 from pbxctl.books.queue_tally import CALLBACK, TALK, WAIT_BINS, Tally, TallyKey
 from pbxctl.books.report_rows import AgentLeg, AgentSpan, Books, Call, CallEvent, RingAttempt, Stint
 from pbxctl.books.report_window import ReportWindow
@@ -128,6 +129,9 @@ def load_books(engine: Engine, window: ReportWindow, node: str | None = None) ->
             if event == "PBXCTLIVR":
                 parts = (data.split("|") + ["", "", ""])[:3]
                 ivr[(n, callid)].append(f"{parts[0]}:{parts[1]}={parts[2]}")
+            elif event == CALLBACK_RESULT:  # the callback call, linked: its uniqueid and how it went
+                call, detail = describe_result(data, at)
+                books.events.append(CallEvent(callid, at, "callback_attempt", agent or None, queue or None, call, detail))
             elif event in _PBXCTL_KINDS:
                 books.events.append(CallEvent(callid, at, _PBXCTL_KINDS[event], agent or None, queue or None,
                                               detail=data or None))
