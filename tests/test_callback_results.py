@@ -7,6 +7,7 @@ any more given back."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,16 @@ def test_a_late_result_keeps_the_entry_with_the_call_that_holds_it_now():
     assert apply_result(now_held, result("cb2", status="", dialed=0), RULES["support"]).status is Status.open
 
 
+def test_a_result_for_another_databases_entry_of_that_id_changes_nothing():
+    # a queue_log line from before this list was made (entry 7 of an older database):
+    # its customer's call is not this entry's, its call does not hold it
+    stale = replace(result("old-cb", status="ANSWER"), customer_call="old-customer")
+    held = take(entry(), "kari", "cb1")
+    assert apply_result(held, stale, RULES["support"]) == held
+    mine = replace(result("cb1"), customer_call="c1")
+    assert apply_result(held, mine, RULES["support"]).status is Status.answered
+
+
 def test_a_result_on_an_entry_closed_meanwhile_is_kept_as_an_attempt():
     closed = entry(status=Status.closed, closed_by="kari", close_reason="e-mailed")
     kept = apply_result(closed, result(status="BUSY"), RULES["support"])
@@ -87,13 +98,13 @@ def test_a_result_on_an_entry_closed_meanwhile_is_kept_as_an_attempt():
 
 def test_the_line_and_the_user_event_carry_the_same_fields():
     data = "7|ANSWER|21|14|1|1|pbxctl-cb-7-abc"
-    from_line = parse_result(data, T0 + 300, "kari")
+    from_line = parse_result(data, T0 + 300, "kari", "c1")
     from_event = result_of_event({"Event": "UserEvent", "UserEvent": "PbxctlCallbackResult", "Queue": "support",
                                   "CallId": "c1", "Agent": "kari", "Data": data}, T0 + 300)
     assert from_line == from_event == CallbackResult(7, "pbxctl-cb-7-abc", moment(300), "ANSWER", 21.0, 14.0, "1",
-                                                     True, "kari")
-    assert parse_result("|ANSWER|1|1|||x", T0, "kari") is None  # no entry
-    assert parse_result("7|ANSWER", T0, "NONE") is None         # no call
+                                                     True, "kari", "c1")
+    assert parse_result("|ANSWER|1|1|||x", T0, "kari", "c1") is None  # no entry
+    assert parse_result("7|ANSWER", T0, "NONE", "c1") is None         # no call
     assert result_of_event({"Event": "UserEvent", "UserEvent": "PbxctlHelp"}, T0) is None
 
 
@@ -122,7 +133,7 @@ def test_a_result_written_while_the_service_was_down_is_read_from_queue_log_once
     assert (stored.attempts[0].call_id, stored.attempts[0].started_at) == ("cb1", moment(275))
     # and the same result told live as well changes nothing
     with Session(engine) as session:
-        before, after = record_result(session, parse_result(f"{listed.id}|NOANSWER|25|0||0|cb1", T0 + 300, "kari"),
+        before, after = record_result(session, parse_result(f"{listed.id}|NOANSWER|25|0||0|cb1", T0 + 300, "kari", "c1"),
                                       lambda q: RULES[q], NOW)
     assert before == after
 

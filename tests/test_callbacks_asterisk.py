@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import time
 import urllib.request
@@ -325,6 +326,20 @@ async def abandon_in(lab: Lab, number: str, wait: float, queue: str = "q_callbac
 # --- automatic callbacks, agent first ------------------------------------------------------
 
 
+async def customers_give_up(lab: Lab, service: Service, modes: dict[str, str]) -> None:
+    """With q_auto's agents paused (nobody free), these customers (number: how their phone
+    answers a callback) wait and give up, in this order; back once all are listed."""
+    await lab.pause("q_auto", "a6", "a7")
+    for number in modes:
+        await abandon_in(lab, number, 2.5, "q_auto")
+    wanted = ["+47" + n for n in modes]
+    listed = await asyncio.to_thread(wait_entries, service, lambda es: {e["number"] for e in es} >= set(wanted),
+                                     25, "?queue=q_auto")
+    assert [e["number"] for e in listed if e["number"] in wanted] == wanted
+    for number, mode in modes.items():
+        await lab.rec.action({"Action": "DBPut", "Family": DB_FAMILY, "Key": "47" + number, "Val": mode})
+
+
 def customer_dials(events: list[dict]) -> list[tuple[float, str]]:
     return [(e["_t"], e["DestChannel"].split("/")[1].split("@")[0]) for e in events
             if e.get("Event") == "DialBegin" and CUSTOMERS_CONTEXT in e.get("DestChannel", "")]
@@ -340,15 +355,8 @@ def test_automatic_callbacks_ring_the_free_agent_first_and_count_only_an_accepte
             lab = Lab(rec, site)
             await lab.rings()
             start = len(rec.events)
-            # nobody free while the two customers wait and give up
-            await lab.pause("q_auto", "a6", "a7")
             try:
-                await abandon_in(lab, accepting, 2.5, "q_auto")
-                await abandon_in(lab, machine, 2.5, "q_auto")
-                listed = await asyncio.to_thread(wait_entries, service, lambda es: len(es) >= 2, 15, "?queue=q_auto")
-                assert [e["number"] for e in listed] == ["+47" + accepting, "+47" + machine]
-                await rec.action({"Action": "DBPut", "Family": DB_FAMILY, "Key": "47" + accepting, "Val": "accept:2"})
-                await rec.action({"Action": "DBPut", "Family": DB_FAMILY, "Key": "47" + machine, "Val": "answer:30"})
+                await customers_give_up(lab, service, {accepting: "accept:2", machine: "answer:30"})
                 await lab.answers("a6", talk=40)
                 # one agent free: exactly one callback at a time
                 await lab.pause("q_auto", "a6", paused=False)
@@ -380,3 +388,96 @@ def test_automatic_callbacks_ring_the_free_agent_first_and_count_only_an_accepte
         assert hangups[earlier["DestChannel"]] <= later["_t"]
     # the retry comes retry_interval (30 s) after the failed attempt ended, plus the agent's ring and the number said
     assert 30 <= begins[2]["_t"] - hangups[begins[1]["DestChannel"]] <= 40
+
+
+# --- restarts with callbacks pending ----------------------------------------------------------
+
+SANDBOX = Path(__file__).resolve().parents[1] / "scripts" / "asterisk-sandbox"
+
+
+def stop_with_sigterm(service: Service) -> None:
+    service.proc.send_signal(signal.SIGTERM)
+    service.proc.wait(15)
+    service.proc = None
+    service.log.close()
+
+
+async def customer_hangs_up(rec: TimedRecorder, number: str, start: int) -> None:
+    customer = (await rec.wait_for(lambda e: e.get("Event") == "DialBegin" and number in e.get("DestChannel", ""),
+                                   30, start))["DestChannel"]
+    await rec.wait_for(lambda e: e.get("Event") == "Hangup" and e.get("Channel") == customer, 20, start)
+
+
+def test_restarts_of_the_service_and_of_asterisk_dial_each_pending_callback_once(desk_service, ami_secret, sandbox):
+    """Two customers gave up (q_auto, automatic). The first is called back and the service
+    is stopped (SIGTERM) while they talk: the call ends, and its hangup handler writes the
+    result, while the service is down. Started again, the service books that result
+    (answered, from queue_log) and starts the second customer's callback; Asterisk is
+    restarted while the agent's phone rings for it. After recovery the second customer is
+    called back once, answers and hangs up at once (not accepted); the interrupted ring
+    counts no attempt."""
+    site_file, site, service = desk_service
+    run = f"{int(time.time()) % 100000:05d}"
+    talker, quick = f"5517{run}", f"5518{run}"
+    mine = ["+47" + talker, "+47" + quick]
+
+    async def before_the_asterisk_restart():
+        async with TimedRecorder(ami_secret) as rec:
+            lab = Lab(rec, site)
+            await lab.rings()
+            start = len(rec.events)
+            await customers_give_up(lab, service, {talker: "accept:3", quick: "answer:0"})
+            await lab.answers("a6", talk=40)
+            await lab.pause("q_auto", "a6", paused=False)
+            await rec.wait_for(lambda e: e.get("UserEvent") == "PbxctlTestCustomer"
+                               and e.get("Number") == "+47" + talker, 30, start)
+            await asyncio.to_thread(stop_with_sigterm, service)
+            await customer_hangs_up(rec, talker, start)  # with the service down: queue_log only
+            await lab.rings("a6")
+            restarting = len(rec.events)
+            await asyncio.to_thread(service.start)
+            # the second callback starts: the agent's phone rings (Originate into [pbxctl-callback-auto])
+            await rec.wait_for(lambda e: e.get("Event") == "Newchannel"
+                               and "7006@pbxctl-test-agents" in e.get("Channel", ""), 30, restarting)
+            # the agents answer from now on (the ringing phone keeps ringing)
+            await lab.answers("a6", talk=40)
+            await lab.answers("a7", talk=40)
+            return customer_dials(rec.events[start:])
+
+    async def after_the_asterisk_restart():
+        async with TimedRecorder(ami_secret) as rec:
+            lab = Lab(rec, site)
+            start = len(rec.events)
+            try:
+                await customer_hangs_up(rec, quick, start)
+                entries = await asyncio.to_thread(wait_entries, service, lambda es: sum(
+                    e["attempts"] for e in es if e["number"] in mine) >= 2, 20, "?queue=q_auto&status=all")
+                await lab.pause("q_auto", "a6", "a7")
+                return entries, customer_dials(rec.events[start:]), await channels_left(rec)
+            finally:
+                await lab.pause("q_auto", "a6", "a7", paused=False)
+                await lab.hang_up_leftovers()
+                await lab.rings()
+
+    before = asyncio.run(before_the_asterisk_restart())
+    resyncs = service.status()["ami"]["resyncs"]
+    restarted = subprocess.run([str(SANDBOX), "restart"], capture_output=True, text=True, timeout=180)
+    assert restarted.returncode == 0, restarted.stderr
+    service.wait(lambda d: d["ami"]["up"] and d["ami"]["resyncs"] > resyncs, 60, "resync after the restart")
+    entries, after, left = asyncio.run(after_the_asterisk_restart())
+    assert left == []
+    by_number = {e["number"]: e for e in entries}
+    good, hung_up = (api(service, f"/api/callbacks/{by_number[n]['id']}") for n in mine)
+    # the result written while the service was down: one answered attempt, by the agent
+    assert (good["status"], good["agent"], [a["result"] for a in good["attempt_list"]]) == ("answered", "a6", ["answered"])
+    assert good["attempt_list"][0]["call_id"].startswith("pbxctl-cb-")
+    # the customer who answered and hung up at once (bad input): not accepted, not answered;
+    # the ring Asterisk's restart cut off is no attempt
+    assert [a["result"] for a in hung_up["attempt_list"]] == ["not_accepted"]
+    # each customer dialled once: the first before, the second after the restarts
+    assert [n for _, n in before] == ["+47" + talker] and [n for _, n in after] == ["+47" + quick]
+    # its retry (30 s on) is not this test's: the entry is closed
+    closing = urllib.request.Request(service.http + f"/api/callbacks/{hung_up['id']}/close", method="POST",
+                                     data=json.dumps({"by": "test", "why": "done"}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(closing, timeout=5).close()

@@ -184,9 +184,10 @@ class CallbackDialer:
             }, as_list=True, timeout=AGENT_RING_S + 15)
             final = replies[-1] if isinstance(replies, list) else replies
             answered = final.get("Event") == "OriginateResponse" and final.get("Response") == "Success"
+            how = f"{final.get('Event') or final.get('Response')}: reason {final.get('Reason') or final.get('Message')}"
         except Exception as exc:  # the link went down, Asterisk refused: the entry goes back
             log.warning("callback_agent_not_rung", entry=entry.id, agent=agent, error=str(exc))
-            answered = False
+            answered, how = False, str(exc)
         if not answered:
-            log.info("callback_agent_did_not_answer", entry=entry.id, agent=agent)
+            log.info("callback_agent_did_not_answer", entry=entry.id, agent=agent, answer=how)
             await asyncio.to_thread(desk.release_take, self.engine, entry.id, call)

@@ -27,7 +27,7 @@ def result_of_event(message, now: float) -> CallbackResult | None:
     """The result a PbxctlCallbackResult UserEvent tells; None for any other event."""
     if message.get("Event") != "UserEvent" or message.get("UserEvent") != wire.EVENTS.callback_result:
         return None
-    return parse_result(message.get("Data", ""), int(now), message.get("Agent") or None)
+    return parse_result(message.get("Data", ""), int(now), message.get("Agent") or None, message.get("CallId") or None)
 
 
 class CallbackResults:

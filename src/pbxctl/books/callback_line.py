@@ -28,9 +28,10 @@ def _seconds(text: str) -> float:
         return 0.0
 
 
-def parse_result(data: str | list[str] | tuple[str, ...], at: int, agent: str | None) -> CallbackResult | None:
-    """The result these data fields tell; None when they name no entry or no call (a line
-    damaged or from something else)."""
+def parse_result(data: str | list[str] | tuple[str, ...], at: int, agent: str | None,
+                 customer_call: str | None) -> CallbackResult | None:
+    """The result these data fields tell (`customer_call`: the line's callid); None when
+    they name no entry or no call (a line damaged or from something else)."""
     parts = data.split("|") if isinstance(data, str) else list(data)
     parts += [""] * (len(FIELDS) - len(parts))
     entry, status, dialed, answered, key, accepted, call = parts[:len(FIELDS)]
@@ -40,12 +41,13 @@ def parse_result(data: str | list[str] | tuple[str, ...], at: int, agent: str | 
         entry_id=int(entry), call_id=call.strip(), ended_at=dt.datetime.fromtimestamp(at, dt.timezone.utc),
         dial_status=status.strip(), dialed_seconds=_seconds(dialed), answered_seconds=_seconds(answered),
         accept_key=key.strip(), accepted=accepted.strip() == "1", agent=(agent or None) if agent != "NONE" else None,
+        customer_call=customer_call or None,
     )
 
 
 def describe_result(data: str, at: int) -> tuple[str | None, str]:
     """(the callback call's uniqueid, the result in words) for the call log."""
-    told = parse_result(data, at, None)
+    told = parse_result(data, at, None, None)
     if told is None:
         return None, data
     how = told.outcome or "given back (the customer was never dialled)"

@@ -225,6 +225,7 @@ class CallbackResult:
     accept_key: str = ""      # the key the customer was asked for ("" for `*47`: none asked)
     accepted: bool = False
     agent: str | None = None
+    customer_call: str | None = None  # the customer's call it was logged on (queue_log's callid)
 
     @property
     def outcome(self) -> str | None:
@@ -237,6 +238,15 @@ class CallbackResult:
         return Attempt(self.ended_at, self.outcome or "failed", self.agent, self.call_id, started, answered)
 
 
+def belongs(entry: CallbackEntry, result: CallbackResult) -> bool:
+    """Is this result about this entry? Entry ids are a database's own: a queue_log line
+    written for another database's entry (a list made afresh, a test's) names a customer
+    call this entry does not have, and a call that does not hold it."""
+    if result.customer_call is None:
+        return True
+    return result.customer_call in entry.call_ids or entry.take_call == result.call_id
+
+
 def apply_result(entry: CallbackEntry, result: CallbackResult, rules: QueueRules) -> CallbackEntry:
     """A callback call's end on its entry, however often and in whatever order it is told.
     The same call again changes nothing. A call that never dialled the customer gives the
@@ -244,7 +254,7 @@ def apply_result(entry: CallbackEntry, result: CallbackResult, rules: QueueRules
     was given back and taken by another call (the service was down meanwhile) is kept as an
     attempt, and the entry stays with the call that holds it now; on a finished entry
     (closed by hand meanwhile) it is kept as an attempt too."""
-    if any(a.call_id == result.call_id for a in entry.attempts):
+    if any(a.call_id == result.call_id for a in entry.attempts) or not belongs(entry, result):
         return entry
     outcome = result.outcome
     held_by_other = entry.status is Status.in_progress and entry.take_call not in (None, result.call_id)

@@ -132,15 +132,15 @@ def _feed_results(session: Session, node: str, rules: Mapping[str, QueueRules], 
     mark = session.get(CallbackFeedRow, (node, "results"))
     start = (mark.last_at - OVERLAP_S) if mark else seconds(now) - FIRST_LOOK_BACK_S
     lines = session.execute(
-        sa_select(BooksPbxctlEvent.at, BooksPbxctlEvent.data, BooksPbxctlEvent.agent)
+        sa_select(BooksPbxctlEvent.at, BooksPbxctlEvent.data, BooksPbxctlEvent.agent, BooksPbxctlEvent.callid)
         .where(BooksPbxctlEvent.event == RESULT_EVENT, BooksPbxctlEvent.at >= start, BooksPbxctlEvent.node == node)
         .order_by(BooksPbxctlEvent.at)
     ).all()
     last = mark.last_at if mark else start
     changed = 0
-    for at, data, agent in lines:
+    for at, data, agent, callid in lines:
         last = max(last, at)
-        told = parse_result(data, at, agent)
+        told = parse_result(data, at, agent, callid)
         if told is None:
             continue
         done = record_result(session, told, lambda queue: rules.get(queue, DEFAULT_RULES), now)
