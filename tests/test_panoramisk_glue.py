@@ -117,6 +117,33 @@ def test_a_link_manager_on_a_connection_the_glue_opened(caplog):
     assert [e["Event"] for e in got] == ["QueueMemberAdded"]
 
 
+def test_a_lost_connection_fails_the_action_in_flight_at_once():
+    """An Asterisk that closes the connection before it answers the Login (it was stopping
+    or starting: the fault suite's Asterisk restart): the Login fails as the connection
+    goes, not after the link's 10 s action timeout."""
+
+    async def closes_on_login(reader, writer):
+        writer.write(BANNER)
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    async def run() -> float:
+        server = await asyncio.start_server(closes_on_login, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        manager = LinkManager(asyncio.Event(), lambda e: None, loop=asyncio.get_running_loop(), host="127.0.0.1",
+                              port=port, events="on", ping_delay=0)
+        await connect_protocol(manager, "127.0.0.1", port)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(ConnectionError, match="lost"):
+            await asyncio.wait_for(manager.send_action({"Action": "Login", "Username": "u", "Secret": "s"}), 5)
+        manager.close()
+        server.close()
+        await server.wait_closed()
+        return asyncio.get_running_loop().time() - started
+
+    assert asyncio.run(run()) < 1.0
+
+
 class _Reader:
     def __init__(self, lines: list[bytes]):
         self.lines = list(lines)

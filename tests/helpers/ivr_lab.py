@@ -31,6 +31,7 @@ class IvrCall:
     agi_starts: list[float] = field(default_factory=list)
     fell_back_at: float | None = None
     hung_up_at: float | None = None
+    cut_by_pbx: bool = False  # still up when the PBX stopped (the fault suite's Asterisk restart)
 
     def held_for(self, since: float) -> float | None:
         """Seconds from the first AGI step that began after `since` to the fallback."""

@@ -32,6 +32,10 @@ from pbxctl.service.runtime import LinkDown
 __all__ = ["ActionFailed", "AmiEndpoint", "AmiLink", "LinkDown"]
 
 log = structlog.get_logger("pbxctl.ami")
+# Asterisk answers a Login within milliseconds; a connection it accepted while restarting
+# may never see its Login answered (Asterisk 22 in the fault suite: 10 s of silence, then
+# the timeout). Giving up soon and connecting again brings the link back seconds earlier.
+LOGIN_TIMEOUT_S = 3.0
 
 
 class ActionFailed(Exception):
@@ -205,7 +209,7 @@ class AmiLink:
             manager,
             {"Action": "Login", "Username": self.endpoint.username, "Secret": self.endpoint.secret, "Events": "on"},
             False,
-            None,
+            min(LOGIN_TIMEOUT_S, self.action_timeout_s),
         )
         if not _succeeded(reply):
             message = reply.get("Message", "no reason given") if isinstance(reply, Mapping) else reply

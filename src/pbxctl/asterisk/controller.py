@@ -22,6 +22,7 @@ from pbxctl.domain.agent_membership import Action, LiveMember, Wanted, plan_requ
 from pbxctl.service.runtime import CommandFailed
 from pbxctl.site.load import LoadedSite
 from pbxctl.storage.agent_memberships import AgentMembership, save_memberships, wanted_memberships
+from pbxctl.storage.failure import failure_kind
 from pbxctl.storage.queue_calls import QueueCallRecord, calls_ended_today, record_queue_calls
 
 log = structlog.get_logger("pbxctl.controller")
@@ -227,7 +228,7 @@ class QueueController:
         try:
             await asyncio.to_thread(save_memberships, self.engine, records)
         except Exception as exc:  # disk full, database gone: say so, loudly
-            log.error("membership_not_saved", error=str(exc), rows=[(r.agent, r.queue) for r in rows])
+            log.error("membership_not_saved", fault=failure_kind(exc), error=str(exc), rows=[(r.agent, r.queue) for r in rows])
             raise CommandFailed(
                 f"Asterisk took the change but it could not be saved ({exc}); "
                 "it will be undone at the next resync unless repeated"
@@ -256,7 +257,7 @@ class QueueController:
         except Exception as exc:
             # Keep them for the next try rather than lose them (a full disk may clear).
             self._ended[:0] = ended
-            log.error("queue_calls_not_saved", error=str(exc), pending=len(self._ended))
+            log.error("queue_calls_not_saved", fault=failure_kind(exc), error=str(exc), pending=len(self._ended))
 
 
 def _live_members(loaded: LoadedSite, view) -> dict[str, LiveMember]:

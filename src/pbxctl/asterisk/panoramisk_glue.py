@@ -55,6 +55,14 @@ class _ManagedProtocol(AMIProtocol):
         manager.responses = self.responses
         manager._connected = True
 
+    def connection_lost(self, exc):
+        # An action in flight (the Login while Asterisk restarts) fails now, not after the
+        # link's action timeout: panoramisk's close() would file it away, unanswered, to be
+        # sent again by its own reconnect loop, which LinkManager does not run.
+        config = self._manager.config
+        fail_pending(self._manager, ConnectionError(f"connection to {config.get('host')}:{config.get('port')} lost"))
+        super().connection_lost(exc)
+
 
 class LinkManager(Manager):
     """panoramisk's Manager minus its own reconnect loop and pinger: ami_link.AmiLink decides."""

@@ -6,7 +6,8 @@ queue_log, and so in the books; their CDR records likewise.
 
 A batch the database does not take after the writer's retries (locked, full, gone) is
 not lost: the follower goes back to its last stored checkpoint and reads it again at the
-next poll."""
+next poll. A checkpoint the database cannot give (a PostgreSQL server stopped) is asked
+for again at the next poll: the follower waits, the service goes on."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Mapping
 
 import structlog
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from pbxctl.books.assembler import Assembler
 from pbxctl.books.cdr import CdrIngestor
@@ -23,6 +25,7 @@ from pbxctl.books.ingest import Ingestor, LogFollower
 from pbxctl.books.site_view import agent_of, node_name, wrapup_of
 from pbxctl.books.store import BatchWriter, StoreFailed
 from pbxctl.site import model as m
+from pbxctl.storage.failure import failure_kind
 
 log = structlog.get_logger("pbxctl.books")
 POLL_SECONDS = 1.0
@@ -54,7 +57,12 @@ async def follow(follower: LogFollower, interval: float = POLL_SECONDS, caught_u
             if caught_up is not None:
                 caught_up.set()
         except StoreFailed as exc:
-            log.error("books_batch_not_stored", source=follower.source, error=str(exc), path=str(follower.path))
+            log.error("books_batch_not_stored", fault=failure_kind(exc.__cause__ or exc), source=follower.source,
+                      error=str(exc), path=str(follower.path))
+            follower.reset()
+        except SQLAlchemyError as exc:  # the checkpoint unreadable: the database is away (stopped, gone)
+            log.warning("books_checkpoint_unreadable", fault=failure_kind(exc), source=follower.source,
+                        error=str(exc), path=str(follower.path))
             follower.reset()
         except OSError as exc:
             log.warning("books_log_unreadable", source=follower.source, error=str(exc), path=str(follower.path))

@@ -42,6 +42,7 @@ from pbxctl.books.tables import (
     BooksReject,
     BooksTransfer,
 )
+from pbxctl.storage.failure import failure_kind
 
 log = structlog.get_logger("pbxctl.books")
 
@@ -459,7 +460,7 @@ class BatchWriter:
             except OperationalError as exc:
                 self.failures += 1
                 reason = str(exc.orig) if exc.orig is not None else str(exc)
-                log.warning("books_write_failed", attempt=attempt + 1, retries=self.retries, error=reason,
+                log.warning("books_write_failed", fault=failure_kind(exc), attempt=attempt + 1, retries=self.retries, error=reason,
                             calls=len(calls), agent_events=len(agent_events))
                 if attempt == self.retries:
                     raise StoreFailed(f"the database did not take {len(calls)} calls after "

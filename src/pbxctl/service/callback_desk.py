@@ -14,7 +14,7 @@ from typing import Callable, Iterable
 import structlog
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
 from pbxctl.books.site_view import node_name
@@ -39,6 +39,7 @@ from pbxctl.site.load import LoadedSite
 from pbxctl.storage.callback_feed import FeedResult, feed_from_books
 from pbxctl.storage.callback_list import change_entry, get_entry, linked_calls, list_entries
 from pbxctl.storage.callback_list import record_result as stored_result
+from pbxctl.storage.failure import failure_kind
 
 log = structlog.get_logger("pbxctl.callbacks")
 
@@ -83,7 +84,9 @@ async def keep_fed(site: Callable[[], LoadedSite], engine: Engine, interval: flo
             result = await asyncio.to_thread(feed, site(), engine)
             if result.added or result.closed:
                 log.info("callbacks_fed", added=result.added, closed=result.closed, skipped=result.skipped)
-        except Exception:  # the database may be locked or gone for a while: try again next time
+        except OperationalError as exc:  # the database locked, full or stopped for a while: next time
+            log.warning("callback_feed_failed", fault=failure_kind(exc), error=str(exc.orig or exc))
+        except Exception:  # anything else: said in full, and tried again next time
             log.exception("callback_feed_failed")
         await asyncio.sleep(interval)
 
