@@ -38,6 +38,7 @@ from pbxctl.books.site_view import node_name
 from pbxctl.service.api_token import service_token
 from pbxctl.service.callback_desk import keep_fed
 from pbxctl.service.http_api import start_http
+from pbxctl.service.loop_watch import watch_loop
 from pbxctl.service.metrics import register_runtime
 from pbxctl.service.runtime import Runtime
 from pbxctl.service.sla_monitor import SlaMonitor
@@ -148,7 +149,7 @@ async def run_services(services: AsteriskServices, http_port: int | None = None,
     announce(f"pbxctl for site {loaded.site.site}: {where}")
     jobs = (server.serve_forever(), services.holder.watch(), services.controller.run(), services.monitor.run(),
             follow(services.books, caught_up=services.dialer.books_ready), follow(services.cdr), ReportScheduler(services.holder.get, services.runtime.books).run(),
-            keep_fed(services.holder.get, services.runtime.books), services.dialer.run())
+            keep_fed(services.holder.get, services.runtime.books), services.dialer.run(), watch_loop())
     try:
         async with server:
             if lifecycle is None:
