@@ -111,7 +111,9 @@ def show_command(entry: int = typer.Argument(..., help="The callback's id."), si
         if doc.get(key) is not None:
             typer.echo(f"{key.replace('_', ' ')}: {doc[key]}")
     for a in doc["attempt_list"]:
-        typer.echo(f"attempt {a['at']}: {a['result']}{' by ' + a['agent'] if a['agent'] else ''}")
+        dialled = f" (dialled {a['dialled_at']}, answered {a['answered_at'] or '-'}, call {a['call_id']})" \
+            if a["dialled_at"] else ""
+        typer.echo(f"attempt {a['at']}: {a['result']}{' by ' + a['agent'] if a['agent'] else ''}{dialled}")
     for c in doc["calls"]:
         typer.echo(f"call {c['call_id']} ({c['node']}) {c['at']}: {c['kind']} in {c['queue']}")
 
