@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, event, text
 
-from pbxctl.books.assembler import Assembler
+from pbxctl.books.assembler import Assembler, WrapupTable
 from pbxctl.books.cdr import CdrIngestor
+from pbxctl.books.import_reader import ReaderFailed
 from pbxctl.books.ingest import Ingestor, LogFollower, import_file
 from pbxctl.books.store import BatchWriter, StoreFailed
 from pbxctl.storage.db import new_engine
@@ -94,7 +95,7 @@ def test_an_agents_next_call_cuts_the_wrap_up_before_it_whichever_arrives_first(
     engine = new_engine(books_url)
 
     def ingest(path: Path) -> None:
-        import_file(path, Ingestor(BatchWriter(engine, "n1"), Assembler(wrapup_of=lambda queue, agent: 30)))
+        import_file(path, Ingestor(BatchWriter(engine, "n1"), Assembler(wrapup_of=WrapupTable(default=30))))
 
     def cuts() -> dict[str, tuple]:
         with engine.connect() as conn:
@@ -300,3 +301,22 @@ def test_a_full_database_fails_clearly_and_loses_nothing(tmp_path):
     roomy = new_engine(url)
     assert import_into(roomy, big).calls == 3000
     assert counts(roomy)["books_calls"] == 3000
+
+
+def test_the_import_reader_process_loads_no_database_library():
+    # its memory adds to the writer's (books import's peak is both processes'): stdlib and
+    # pbxctl's queue_log modules only
+    done = subprocess.run([sys.executable, "-c", "import sys, pbxctl.books.import_reader; print(*sys.modules)"],
+                          capture_output=True, text=True, check=True)
+    loaded = {name.split(".")[0] for name in done.stdout.split()}
+    assert not loaded & {"sqlalchemy", "sqlmodel", "pydantic", "structlog", "typer", "rich", "alembic", "psycopg"}
+
+
+def test_a_reader_process_that_fails_is_named_and_nothing_is_written(tmp_path):
+    engine = new_engine(f"sqlite:///{tmp_path / 'books.db'}")
+    (tmp_path / "queue_log").mkdir()  # not a file: the reader cannot open it
+    with pytest.raises(ReaderFailed, match="IsADirectoryError"):
+        import_into(engine, tmp_path / "queue_log")
+    with pytest.raises(TypeError, match="cannot go to the reader process"):
+        import_file(RECORDED, Ingestor(BatchWriter(engine, "n1"), Assembler(agent_of=lambda member: member)))
+    assert set(counts(engine).values()) == {0}

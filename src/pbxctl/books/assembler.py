@@ -38,6 +38,38 @@ class AgentEvent:
     reason: str
 
 
+class AgentNames:
+    """member (as queue_log names it) -> agent key; a member not known stays as logged.
+    A class, not a closure: `books import` hands the assembler to its reader process."""
+
+    __slots__ = ("names",)
+
+    def __init__(self, names: dict[str, str]):
+        self.names = names
+
+    def __call__(self, member: str) -> str:
+        return self.names.get(member, member)
+
+
+class WrapupTable:
+    """(queue, agent) -> the wrap-up in force: the agent's own where it has one (a static
+    member's), else the queue's, else `default`."""
+
+    __slots__ = ("queues", "agents", "default")
+
+    def __init__(self, queues: dict[str, int] | None = None, agents: dict[str, int] | None = None,
+                 default: int | None = None):
+        self.queues = queues or {}
+        self.agents = agents or {}
+        self.default = default
+
+    def __call__(self, queue: str, agent: str) -> int | None:
+        own = self.agents.get(agent)
+        if own is not None:
+            return own
+        return self.queues.get(queue, self.default)
+
+
 class _Pending:
     __slots__ = ("lines", "last_at", "first_offset", "first_line_no", "open", "queued")
 
@@ -61,7 +93,7 @@ class Assembler:
     def __init__(
         self,
         agent_of: Callable[[str], str] = identity,
-        wrapup_of: Callable[[str, str], int | None] = lambda queue, agent: None,
+        wrapup_of: Callable[[str, str], int | None] = WrapupTable(),
         settle: int = SETTLE_SECONDS,
         give_up: int = GIVE_UP_SECONDS,
         ivr_settle: int = IVR_SETTLE_SECONDS,

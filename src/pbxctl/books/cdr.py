@@ -21,9 +21,10 @@ from typing import BinaryIO, Callable
 
 from sqlalchemy.engine import Engine
 
-from pbxctl.books.ingest import read_lines
+from pbxctl.books.ingestor import read_lines
 from pbxctl.books.queue_log import escaped
-from pbxctl.books.store import CDR_COLUMNS, BatchWriter, Checkpoint, Reject
+from pbxctl.books.rows import Checkpoint, Reject
+from pbxctl.books.store import CDR_COLUMNS, BatchWriter
 
 CDR_FIELDS = (
     "start", "answer", "end", "duration", "billsec", "disposition", "src", "dst", "dcontext", "clid", "channel",

@@ -4,8 +4,9 @@ and the wrap-up in force for a queue's agent (stock app_queue logs neither)."""
 from __future__ import annotations
 
 import socket
-from typing import Callable, Mapping
+from typing import Mapping
 
+from pbxctl.books.assembler import AgentNames, WrapupTable
 from pbxctl.site import model as m
 
 
@@ -17,7 +18,7 @@ def node_name(site: m.Site | None, given: str | None = None) -> str:
     return socket.gethostname().split(".")[0] or "pbx"
 
 
-def agent_of(site: m.Site, interfaces: Mapping[str, str]) -> Callable[[str], str]:
+def agent_of(site: m.Site, interfaces: Mapping[str, str]) -> AgentNames:
     """queue_log names members by membername (the agent's display name, which pbxctl
     gives app_queue), by interface (ADDMEMBER/REMOVEMEMBER), or by whatever the operator
     configured: the first two map to the agent key, anything else stays as logged.
@@ -30,21 +31,16 @@ def agent_of(site: m.Site, interfaces: Mapping[str, str]) -> Callable[[str], str
         names.setdefault(interface, key)
     for key in site.agents:
         names.setdefault(key, key)
-    return lambda member: names.get(member, member)
+    return AgentNames(names)
 
 
-def wrapup_of(site: m.Site) -> Callable[[str, str], int | None]:
+def wrapup_of(site: m.Site) -> WrapupTable:
     """The agent's own wrap-up counts only for a static membership (AMI QueueAdd takes no
     wrap-up: a logged-in dynamic agent gets the queue's)."""
-
-    def wrapup(queue: str, agent: str) -> int | None:
-        q = site.queues.get(queue)
-        a = site.agents.get(agent)
-        if a is not None and a.login == "static" and a.wrapup is not None:
-            return int(a.wrapup)
-        return int(q.wrapup) if q is not None else None
-
-    return wrapup
+    return WrapupTable(
+        {name: int(q.wrapup) for name, q in site.queues.items()},
+        {name: int(a.wrapup) for name, a in site.agents.items() if a.login == "static" and a.wrapup is not None},
+    )
 
 
 def static_members(site: m.Site) -> dict[str, list[str]]:

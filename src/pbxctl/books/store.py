@@ -16,13 +16,10 @@ it is written and lowered when an earlier leg's successor arrives later).
 from __future__ import annotations
 
 import bisect
-import hashlib
 import queue
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Iterable
 
 import structlog
 from sqlalchemy.engine import Connection, Engine
@@ -30,6 +27,7 @@ from sqlalchemy.exc import OperationalError
 
 from pbxctl.books.assembler import AgentEvent
 from pbxctl.books.calls import Call
+from pbxctl.books.rows import BatchRows, Checkpoint, Reject
 from pbxctl.books.tables import (
     BooksAgentEvent,
     BooksAgentLeg,
@@ -56,32 +54,6 @@ PBXCTL_EVENTS = BooksPbxctlEvent.__table__
 REJECTS = BooksReject.__table__
 CHECKPOINTS = BooksCheckpoint.__table__
 CDR = BooksCdr.__table__
-
-
-@dataclass(slots=True)
-class Reject:
-    source: str
-    file: str
-    line_no: int
-    reason: str
-    raw: bytes
-    text: str
-    at: int | None = None
-
-    def message(self) -> str:
-        return f"{self.file}:{self.line_no}: {self.reason}"
-
-
-@dataclass(slots=True)
-class Checkpoint:
-    source: str
-    path: str
-    inode: int
-    offset: int
-    line_no: int
-    replay_offset: int
-    replay_line_no: int
-    head: str
 
 
 class StoreFailed(Exception):
@@ -123,60 +95,6 @@ def _sql(conn: Connection, table, columns: tuple[str, ...], conflict: str) -> st
     return (
         f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}) {conflict}"
     )
-
-
-def call_rows(node: str, calls: Iterable[Call]) -> dict[str, list[tuple]]:
-    """The rows of these calls, in the tables' column orders; stints without their entry
-    and legs without their cut wrap-up (both depend on what the books already hold)."""
-    stints: list[tuple] = []
-    rings: list[tuple] = []
-    legs: list[tuple] = []
-    transfers: list[tuple] = []
-    pbxctl: list[tuple] = []
-    merged: dict[str, list] = {}
-    for call in calls:
-        callid = call.callid
-        row = merged.get(callid)
-        if row is None:
-            merged[callid] = [node, callid, None, call.started_at, call.ended_at, call.caller_number,
-                              call.caller_name, call.entry]
-        else:  # the same call finished twice in one batch (it came back after settling)
-            row[3] = min(row[3], call.started_at)
-            row[4] = max(row[4], call.ended_at)
-            row[5] = row[5] or call.caller_number
-            row[6] = row[6] or call.caller_name
-            row[7] = row[7] or call.entry
-        for st in call.stints:
-            queue, entered = st.queue, st.entered_at
-            stints.append((
-                node, callid, queue, entered, st.ended_at, st.outcome, st.ended_by, st.wait_seconds, st.answered_at,
-                st.agent, st.member, st.position, st.exit_position, st.exit_key, st.exit_status, st.exit_to,
-                st.caller_number,
-            ))
-            for ring in st.rings:
-                rings.append((node, callid, ring.member, ring.at, ring.outcome, queue, entered, ring.agent,
-                              ring.ring_seconds))
-            if (leg := st.leg) is not None:
-                legs.append((node, callid, leg.member, leg.connected_at, queue, entered, leg.agent, leg.ended_at,
-                             leg.talk_seconds, leg.ended_by, leg.wrapup_seconds))
-        for t in call.transfers:
-            transfers.append((node, callid, t.at, t.kind, t.queue, t.agent, t.member, t.target, t.wait_seconds,
-                              t.talk_seconds))
-        for e in call.pbxctl_events:
-            pbxctl.append((node, callid, e.at, e.event, e.data, e.queue, e.agent))
-    return {"calls": [tuple(row) for row in merged.values()], "stints": stints, "rings": rings, "legs": legs,
-            "transfers": transfers, "pbxctl": pbxctl}
-
-
-def agent_event_rows(node: str, events: Iterable[AgentEvent]) -> list[tuple]:
-    return [(node, e.at, e.queue, e.member, e.event, e.agent, e.reason) for e in events]
-
-
-def reject_rows(node: str, rejects: Iterable[Reject]) -> list[tuple]:
-    return [
-        (node, r.source, r.file, r.line_no, hashlib.blake2b(r.raw, digest_size=8).hexdigest(), r.reason, r.text, r.at)
-        for r in rejects
-    ]
 
 
 def _merge_calls(conn: Connection, rows: list[tuple]) -> None:
@@ -364,15 +282,20 @@ def write_batch(
     checkpoint: Checkpoint | None,
     cdr_rows: list[tuple] = (),
 ) -> None:
+    write_rows(conn, node, BatchRows.of(node, calls, agent_events, rejects), checkpoint, cdr_rows)
+
+
+def write_rows(conn: Connection, node: str, batch: BatchRows, checkpoint: Checkpoint | None,
+               cdr_rows: list[tuple] = ()) -> None:
     if cdr_rows:
         link_cdr(conn, node, list(cdr_rows))
-    rows = call_rows(node, calls)
+    rows = batch.calls
     write_calls(conn, node, rows)
     insert_new(conn, RINGS, RING_COLUMNS, rows["rings"])
     insert_new(conn, TRANSFERS, TRANSFER_COLUMNS, rows["transfers"])
     insert_new(conn, PBXCTL_EVENTS, PBXCTL_COLUMNS, rows["pbxctl"])
-    insert_new(conn, AGENT_EVENTS, AGENT_EVENT_COLUMNS, agent_event_rows(node, agent_events))
-    insert_new(conn, REJECTS, REJECT_COLUMNS, reject_rows(node, rejects))
+    insert_new(conn, AGENT_EVENTS, AGENT_EVENT_COLUMNS, batch.agent_events)
+    insert_new(conn, REJECTS, REJECT_COLUMNS, batch.rejects)
     # Last: on PostgreSQL it takes the agents' locks, held to the commit.
     write_legs(conn, node, rows["legs"])
     if checkpoint is not None:
@@ -435,12 +358,16 @@ class BatchWriter:
                     self._error = exc
 
     def write(self, calls, agent_events, rejects, checkpoint, cdr_rows=()) -> None:
+        self.write_rows(BatchRows.of(self.node, calls, agent_events, rejects), checkpoint, cdr_rows)
+
+    def write_rows(self, batch: BatchRows, checkpoint: Checkpoint | None, cdr_rows=()) -> None:
+        """A batch whose rows are made already (by `books import`'s reader process)."""
         if self._queue is None:
-            self._write(calls, agent_events, rejects, checkpoint, cdr_rows)
+            self._write(batch, checkpoint, cdr_rows)
             return
         if self._error is not None:
             raise self._error
-        self._queue.put((calls, agent_events, rejects, checkpoint, cdr_rows))
+        self._queue.put((batch, checkpoint, cdr_rows))
 
     def close(self) -> None:
         if self._queue is not None and self._thread is not None:
@@ -450,20 +377,21 @@ class BatchWriter:
         if self._error is not None:
             raise self._error
 
-    def _write(self, calls, agent_events, rejects, checkpoint, cdr_rows=()) -> None:
+    def _write(self, batch: BatchRows, checkpoint: Checkpoint | None, cdr_rows=()) -> None:
         delay = self.first_delay
         for attempt in range(self.retries + 1):
             try:
                 with self.engine.begin() as conn:
-                    write_batch(conn, self.node, calls, agent_events, rejects, checkpoint, cdr_rows)
+                    write_rows(conn, self.node, batch, checkpoint, cdr_rows)
                 return
             except OperationalError as exc:
                 self.failures += 1
                 reason = str(exc.orig) if exc.orig is not None else str(exc)
-                log.warning("books_write_failed", fault=failure_kind(exc), attempt=attempt + 1, retries=self.retries, error=reason,
-                            calls=len(calls), agent_events=len(agent_events))
+                calls, agent_events, _ = batch.sizes()
+                log.warning("books_write_failed", fault=failure_kind(exc), attempt=attempt + 1, retries=self.retries,
+                            error=reason, calls=calls, agent_events=agent_events)
                 if attempt == self.retries:
-                    raise StoreFailed(f"the database did not take {len(calls)} calls after "
+                    raise StoreFailed(f"the database did not take {calls} calls after "
                                       f"{self.retries + 1} tries: {reason}") from exc
                 self.sleep(delay)
                 delay = min(delay * 2, 10.0)

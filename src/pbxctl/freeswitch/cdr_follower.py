@@ -25,7 +25,8 @@ import structlog
 from sqlalchemy.engine import Engine
 
 from pbxctl.books.ingest import rotated_copy
-from pbxctl.books.store import BatchWriter, Checkpoint, Reject, load_checkpoint
+from pbxctl.books.rows import Checkpoint, Reject
+from pbxctl.books.store import BatchWriter, load_checkpoint
 from pbxctl.freeswitch.cdr import BadRecord, CdrAssembler, parse_line, queue_mapping
 from pbxctl.site import model as m
 
