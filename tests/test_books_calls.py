@@ -257,6 +257,21 @@ def test_a_pbx_restart_ends_open_stints_as_lost():
     assert (calls["c7"].stints[0].outcome, calls["c7"].stints[0].ended_by) == ("answered", "lost")
 
 
+def test_a_call_in_a_queue_quiet_for_a_day_is_given_up_as_lost_and_an_ended_one_settles():
+    assembler = assemble(lines_of("""
+        1796169000|g1|support|NONE|ENTERQUEUE||4790000000|1
+        1796169000|g2|support|NONE|ENTERQUEUE||4790000001|1
+        1796169004|g2|support|NONE|ABANDON|1|1|4
+        1796255000|g3|support|NONE|ENTERQUEUE||4790000002|1
+        1796255401|g4|support|NONE|ENTERQUEUE||4790000003|1
+    """), give_up=86400)
+    calls = by_callid(assembler)
+    # g1 is given up a day after its last line; g3 and g4 wait on (not booked yet)
+    assert sorted(calls) == ["g1", "g2"] and len(assembler.pending) == 2
+    assert (calls["g1"].stints[0].outcome, calls["g1"].stints[0].ended_at) == ("lost", 1796169000 + 86400)
+    assert calls["g2"].stints[0].outcome == "abandoned"
+
+
 def test_a_call_still_waiting_at_the_end_of_a_file_is_not_booked_yet():
     assembler = Assembler()
     for line in lines_of("1796169000|c8|support|NONE|ENTERQUEUE||4790000000|1"):

@@ -104,7 +104,10 @@ class Assembler:
         self.give_up = give_up
         self.ivr_settle = ivr_settle
         self.pending: dict[str, _Pending] = {}
-        self._due: list[tuple[int, str]] = []  # (time to look again, callid), a heap
+        # (time to look again, callid), a heap. A call in a queue has no entry: its ending
+        # line gives it one (an entry 24 h out per call would hold a day of callids).
+        self._due: list[tuple[int, str]] = []
+        self._next_give_up_scan = 0
         self.clock = 0  # latest line time seen
         self.calls: list[Call] = []
         self.agent_events: list[AgentEvent] = []
@@ -117,6 +120,8 @@ class Assembler:
             self.clock = at
             if self._due and self._due[0][0] <= at:
                 self._finish_due(at)
+            if at >= self._next_give_up_scan:
+                self._give_up_quiet(at)
         event = line.event
         callid = line.callid
         if event in CALL_EVENTS or event[:6] == PBXCTL_PREFIX and callid and callid != "NONE":
@@ -151,23 +156,32 @@ class Assembler:
         else:
             self.ignored += 1
 
-    def _due_at(self, pending: _Pending) -> int:
-        if pending.open > 0:
-            return pending.last_at + self.give_up
-        return pending.last_at + (self.settle if pending.queued else self.ivr_settle)
-
     def _finish_due(self, now: int) -> None:
         due = self._due
         while due and due[0][0] <= now:
             _, callid = heapq.heappop(due)
             pending = self.pending.get(callid)
-            if pending is None:
+            if pending is None or pending.open > 0:  # gone, or in a queue again: its end pushes it
                 continue
-            when = self._due_at(pending)
+            when = pending.last_at + (self.settle if pending.queued else self.ivr_settle)
             if when > now:  # it moved on since: look again then
                 heapq.heappush(due, (when, callid))
                 continue
-            self._finish(callid, lost_at=now if pending.open > 0 else None)
+            self._finish(callid)
+
+    def _give_up_quiet(self, now: int) -> None:
+        """Calls in a queue without a line for `give_up` seconds: the PBX lost them. Looked
+        for again when the first of the others may be due (a call that comes later is due
+        `give_up` after it): only the calls going on are looked at."""
+        next_scan = now + self.give_up
+        for callid, pending in list(self.pending.items()):
+            if pending.open > 0:
+                due = pending.last_at + self.give_up
+                if due <= now:
+                    self._finish(callid, lost_at=due)
+                elif due < next_scan:
+                    next_scan = due
+        self._next_give_up_scan = next_scan
 
     def _finish(self, callid: str, lost_at: int | None = None) -> None:
         pending = self.pending.pop(callid)
@@ -181,6 +195,8 @@ class Assembler:
         if now > self.clock:
             self.clock = now
         self._finish_due(self.clock)
+        if self.clock >= self._next_give_up_scan:
+            self._give_up_quiet(self.clock)
 
     def finish_all(self, lost_at: int | None = None) -> None:
         """The PBX restarted (QUEUESTART): nothing open survives it."""
