@@ -22,13 +22,32 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 CHILD = """
-import json, resource, sys, time
+import json, os, resource, sys, threading, time
 from pathlib import Path
 from pbxctl.books.assembler import Assembler
 from pbxctl.books.ingest import Ingestor, import_file
 from pbxctl.books.store import BatchWriter
 from pbxctl.storage.db import new_engine
 engine = new_engine(sys.argv[1])
+reader_hwm = {}  # pid -> VmHWM (kB) of this process's children: the reader process
+def watch_reader():
+    # VmHWM, not RUSAGE_CHILDREN's ru_maxrss: Linux carries the fork's RSS (a copy of this
+    # process's) over the exec into ru_maxrss, while VmHWM starts again with the new program
+    reader = None
+    while True:
+        try:
+            if reader is None:
+                for pid in filter(str.isdigit, os.listdir("/proc")):
+                    if "pbxctl.books.import_reader" in open(f"/proc/{pid}/cmdline").read():
+                        if int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1]) == os.getpid():
+                            reader = pid
+            else:
+                reader_hwm[reader] = int(open(f"/proc/{reader}/status").read().split("VmHWM:")[1].split()[0])
+        except (OSError, IndexError, ValueError):
+            if reader is not None:
+                return  # it ended
+        time.sleep(0.1 if reader else 0.02)
+threading.Thread(target=watch_reader, daemon=True).start()
 def cpu_seconds(who):
     usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
@@ -38,7 +57,7 @@ wall, cpu = time.perf_counter() - wall, cpu_seconds(resource.RUSAGE_SELF) - cpu
 # the reader process (books.import_reader) is this process's only child: its peak and CPU
 reader_cpu = cpu_seconds(resource.RUSAGE_CHILDREN)
 writer_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-reader_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+reader_peak = max(reader_hwm.values()) / 1024
 with engine.connect() as conn:
     from sqlalchemy import text
     calls = conn.execute(text("SELECT count(*) FROM books_calls")).scalar()
