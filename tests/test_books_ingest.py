@@ -21,6 +21,7 @@ from pbxctl.books.assembler import Assembler, WrapupTable
 from pbxctl.books.cdr import CdrIngestor
 from pbxctl.books.import_reader import ReaderFailed
 from pbxctl.books.ingest import Ingestor, LogFollower, import_file
+from pbxctl.books import store
 from pbxctl.books.store import BatchWriter, StoreFailed
 from pbxctl.storage.db import new_engine
 
@@ -111,7 +112,15 @@ def test_an_agents_next_call_cuts_the_wrap_up_before_it_whichever_arrives_first(
     assert cuts() == {"p1": (30, 10), "p2": (30, 20), "p3": (30, 30)}
 
 
-def test_a_stint_carries_its_calls_entry_also_when_the_call_is_written_in_pieces(books_url, tmp_path):
+# On PostgreSQL a batch of COPY_FROM_ROWS rows or more goes by COPY (calls merged by one
+# INSERT ... SELECT ... ON CONFLICT DO UPDATE): the small files below take both paths.
+BY_COPY_OR_ROWS = pytest.mark.parametrize("copy_from_rows", [store.COPY_FROM_ROWS, 1], ids=["rows", "copy"])
+
+
+@BY_COPY_OR_ROWS
+def test_a_stint_carries_its_calls_entry_also_when_the_call_is_written_in_pieces(books_url, tmp_path, monkeypatch,
+                                                                                 copy_from_rows):
+    monkeypatch.setattr(store, "COPY_FROM_ROWS", copy_from_rows)
     # e1's entry is in its first piece, e2's only in its second (a later PBXCTLENTRY)
     first, second = tmp_path / "first", tmp_path / "second"
     first.write_text("1796172000|e1|NONE|NONE|PBXCTLENTRY|22334455\n"
@@ -131,7 +140,10 @@ def test_a_stint_carries_its_calls_entry_also_when_the_call_is_written_in_pieces
                      ("e2", "sales", "81500100", "81500100"), ("e2", "support", "81500100", "81500100")]
 
 
-def test_the_cdr_file_is_followed_from_its_checkpoint_and_links_the_calls_either_way(books_url, tmp_path):
+@BY_COPY_OR_ROWS
+def test_the_cdr_file_is_followed_from_its_checkpoint_and_links_the_calls_either_way(books_url, tmp_path, monkeypatch,
+                                                                                     copy_from_rows):
+    monkeypatch.setattr(store, "COPY_FROM_ROWS", copy_from_rows)
     # sandbox_calls.pbxctl.csv: 5 records of call ...439, then 6 of call ...453
     records = CDR_RECORDED.read_bytes().splitlines(keepends=True)
     cdr = tmp_path / "pbxctl.csv"

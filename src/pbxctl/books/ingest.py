@@ -13,7 +13,6 @@ Lines that are not facts are stored in books_rejects as `FILE:LINE: reason`.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import os
 import time
@@ -55,7 +54,6 @@ def import_file(path: Path, ingestor: Ingestor, progress: Callable[[int], None] 
                     for reject in value.rejects:  # REJECT_COLUMNS: file, line_no, ..., reason
                         log_rejected(f"{reject[2]}:{reject[3]}", reject[5])
                     ingestor.writer.write_rows(value, None)
-                    gc.collect(1)  # what the writer left in cycles (the rows have none)
                 elif progress:
                     progress(value)
         except StopIteration as done:

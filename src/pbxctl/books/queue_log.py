@@ -82,8 +82,8 @@ class QueueLogLine(NamedTuple):
                 return None
 
 
-# tuple.__new__ straight away: NamedTuple's own __new__ is a Python call per line.
-_make_line = QueueLogLine._make
+# tuple.__new__ straight away: NamedTuple's own __new__ (and _make) is a Python call per line.
+_new_tuple = tuple.__new__
 
 
 @dataclass(slots=True, frozen=True)
@@ -116,7 +116,7 @@ def parse_line(raw: bytes) -> QueueLogLine | BadLine:
             return BadLine(f"unknown event {event[:30]!r}", at)
     elif not callid and event in CALL_EVENTS:
         return BadLine(f"{event} without a callid", at)
-    return _make_line((at, callid, queue, agent, event, tuple(parts[5:]), text))
+    return _new_tuple(QueueLogLine, (at, callid, queue, agent, event, tuple(parts[5:]), text))
 
 
 def escaped(raw: bytes) -> str:

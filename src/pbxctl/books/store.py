@@ -117,6 +117,15 @@ def _merge_calls(conn: Connection, rows: list[tuple]) -> None:
         f"caller_name = CASE WHEN {t}.caller_name = '' THEN excluded.caller_name ELSE {t}.caller_name END, "
         f"entry = COALESCE({t}.entry, excluded.entry)"
     )
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_FROM_ROWS and len({r[1] for r in rows}) == len(rows):
+        # by COPY, as insert_new does (one statement may not update a row twice: the
+        # batch's calls are one row each, call_rows merges them)
+        cursor, scratch = _scratch_copy(conn, CALLS, CALL_COLUMNS, rows)
+        linked = linked.replace(f"d.node = {mark} AND d.uniqueid = {mark}", "d.node = s.node AND d.uniqueid = s.callid")
+        select = ", ".join(linked if column == "linkedid" else f"s.{column}" for column in CALL_COLUMNS)
+        cursor.execute(f"INSERT INTO {t} ({', '.join(CALL_COLUMNS)}) SELECT {select} FROM {scratch} s {conflict}")
+        cursor.execute(f"TRUNCATE {scratch}")
+        return
     sql = f"INSERT INTO {t} ({', '.join(CALL_COLUMNS)}) VALUES ({values}) {conflict}"
     # the linkedid's place takes the subquery's two parameters: node and callid
     conn.exec_driver_sql(sql, [(row[0], row[1], row[0], row[1], *row[3:]) for row in rows])
@@ -257,10 +266,8 @@ def insert_new(conn: Connection, table, columns: tuple[str, ...], rows: list[tup
     conn.exec_driver_sql(_sql(conn, table, columns, "ON CONFLICT DO NOTHING"), rows)
 
 
-def _copy_new(conn: Connection, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """insert_new on PostgreSQL by COPY: a temporary table of the batch's rows (dropped at
-    the commit), then the ones not there yet in one statement (ON CONFLICT DO NOTHING also
-    skips a row repeated within the batch)."""
+def _scratch_copy(conn: Connection, table, columns: tuple[str, ...], rows: list[tuple]):
+    """(cursor, name) of a temporary table holding `rows`, by COPY (PostgreSQL)."""
     names = ", ".join(columns)
     scratch = f"scratch_{table.name}"
     cursor = conn.connection.dbapi_connection.cursor()
@@ -269,6 +276,15 @@ def _copy_new(conn: Connection, table, columns: tuple[str, ...], rows: list[tupl
     with cursor.copy(f"COPY {scratch} ({names}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
+    return cursor, scratch
+
+
+def _copy_new(conn: Connection, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """insert_new on PostgreSQL by COPY: a temporary table of the batch's rows (dropped at
+    the commit), then the ones not there yet in one statement (ON CONFLICT DO NOTHING also
+    skips a row repeated within the batch)."""
+    names = ", ".join(columns)
+    cursor, scratch = _scratch_copy(conn, table, columns, rows)
     cursor.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {scratch} ON CONFLICT DO NOTHING")
     cursor.execute(f"TRUNCATE {scratch}")
 
