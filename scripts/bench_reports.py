@@ -1,11 +1,14 @@
 """Benchmark: a month's queue report by day over the books of 1 M calls, beside one bare
 `SELECT ... GROUP BY` over the same stints, in the same run (SQLite, or PostgreSQL with
---db postgresql://...). Prints figures; docs/benchmarks.md records them.
+--db postgresql://...): the report as pbxctl makes it (from the quarter-hour sums the
+ingestor keeps) and as it makes it when the sums cannot answer (from every stint and leg),
+both documents checked equal. Prints figures; docs/benchmarks.md records them.
 
     .venv/bin/python scripts/bench_reports.py [--calls 1000000] [--db URL] [--keep]
 
 Without --db it fills a fresh SQLite file (the month of November 2026). The books are written by the
-ingestor's writer (store.write_batch: stints with their entry, legs with the cut wrap-up),
+ingestor's writer (store.write_batch: stints with their entry, legs with the cut wrap-up,
+the quarter-hour sums),
 shaped like what the ingestor writes from the sandbox's queue_log (a stint per
 queue visit, overflow stints, agent legs with wrap-up, callback lines); with --db URL of
 a database already holding books and --no-fill it reports over those, e.g. a month
@@ -37,7 +40,8 @@ from sqlalchemy import bindparam, text  # noqa: E402
 
 from pbxctl.books.calls import AgentLeg, Call, PbxctlEvent, QueueStint  # noqa: E402
 from pbxctl.books.queue_report import queue_report  # noqa: E402
-from pbxctl.books.report_source import tally_books  # noqa: E402
+from pbxctl.books.quarter_sums import Thresholds  # noqa: E402
+from pbxctl.books.report_source import tally_quarters, tally_scan  # noqa: E402
 from pbxctl.books.report_window import make_window  # noqa: E402
 from pbxctl.books.store import write_batch  # noqa: E402
 from pbxctl.storage.db import engine_for  # noqa: E402
@@ -62,7 +66,7 @@ def fill(engine, calls: int, seed: int = 12) -> None:
 
     def flush() -> None:
         with engine.begin() as conn:
-            write_batch(conn, "pbx1", batch, [], [], None)
+            write_batch(conn, "pbx1", batch, [], [], None, thresholds=Thresholds(SL, 5))
         batch.clear()
 
     times = sorted(start + rnd.randrange(span) for _ in range(calls))
@@ -128,7 +132,8 @@ def main() -> None:
     engine = engine_for(url)
     if not args.no_fill:
         with engine.begin() as conn:
-            for table in ("books_calls", "books_queue_stints", "books_agent_legs", "books_pbxctl_events"):
+            for table in ("books_calls", "books_queue_stints", "books_agent_legs", "books_pbxctl_events",
+                          "books_queue_quarters", "books_leg_quarters"):
                 conn.execute(text(f"DELETE FROM {table}"))
         t0 = time.perf_counter()
         fill(engine, args.calls)
@@ -141,6 +146,8 @@ def main() -> None:
               f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
         stints = conn.execute(text("SELECT COUNT(*) FROM books_queue_stints")).scalar()
         legs = conn.execute(text("SELECT COUNT(*) FROM books_agent_legs")).scalar()
+        quarters = conn.execute(text("SELECT COUNT(*) FROM books_queue_quarters")).scalar()
+        leg_quarters = conn.execute(text("SELECT COUNT(*) FROM books_leg_quarters")).scalar()
         if engine.dialect.name == "sqlite":
             conn.execute(text("ANALYZE"))
         else:
@@ -162,20 +169,33 @@ def main() -> None:
             return conn.execute(bare_sql, {"offset": offset, "start": window.start_epoch,
                                            "end": window.end_epoch, "queues": queues}).fetchall()
 
-    def report():
-        return queue_report(tally_books(engine, window, queues, SL, 5), window, queues, SL, 5, 80.0)
+    def report():  # what `pbxctl report queues` runs: the quarter-hour sums answer this window
+        tallies = tally_quarters(engine, window, queues, SL, 5)
+        if tallies is None:
+            sys.exit("the quarter-hour sums did not answer (thresholds or window)")
+        return queue_report(tallies, window, queues, SL, 5, 80.0)
 
-    bare()  # warm the page cache for both alike
+    def report_scan():  # the fallback: every stint and leg of the month
+        return queue_report(tally_scan(engine, window, queues, SL, 5), window, queues, SL, 5, 80.0)
+
+    bare()  # warm the page cache for all alike
     bare_s, rows = timed(bare, args.repeat)
     report_s, doc = timed(report, args.repeat)
+    scan_s, scan_doc = timed(report_scan, args.repeat)
     total = next(r for r in doc["totals"] if r["queue"] == "(all queues)")
     bare_offered = sum(r[3] for r in rows if r[2] != "refused")
-    print(f"{engine.dialect.name}: {stints} stints, {legs} agent legs in the books")
+    print(f"{engine.dialect.name}: {stints} stints, {legs} agent legs in the books; quarter-hour sums: {quarters} "
+          f"stint groups, {leg_quarters} leg groups")
     print(f"bare SELECT ... GROUP BY (queue, day, outcome): {bare_s:.3f} s, {len(rows)} groups")
-    print(f"queue report, month by day, {len(queues)} queues: {report_s:.3f} s ({report_s / bare_s:.2f}x the bare query), "
-          f"{len(doc['rows'])} rows; offered {total['offered']} (bare query: {bare_offered})")
+    print(f"queue report, month by day, {len(queues)} queues, from the quarter-hour sums: {report_s:.3f} s "
+          f"({report_s / bare_s:.2f}x the bare query), {len(doc['rows'])} rows; offered {total['offered']} "
+          f"(bare query: {bare_offered})")
+    print(f"queue report, month by day, {len(queues)} queues, from every stint and leg (the fallback): {scan_s:.3f} s "
+          f"({scan_s / bare_s:.2f}x the bare query)")
     if total["offered"] != bare_offered:
         sys.exit("the report and the bare query disagree")
+    if doc != scan_doc:
+        sys.exit("the report from the quarter-hour sums and the report from the stints disagree")
     # Where the time goes: the report's GROUP BYs one by one (each over one table).
     unit = window.sql_unit("s.entered_at")
     where = "s.entered_at >= :start AND s.entered_at < :end AND s.queue IN :queues"

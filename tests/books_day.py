@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pbxctl.books.assembler import AgentEvent
 from pbxctl.books.calls import AgentLeg, AgentRing, Call, PbxctlEvent, QueueStint, Transfer
+from pbxctl.books.quarter_sums import Thresholds
+from pbxctl.books.site_view import thresholds_of
 from pbxctl.books.store import write_batch
 from pbxctl.domain.callbacks import QueueRules
 from pbxctl.domain.phone_numbers import NumberingPlan
+from pbxctl.site.load import load_site
 from pbxctl.storage.callback_feed import feed_from_books, record_ivr_request
-from pbxctl.storage.db import engine_for
+from pbxctl.storage.db import new_engine
 from sqlmodel import Session
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -144,11 +148,19 @@ def write_callbacks(engine) -> None:
     feed_from_books(engine, NODE, CALLBACK_RULES, NumberingPlan("47"), end_of_day)
 
 
-def write_books(url: str, cases: list[Case] = CASES, callbacks: bool = True):
+SITE = Path(__file__).parent / "sites" / "books.yaml"
+
+
+def site_thresholds() -> Thresholds:
+    """The thresholds of tests/sites/books.yaml, as its ingestor would count the quarter-hour sums."""
+    return thresholds_of(load_site(SITE).site)
+
+
+def write_books(url: str, cases: list[Case] = CASES, callbacks: bool = True, thresholds: Thresholds | None = None):
     """The cases as the ingestor writes them (`store.write_batch`): what the store derives
-    when writing (a stint's entry, a leg's wrap-up cut at the agent's next call) is derived
-    here too."""
-    engine = engine_for(url)
+    when writing (a stint's entry, a leg's wrap-up cut at the agent's next call, the
+    quarter-hour sums, with the site's thresholds unless told others) is derived here too."""
+    engine = new_engine(url)
     events = [AgentEvent(when, queue, agent, agent, event, reason) for when, queue, event, agent, reason in AGENT_EVENTS]
     calls = []
     for c in cases:
@@ -172,7 +184,7 @@ def write_books(url: str, cases: list[Case] = CASES, callbacks: bool = True):
             call.pbxctl_events.append(PbxctlEvent(e["at"], e["event"], e["data"], e["queue"], e["agent"]))
         calls.append(call)
     with engine.begin() as conn:
-        write_batch(conn, NODE, calls, events, [], None)
+        write_batch(conn, NODE, calls, events, [], None, thresholds=thresholds or site_thresholds())
     if callbacks:
         write_callbacks(engine)
     return engine

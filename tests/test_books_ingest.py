@@ -27,6 +27,7 @@ from pbxctl.storage.db import new_engine
 
 from helpers.controller_harness import PBXCTL
 from books_db import books_url  # noqa: F401 - fixture
+from books_sums import assert_sums_agree, stored
 
 
 RECORDED = Path(__file__).parent / "fixtures" / "queue_log" / "sandbox_calls.queue_log"
@@ -69,8 +70,9 @@ def test_the_same_lines_twice_change_nothing(books_url, tmp_path):
     engine = new_engine(books_url)
     first = import_into(engine, RECORDED)
     after_one = counts(engine)
+    sums = stored(engine)
     second = import_into(engine, RECORDED)
-    assert counts(engine) == after_one
+    assert counts(engine) == after_one and stored(engine) == sums
     assert (first.calls, second.calls) == (3, 3)
     assert after_one["books_calls"] == 3 and after_one["books_queue_stints"] == 4 and after_one["books_rejects"] == 0
     # the second import also through the command line, with the progress bar
@@ -107,9 +109,11 @@ def test_an_agents_next_call_cuts_the_wrap_up_before_it_whichever_arrives_first(
     assert cuts() == {"p2": (30, 30)}
     ingest(around)  # then the calls before and after it, in another transaction
     assert cuts() == {"p1": (30, 10), "p2": (30, 20), "p3": (30, 30)}
+    assert_sums_agree(engine)  # p2's lowered cut lowered its quarter's wrap-up sum
     for path in (around, middle):  # the same lines again change nothing
         ingest(path)
     assert cuts() == {"p1": (30, 10), "p2": (30, 20), "p3": (30, 30)}
+    assert_sums_agree(engine)
 
 
 # On PostgreSQL a batch of COPY_FROM_ROWS rows or more goes by COPY (calls merged by one
@@ -138,6 +142,7 @@ def test_a_stint_carries_its_calls_entry_also_when_the_call_is_written_in_pieces
             "JOIN books_calls c ON c.node = s.node AND c.callid = s.callid")))
     assert found == [("e1", "sales", "22334455", "22334455"), ("e1", "support", "22334455", "22334455"),
                      ("e2", "sales", "81500100", "81500100"), ("e2", "support", "81500100", "81500100")]
+    assert_sums_agree(engine)  # e2's support stint moved to its entry in the sums too
 
 
 @BY_COPY_OR_ROWS

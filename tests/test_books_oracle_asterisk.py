@@ -28,7 +28,9 @@ from helpers import supervision_lab
 from helpers.controller_harness import Service, free_port
 from helpers.sandbox import applied_test_site
 from helpers.site_files import point_at_sandbox
-from pbxctl.books.report_request import ReportRequest, build_document
+from pbxctl.books.queue_report import queue_report
+from pbxctl.books.report_request import ReportRequest, build_document, check_request, queues_document
+from pbxctl.books.report_source import tally_quarters, tally_scan
 from pbxctl.cli import app
 from pbxctl.storage.db import engine_for
 from helpers.queue_calls import DB_FAMILY, Lab, install_dialplan_file, install_test_dialplan
@@ -318,6 +320,18 @@ def test_reports_equal_asterisks_counters_and_what_the_test_did(oracle_site, san
     assert every["callers"] == len(mix) and every["offered"] == len(mix) + 3
     assert (e["offered"], e["exit_empty"], e["overflow_to"]) == (1, 1, {})  # a hang-up is no overflow
     assert e["exit_paths"] == {"exit_empty -> hangup": 1}
+
+    # That report read the stints (its window is not on whole quarter hours); over the
+    # quarter hours around it, the quarter-hour sums the import kept give the same document.
+    first = started.replace(minute=started.minute - started.minute % 15, second=0, microsecond=0)
+    last = ended.replace(minute=ended.minute - ended.minute % 15, second=0, microsecond=0) + dt.timedelta(minutes=15)
+    c = check_request(oracle_site.site, ReportRequest("queues", first.strftime("%Y-%m-%d %H:%M"),
+                                                      last.strftime("%Y-%m-%d %H:%M"), "total", hours="office"))
+    sums = tally_quarters(engine, c.window, c.queues, c.service_levels, c.short_abandon)
+    assert sums is not None
+    quarters, scan = (queue_report(t, c.window, c.queues, c.service_levels, c.short_abandon, c.target_pct)
+                      for t in (sums, tally_scan(engine, c.window, c.queues, c.service_levels, c.short_abandon)))
+    assert quarters == scan and queues_document(engine, c)["totals"] == report["totals"]
 
     log = build_document(engine, oracle_site.site, ReportRequest("calls", **window))
     calls = {c["call_id"]: c for c in log["calls"]}

@@ -24,10 +24,11 @@ from pbxctl.storage.queue_calls import queue_calls_since
 from helpers.controller_harness import PBXCTL
 from books_db import books_url, empty_postgres  # noqa: F401 - fixture
 from books_day import CASES, NODE
+from books_sums import assert_sums_agree
 
 
 UTC = dt.timezone.utc
-HEAD = "0006"
+HEAD = "0007"
 FIXTURES = Path(__file__).parent / "fixtures" / "storage"
 REPO = Path(__file__).resolve().parent.parent
 BOOKS = {"books_calls", "books_queue_stints", "books_agent_rings", "books_agent_legs", "books_transfers",
@@ -169,6 +170,9 @@ def test_two_ingestors_into_one_postgresql_at_once_never_double_count(tmp_path):
         assert found[(node, "answered")] == facts["answered"]
         assert found[(node, "abandoned")] == facts["abandoned"]
         assert found[(node, "timed_out")] == facts["timed_out"]
+    engine = create_engine(url)
+    assert_sums_agree(engine)  # the quarter-hour sums added each stint and leg once too
+    engine.dispose()
 
 
 def test_two_processes_opening_a_new_postgresql_database_migrate_once(tmp_path):

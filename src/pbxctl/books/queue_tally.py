@@ -17,6 +17,8 @@ from pbxctl.books.report_window import ReportWindow
 ASTERISK_ABANDONED = ("abandoned", "timed_out", "exit_empty")
 # Tallies of talk (from agent legs) and callbacks (from pbxctl's lines) carry no callers.
 TALK, CALLBACK = "answered", "callback"
+# Thresholds when the site says none: a queue's service level, the short-abandon seconds.
+DEFAULT_SERVICE_LEVEL, DEFAULT_SHORT_ABANDON = 20, 5
 # Wait-time distribution: the upper ends (seconds) of its bins; the last bin is open.
 WAIT_BINS = (10, 20, 30, 60, 120, 300)
 

@@ -12,6 +12,7 @@ from pbxctl.books.agent_report import agent_report
 from pbxctl.books.call_log import CallSearch, call_log
 from pbxctl.books.callback_tally import tally_callbacks, with_callbacks
 from pbxctl.books.queue_report import queue_report
+from pbxctl.books.queue_tally import DEFAULT_SHORT_ABANDON
 from pbxctl.books.report_page import report_page
 from pbxctl.books.report_source import load_books, load_spans, tally_books
 from pbxctl.books.report_window import ReportError, ReportWindow, make_window
@@ -19,7 +20,6 @@ from pbxctl.books.site_view import static_members
 
 KINDS = ("queues", "agents", "calls")
 FORMATS = ("table", "csv", "xlsx", "json", "html")
-DEFAULT_SHORT_ABANDON = 5
 DEFAULT_TARGET_PCT = 80.0
 
 

@@ -1,8 +1,9 @@
 """Reading the books for the reports: SQL sums for the queue report, rows for the rest.
 
 The queue report over a month of a million calls is summed by the database (three GROUP
-BYs over one table each: stints, agent legs, callback requests), into the same tallies
-`queue_tally.tally_rows` computes in Python; the agent report and the call log read the
+BYs over one table each: the quarter-hour sums of stints and of agent legs the ingestor
+keeps, callback requests; or the stints and legs themselves when the sums cannot answer),
+into the same tallies `queue_tally.tally_rows` computes in Python; the agent report and the call log read the
 window's rows into `report_rows` dataclasses. Only SQL both SQLite and PostgreSQL run
 alike. What would need a join or a window function — a stint's entry number, a leg's
 wrap-up cut at the agent's next call — the ingestor stores on the row (`store.py`).
@@ -11,18 +12,18 @@ wrap-up cut at the agent's next call — the ingestor stores on the row (`store.
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import contextmanager
 from typing import Iterable, Mapping
 
 from sqlalchemy import bindparam, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from pbxctl.books.agent_time import ALL_QUEUES, PBX_START, intervals, static_logins
 from pbxctl.books.callback_line import EVENT as CALLBACK_RESULT, describe_result
-from pbxctl.books.queue_tally import CALLBACK, TALK, WAIT_BINS, Tally, TallyKey
+from pbxctl.books.quarter_sums import BIN_COLUMNS, Thresholds
+from pbxctl.books.queue_tally import CALLBACK, DEFAULT_SERVICE_LEVEL, TALK, WAIT_BINS, Tally, TallyKey
 from pbxctl.books.report_rows import AgentLeg, AgentSpan, Books, Call, CallEvent, RingAttempt, Stint
 from pbxctl.books.report_window import ReportWindow
-
-DEFAULT_SERVICE_LEVEL = 20
 
 _TRANSFER_KINDS = {"blind": "transfer_blind", "attended": "transfer_attended", "with_return": "transfer_with_return",
                    "returned": "returned"}
@@ -54,21 +55,78 @@ def tally_books(
     short_abandon: int,
     node: str | None = None,
 ) -> dict[TallyKey, Tally]:
-    """`queue_tally.tally_rows` in SQL: the database groups by local hour/day itself."""
+    """`queue_tally.tally_rows` in SQL: from the quarter-hour sums when they can answer
+    (`tally_quarters`), else from the stints and legs themselves (`tally_scan`)."""
+    found = tally_quarters(engine, window, queues, service_levels, short_abandon, node)
+    if found is None:
+        found = tally_scan(engine, window, queues, service_levels, short_abandon, node)
+    return found
+
+
+def _bins(column: str) -> str:
+    return ", ".join(f"SUM(CASE WHEN {column} >= {lo} AND {column} < {hi} THEN 1 ELSE 0 END)"
+                     for lo, hi in zip((0, *WAIT_BINS), (*WAIT_BINS, 1 << 40)))
+
+
+def _callbacks(window: ReportWindow, node: str | None, params: dict):
+    return text(
+        f"""
+        SELECT e.queue, {window.sql_unit("e.at")} AS unit, COUNT(*) FROM books_pbxctl_events e
+        WHERE e.event = 'PBXCTLCALLBACK' AND e.at >= :start AND e.at < :end AND e.queue IN :queues
+              {window.sql_filters("e.at")}{_node_filter('e', node, params)}
+        GROUP BY e.queue, {window.sql_unit("e.at")}
+        """
+    ).bindparams(bindparam("queues", expanding=True))
+
+
+@contextmanager
+def _report_connection(engine: Engine):
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            # PostgreSQL guesses ~10^5 groups for GROUP BYs over expressions (it has no
+            # statistics for a local day) where a month has a few thousand, and then sorts
+            # a million rows (on disk) instead of hashing them: 2-3x slower. Hashing spills
+            # to disk by itself if there ever were that many groups. Only this transaction.
+            conn.exec_driver_sql("SET LOCAL enable_sort = off")
+        yield conn
+
+
+def _tallies(conn: Connection, stint_rows: Iterable, legs, callbacks, params: dict) -> dict[TallyKey, Tally]:
+    """The stints' groups (queue, unit, outcome, exit, entry, n, in SL, short, wait sum and
+    max, bins…), then the legs' and the callbacks' (the two queries run here)."""
+    out: dict[TallyKey, Tally] = {}
+    for row in stint_rows:
+        queue, unit_, outcome, exit_to, entry, n, in_sl, short, wait_sum, wait_max = row[:10]
+        out[TallyKey(queue, int(unit_), outcome, exit_to, entry)] = Tally(
+            n=int(n), in_sl=int(in_sl), short=int(short), wait_sum=float(wait_sum), wait_max=float(wait_max),
+            bins=[int(b) for b in row[10:]])
+    for queue, unit_, n, talk_sum, wrapup_sum in conn.execute(legs, params):
+        t = out.setdefault(TallyKey(queue, int(unit_), TALK), Tally())
+        t.talked, t.talk_sum, t.wrapup_sum = int(n), float(talk_sum or 0), float(wrapup_sum or 0)
+    for queue, unit_, n in conn.execute(callbacks, params):
+        out.setdefault(TallyKey(queue, int(unit_), CALLBACK), Tally()).callbacks = n
+    return out
+
+
+def tally_scan(
+    engine: Engine,
+    window: ReportWindow,
+    queues: list[str],
+    service_levels: dict[str, int],
+    short_abandon: int,
+    node: str | None = None,
+) -> dict[TallyKey, Tally]:
+    """The tallies from every stint and leg of the window (any window, any thresholds)."""
     params: dict = {"start": window.start_epoch, "end": window.end_epoch, "short": short_abandon,
                     "queues": list(queues)}
     sl = _sl_case({q: service_levels.get(q, DEFAULT_SERVICE_LEVEL) for q in queues}, params)
-    bins = ", ".join(
-        f"SUM(CASE WHEN s.wait_seconds >= {lo} AND s.wait_seconds < {hi} THEN 1 ELSE 0 END)"
-        for lo, hi in zip((0, *WAIT_BINS), (*WAIT_BINS, 1 << 40))
-    )
     unit = window.sql_unit("s.entered_at")
     stints = text(
         f"""
         SELECT s.queue, {unit} AS unit, s.outcome, COALESCE(s.exit_to, ''), COALESCE(s.entry, ''), COUNT(*),
                SUM(CASE WHEN s.wait_seconds <= {sl} THEN 1 ELSE 0 END),
                SUM(CASE WHEN s.outcome = 'abandoned' AND s.wait_seconds < :short THEN 1 ELSE 0 END),
-               SUM(s.wait_seconds), MAX(s.wait_seconds), {bins}
+               SUM(s.wait_seconds), MAX(s.wait_seconds), {_bins("s.wait_seconds")}
         FROM books_queue_stints s
         WHERE s.entered_at >= :start AND s.entered_at < :end AND s.queue IN :queues
               {window.sql_filters("s.entered_at")}{_node_filter('s', node, params)}
@@ -85,33 +143,49 @@ def tally_books(
         GROUP BY l.queue, {window.sql_unit("l.entered_at")}
         """
     ).bindparams(bindparam("queues", expanding=True))
-    callbacks = text(
+    with _report_connection(engine) as conn:
+        return _tallies(conn, conn.execute(stints, params), legs, _callbacks(window, node, params), params)
+
+
+def tally_quarters(
+    engine: Engine,
+    window: ReportWindow,
+    queues: list[str],
+    service_levels: dict[str, int],
+    short_abandon: int,
+    node: str | None = None,
+) -> dict[TallyKey, Tally] | None:
+    """The tallies from the quarter-hour sums (books_queue_quarters, books_leg_quarters),
+    or None when they cannot give them: a window or time-of-day filter not on whole
+    quarter hours (or a timezone offset that is not: historical local mean times), or sums
+    counted with other thresholds than these (a queue's service level, short_abandon)."""
+    if not window.on_quarter_hours():
+        return None
+    params: dict = {"start": window.start_epoch, "end": window.end_epoch, "queues": list(queues)}
+    unit = window.sql_unit("q.quarter")
+    where = (f"q.quarter >= :start AND q.quarter < :end AND q.queue IN :queues "
+             f"{window.sql_filters('q.quarter')}{_node_filter('q', node, params)}")
+    stints = text(
         f"""
-        SELECT e.queue, {window.sql_unit("e.at")} AS unit, COUNT(*) FROM books_pbxctl_events e
-        WHERE e.event = 'PBXCTLCALLBACK' AND e.at >= :start AND e.at < :end AND e.queue IN :queues
-              {window.sql_filters("e.at")}{_node_filter('e', node, params)}
-        GROUP BY e.queue, {window.sql_unit("e.at")}
+        SELECT q.queue, {unit} AS unit, q.outcome, q.exit_to, q.entry, q.sl_seconds, q.short_seconds,
+               SUM(q.stints), SUM(q.in_sl), SUM(q.short), SUM(q.wait_sum), MAX(q.wait_max),
+               {", ".join(f"SUM(q.{b})" for b in BIN_COLUMNS)}
+        FROM books_queue_quarters q WHERE {where}
+        GROUP BY q.queue, {unit}, q.outcome, q.exit_to, q.entry, q.sl_seconds, q.short_seconds
         """
     ).bindparams(bindparam("queues", expanding=True))
-    out: dict[TallyKey, Tally] = {}
-    with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            # PostgreSQL guesses ~10^5 groups for GROUP BYs over expressions (it has no
-            # statistics for a local day) where a month has a few thousand, and then sorts
-            # a million rows (on disk) instead of hashing them: 2-3x slower. Hashing spills
-            # to disk by itself if there ever were that many groups. Only this transaction.
-            conn.exec_driver_sql("SET LOCAL enable_sort = off")
-        for row in conn.execute(stints, params):
-            queue, unit_, outcome, exit_to, entry, n, in_sl, short, wait_sum, wait_max = row[:10]
-            out[TallyKey(queue, int(unit_), outcome, exit_to, entry)] = Tally(
-                n=n, in_sl=int(in_sl), short=int(short), wait_sum=float(wait_sum), wait_max=float(wait_max),
-                bins=[int(b) for b in row[10:]])
-        for queue, unit_, n, talk_sum, wrapup_sum in conn.execute(legs, params):
-            t = out.setdefault(TallyKey(queue, int(unit_), TALK), Tally())
-            t.talked, t.talk_sum, t.wrapup_sum = n, float(talk_sum or 0), float(wrapup_sum or 0)
-        for queue, unit_, n in conn.execute(callbacks, params):
-            out.setdefault(TallyKey(queue, int(unit_), CALLBACK), Tally()).callbacks = n
-    return out
+    legs = text(
+        f"""
+        SELECT q.queue, {unit} AS unit, SUM(q.legs), SUM(q.talk_sum), SUM(q.wrapup_sum)
+        FROM books_leg_quarters q WHERE {where} GROUP BY q.queue, {unit}
+        """
+    ).bindparams(bindparam("queues", expanding=True))
+    wanted = {q: Thresholds(service_levels, short_abandon).of(q) for q in queues}
+    with _report_connection(engine) as conn:
+        rows = conn.execute(stints, params).fetchall()
+        if any((row[5], row[6]) != wanted[row[0]] for row in rows):
+            return None
+        return _tallies(conn, [(*row[:5], *row[7:]) for row in rows], legs, _callbacks(window, node, params), params)
 
 
 def load_books(engine: Engine, window: ReportWindow, node: str | None = None) -> Books:

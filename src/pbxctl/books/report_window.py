@@ -122,6 +122,18 @@ class ReportWindow:
                     f" AND {local} % 86400 < {self.time_of_day.end * 60}")
         return out
 
+    def on_quarter_hours(self) -> bool:
+        """Whether the window is made of whole UTC quarter hours that each lie in one local
+        hour and in or out of the time-of-day filter: its ends and UTC offsets (and their
+        changes) on quarter hours, the filter's times too. Every timezone in use today
+        qualifies; historical local mean times (e.g. +00:19:32) do not."""
+        if self.start_epoch % 900 or self.end_epoch % 900:
+            return False
+        if any(at % 900 or offset % 900 for at, offset in self.offsets()):
+            return False
+        tod = self.time_of_day
+        return tod is None or (tod.start % 15 == 0 and tod.end % 15 == 0)
+
     def describe(self) -> dict:
         return {
             "from": self.start.isoformat(),

@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from pbxctl.books.assembler import Assembler
 from pbxctl.books.cdr import CdrIngestor
 from pbxctl.books.ingest import Ingestor, LogFollower
-from pbxctl.books.site_view import agent_of, node_name, wrapup_of
+from pbxctl.books.site_view import agent_of, node_name, thresholds_of, wrapup_of
 from pbxctl.books.store import BatchWriter, StoreFailed
 from pbxctl.site import model as m
 from pbxctl.storage.failure import failure_kind
@@ -38,7 +38,7 @@ def _site_path(configured: str, base_dir: Path) -> Path:
 
 def queue_log_follower(site: m.Site, engine: Engine, base_dir: Path, interfaces: Mapping[str, str]) -> LogFollower:
     node = node_name(site)
-    ingestor = Ingestor(BatchWriter(engine, node), Assembler(agent_of(site, interfaces), wrapup_of(site)), batch_lines=20_000)
+    ingestor = Ingestor(BatchWriter(engine, node, thresholds=thresholds_of(site)), Assembler(agent_of(site, interfaces), wrapup_of(site)), batch_lines=20_000)
     return LogFollower(_site_path(site.pbx.asterisk.queue_log, base_dir), ingestor, node)
 
 

@@ -1,5 +1,6 @@
 """What the books take from the site when it is known: which agent a logged member is,
-and the wrap-up in force for a queue's agent (stock app_queue logs neither)."""
+the wrap-up in force for a queue's agent (stock app_queue logs neither), and the
+thresholds the quarter-hour sums are counted with."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import socket
 from typing import Mapping
 
 from pbxctl.books.assembler import AgentNames, WrapupTable
+from pbxctl.books.quarter_sums import Thresholds
 from pbxctl.site import model as m
 
 
@@ -41,6 +43,11 @@ def wrapup_of(site: m.Site) -> WrapupTable:
         {name: int(q.wrapup) for name, q in site.queues.items()},
         {name: int(a.wrapup) for name, a in site.agents.items() if a.login == "static" and a.wrapup is not None},
     )
+
+
+def thresholds_of(site: m.Site) -> Thresholds:
+    """Each queue's service level and reports.short_abandon, as a queue report asks for them."""
+    return Thresholds({name: int(q.service_level) for name, q in site.queues.items()}, int(site.reports.short_abandon))
 
 
 def static_members(site: m.Site) -> dict[str, list[str]]:

@@ -10,7 +10,8 @@ latest end, first non-empty caller fields): a call's stints may be written in pi
 Two facts the reports need are stored here rather than computed per report: each stint
 carries its call's entry number (as books_calls has it after the merge), and each agent
 leg its wrap-up cut short by the agent's next call (`write_legs`: a leg's cut is set when
-it is written and lowered when an earlier leg's successor arrives later).
+it is written and lowered when an earlier leg's successor arrives later). The quarter-hour
+sums the queue report reads (`quarter_sums.py`) are kept up to date in the same transaction.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from sqlalchemy.exc import OperationalError
 
 from pbxctl.books.assembler import AgentEvent
 from pbxctl.books.calls import Call
+from pbxctl.books.quarter_sums import (
+    LEG_SUMMED, QUARTER, STINT_SUMMED, Thresholds, add_legs, add_stints, leg_sums, stint_sums,
+)
 from pbxctl.books.rows import BatchRows, Checkpoint, Reject
 from pbxctl.books.tables import (
     BooksAgentEvent,
@@ -159,9 +163,10 @@ def _known_entries(conn: Connection, node: str, callids: list[str]) -> dict[str,
     return found
 
 
-def write_calls(conn: Connection, node: str, rows: dict[str, list[tuple]]) -> None:
+def write_calls(conn: Connection, node: str, rows: dict[str, list[tuple]], thresholds: Thresholds) -> None:
     """Merge the calls, then insert their stints with the entry books_calls now holds for
-    them (earlier pieces' stints that had none get it too)."""
+    them (earlier pieces' stints that had none get it too); the stints inserted, and those
+    moved to their entry, into the quarter-hour sums."""
     calls = rows["calls"]
     known = _known_entries(conn, node, [row[1] for row in calls])
     entry_of: dict[str, str | None] = {}
@@ -174,11 +179,28 @@ def write_calls(conn: Connection, node: str, rows: dict[str, list[tuple]]) -> No
             late.append((entry, node, callid))
         entry_of[callid] = entry
     _merge_calls(conn, calls)
+    groups: dict[tuple, list[int]] = {}
     if late:
         mark = "%s" if conn.dialect.name == "postgresql" else "?"
-        conn.exec_driver_sql(
-            f"UPDATE {STINTS.name} SET entry = {mark} WHERE node = {mark} AND callid = {mark} AND entry IS NULL", late)
-    insert_new(conn, STINTS, STINT_COLUMNS, [(*stint, entry_of[stint[1]]) for stint in rows["stints"]])
+        moved = [row for args in late for row in conn.exec_driver_sql(
+            f"UPDATE {STINTS.name} SET entry = {mark} WHERE node = {mark} AND callid = {mark} AND entry IS NULL "
+            f"RETURNING {', '.join(STINT_SUMMED)}", args)]
+        groups = stint_sums([(*row[:4], None, row[5]) for row in moved], thresholds, sign=-1)
+        _merge_sums(groups, stint_sums(moved, thresholds))
+    inserted = insert_new(conn, STINTS, STINT_COLUMNS, [(*stint, entry_of[stint[1]]) for stint in rows["stints"]],
+                          returning=STINT_SUMMED)
+    _merge_sums(groups, stint_sums(inserted, thresholds))
+    add_stints(conn, node, groups)
+
+
+def _merge_sums(into: dict[tuple, list[int]], more: dict[tuple, list[int]]) -> None:
+    for key, sums in more.items():
+        have = into.get(key)
+        if have is None:
+            into[key] = sums
+        else:
+            for i, value in enumerate(sums):
+                have[i] = max(have[i], value) if i == 4 else have[i] + value
 
 
 def cut_wrapup(wrapup: int | None, ended_at: int, next_at: int | None) -> int | None:
@@ -193,7 +215,8 @@ def cut_wrapup(wrapup: int | None, ended_at: int, next_at: int | None) -> int | 
 
 # The agent's legs from the last one before `lo` up to `hi`, and the first connect after `hi`.
 _NEAR_LEGS = (
-    "SELECT callid, member, connected_at, ended_at, wrapup_seconds, wrapup_cut_seconds FROM books_agent_legs "
+    "SELECT callid, member, connected_at, ended_at, wrapup_seconds, wrapup_cut_seconds, queue, entered_at "
+    "FROM books_agent_legs "
     "WHERE node = {m} AND agent = {m} AND connected_at <= {m} AND connected_at >= COALESCE("
     "(SELECT MAX(connected_at) FROM books_agent_legs WHERE node = {m} AND agent = {m} AND connected_at < {m}), {m})"
 )
@@ -212,7 +235,8 @@ def write_legs(conn: Connection, node: str, legs: list[tuple]) -> None:
 
     The agent's next call may arrive in a later batch (or, with several ingestors, in
     another transaction): a cut only ever goes down. On PostgreSQL an advisory lock per
-    agent (taken in order) makes two writers of the same agent's legs see each other's."""
+    agent (taken in order) makes two writers of the same agent's legs see each other's,
+    so a lowered cut's difference, added to the quarter-hour sums, is exact."""
     by_agent: dict[str, dict[tuple, tuple]] = defaultdict(dict)
     for leg in legs:
         by_agent[leg[6]].setdefault((leg[1], leg[2], leg[3]), leg)
@@ -223,13 +247,14 @@ def write_legs(conn: Connection, node: str, legs: list[tuple]) -> None:
     near_sql, next_sql, lower_sql = (q.format(m=m) for q in (_NEAR_LEGS, _NEXT_LEG, _LOWER_CUT))
     new_rows: list[tuple] = []
     lowered: list[tuple] = []
+    groups: dict[tuple, list[int]] = {}  # quarter-hour sums: the lowered cuts' differences
     for agent in sorted(by_agent):
         mine = by_agent[agent]
         if postgres:
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LEG_LOCK, f"{node}/{agent}"))
         starts = sorted({key[2] for key in mine})
         lo, hi = starts[0], starts[-1]
-        known = {(c, mem, at): (ended, wrapup, cut) for c, mem, at, ended, wrapup, cut in
+        known = {(c, mem, at): rest for c, mem, at, *rest in
                  conn.exec_driver_sql(near_sql, (node, agent, hi, node, agent, lo, lo))}
         after = conn.exec_driver_sql(next_sql, (node, agent, hi)).scalar()
         starts = sorted({*starts, *(key[2] for key in known), *(() if after is None else (after,))})
@@ -238,16 +263,22 @@ def write_legs(conn: Connection, node: str, legs: list[tuple]) -> None:
             i = bisect.bisect_right(starts, at)
             return starts[i] if i < len(starts) else None
 
-        for key, (ended, wrapup, cut) in known.items():
+        for key, (ended, wrapup, cut, queue, entered) in known.items():
             new = cut_wrapup(wrapup, ended, next_at(key[2]))
             if new is not None and (cut is None or new < cut):
                 lowered.append((new, node, *key, new))
+                sums = groups.setdefault((entered - entered % QUARTER, queue), [0, 0, 0])
+                sums[2] += new - (cut or 0)
         for key, leg in mine.items():
             if key not in known:
                 new_rows.append((*leg, cut_wrapup(leg[10], leg[7], next_at(key[2]))))
     if lowered:
         conn.exec_driver_sql(lower_sql, lowered)
-    insert_new(conn, LEGS, LEG_COLUMNS, new_rows)
+    for key, sums in leg_sums(insert_new(conn, LEGS, LEG_COLUMNS, new_rows, returning=LEG_SUMMED)).items():
+        have = groups.setdefault(key, [0, 0, 0])
+        for i, value in enumerate(sums):
+            have[i] += value
+    add_legs(conn, node, groups)
 
 
 # From this many rows on, PostgreSQL gets them by COPY into a scratch table and one
@@ -256,14 +287,37 @@ def write_legs(conn: Connection, node: str, legs: list[tuple]) -> None:
 COPY_FROM_ROWS = 500
 
 
-def insert_new(conn: Connection, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """Rows (tuples in `columns` order) that are not there yet; the others change nothing."""
+# Rows per INSERT … VALUES (…), (…) … RETURNING (SQLite's limit: 32 766 parameters). The
+# rest of a batch goes in chunks of 256, 128, … 1 rows: a few statement texts, so the
+# driver's statement cache holds a few compiled statements, not one per batch's rest size.
+VALUES_ROWS = 512
+
+
+def insert_new(conn: Connection, table, columns: tuple[str, ...], rows: list[tuple],
+               returning: tuple[str, ...] = ()) -> list[tuple]:
+    """Rows (tuples in `columns` order) that are not there yet; the others change nothing.
+    With `returning`, those columns of the rows really inserted (the quarter-hour sums
+    add only those): many rows to one INSERT, as executemany returns no rows."""
     if not rows:
-        return
+        return []
     if conn.dialect.name == "postgresql" and len(rows) >= COPY_FROM_ROWS:
-        _copy_new(conn, table, columns, rows)
-        return
-    conn.exec_driver_sql(_sql(conn, table, columns, "ON CONFLICT DO NOTHING"), rows)
+        return _copy_new(conn, table, columns, rows, returning)
+    if not returning:
+        conn.exec_driver_sql(_sql(conn, table, columns, "ON CONFLICT DO NOTHING"), rows)
+        return []
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    one = f"({', '.join([mark] * len(columns))})"
+    head = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
+    tail = f" ON CONFLICT DO NOTHING RETURNING {', '.join(returning)}"
+    found: list[tuple] = []
+    i, size = 0, VALUES_ROWS
+    while i < len(rows):
+        while i + size > len(rows):
+            size //= 2
+        params = tuple(value for row in rows[i:i + size] for value in row)
+        found.extend(conn.exec_driver_sql(head + ", ".join([one] * size) + tail, params).fetchall())
+        i += size
+    return found
 
 
 def _scratch_copy(conn: Connection, table, columns: tuple[str, ...], rows: list[tuple]):
@@ -279,14 +333,18 @@ def _scratch_copy(conn: Connection, table, columns: tuple[str, ...], rows: list[
     return cursor, scratch
 
 
-def _copy_new(conn: Connection, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+def _copy_new(conn: Connection, table, columns: tuple[str, ...], rows: list[tuple],
+              returning: tuple[str, ...] = ()) -> list[tuple]:
     """insert_new on PostgreSQL by COPY: a temporary table of the batch's rows (dropped at
     the commit), then the ones not there yet in one statement (ON CONFLICT DO NOTHING also
     skips a row repeated within the batch)."""
     names = ", ".join(columns)
     cursor, scratch = _scratch_copy(conn, table, columns, rows)
-    cursor.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {scratch} ON CONFLICT DO NOTHING")
+    cursor.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {scratch} ON CONFLICT DO NOTHING"
+                   + (f" RETURNING {', '.join(returning)}" if returning else ""))
+    found = [tuple(row) for row in cursor.fetchall()] if returning else []
     cursor.execute(f"TRUNCATE {scratch}")
+    return found
 
 
 def write_batch(
@@ -297,16 +355,18 @@ def write_batch(
     rejects: list[Reject],
     checkpoint: Checkpoint | None,
     cdr_rows: list[tuple] = (),
+    thresholds: Thresholds = Thresholds(),
 ) -> None:
-    write_rows(conn, node, BatchRows.of(node, calls, agent_events, rejects), checkpoint, cdr_rows)
+    write_rows(conn, node, BatchRows.of(node, calls, agent_events, rejects), checkpoint, cdr_rows, thresholds)
 
 
 def write_rows(conn: Connection, node: str, batch: BatchRows, checkpoint: Checkpoint | None,
-               cdr_rows: list[tuple] = ()) -> None:
+               cdr_rows: list[tuple] = (), thresholds: Thresholds = Thresholds()) -> None:
+    """`thresholds`: the site's, which the quarter-hour sums are counted with."""
     if cdr_rows:
         link_cdr(conn, node, list(cdr_rows))
     rows = batch.calls
-    write_calls(conn, node, rows)
+    write_calls(conn, node, rows, thresholds)
     insert_new(conn, RINGS, RING_COLUMNS, rows["rings"])
     insert_new(conn, TRANSFERS, TRANSFER_COLUMNS, rows["transfers"])
     insert_new(conn, PBXCTL_EVENTS, PBXCTL_COLUMNS, rows["pbxctl"])
@@ -349,9 +409,10 @@ class BatchWriter:
     and raises the first failure."""
 
     def __init__(self, engine: Engine, node: str, retries: int = 8, first_delay: float = 0.2,
-                 sleep=time.sleep, background: bool = False):
+                 sleep=time.sleep, background: bool = False, thresholds: Thresholds = Thresholds()):
         self.engine = engine
         self.node = node
+        self.thresholds = thresholds
         self.retries = retries
         self.first_delay = first_delay
         self.sleep = sleep
@@ -398,7 +459,7 @@ class BatchWriter:
         for attempt in range(self.retries + 1):
             try:
                 with self.engine.begin() as conn:
-                    write_rows(conn, self.node, batch, checkpoint, cdr_rows)
+                    write_rows(conn, self.node, batch, checkpoint, cdr_rows, self.thresholds)
                 return
             except OperationalError as exc:
                 self.failures += 1

@@ -231,6 +231,59 @@ class BooksReject(SQLModel, table=True):
     at: int | None = Field(sa_type=BigInteger, default=None)  # the line's time when it could be read
 
 
+class BooksQueueQuarter(SQLModel, table=True):
+    """The stints that entered one queue in one quarter hour, summed up by how they ended
+    and where they came from: what the queue report counts, kept by the ingestor as it
+    writes the stints (`books/quarter_sums.py`, migration 0007), so a month's report reads
+    sums instead of every stint. Every real timezone's UTC offset is a whole number of
+    quarter hours, so a quarter lies in one local hour and day.
+
+    `in_sl` and `short` depend on thresholds from the site (the queue's service_level,
+    reports.short_abandon): the row says which ones it was counted with, and a report
+    asking for other thresholds reads the stints instead."""
+
+    __tablename__ = "books_queue_quarters"
+    __table_args__ = {"sqlite_with_rowid": False}  # the report reads quarters in key order
+
+    quarter: int = Field(sa_type=BigInteger, primary_key=True)  # UTC Unix time the quarter hour starts
+    queue: str = Field(primary_key=True)
+    node: str = Field(primary_key=True)
+    outcome: str = Field(primary_key=True)
+    exit_to: str = Field(primary_key=True)  # the stints' exit_to, '' for none
+    entry: str = Field(primary_key=True)  # the stints' entry number, '' for none
+    sl_seconds: int = Field(primary_key=True)  # in_sl counts wait <= this
+    short_seconds: int = Field(primary_key=True)  # short counts abandoned with wait < this
+    stints: int = 0
+    in_sl: int = 0
+    short: int = 0
+    wait_sum: int = Field(sa_type=BigInteger, default=0)
+    wait_max: int = 0  # of the quarter's stints (exact over a queue's quarter, see quarter_sums)
+    # Stints by wait, the bins of queue_tally.WAIT_BINS: < 10, < 20, < 30, < 60, < 120, < 300 s, longer.
+    wait_bin0: int = 0
+    wait_bin1: int = 0
+    wait_bin2: int = 0
+    wait_bin3: int = 0
+    wait_bin4: int = 0
+    wait_bin5: int = 0
+    wait_bin6: int = 0
+
+
+class BooksLegQuarter(SQLModel, table=True):
+    """The agent legs of the stints that entered one queue in one quarter hour: how many,
+    their talk and their wrap-up as cut at the agent's next call (lowered here when a
+    leg's cut is lowered). Kept by the ingestor with BooksQueueQuarter."""
+
+    __tablename__ = "books_leg_quarters"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    quarter: int = Field(sa_type=BigInteger, primary_key=True)  # of the stint's entered_at
+    queue: str = Field(primary_key=True)
+    node: str = Field(primary_key=True)
+    legs: int = 0
+    talk_sum: int = Field(sa_type=BigInteger, default=0)
+    wrapup_sum: int = Field(sa_type=BigInteger, default=0)
+
+
 BOOKS_TABLES = [
     BooksCall,
     BooksQueueStint,
@@ -242,4 +295,6 @@ BOOKS_TABLES = [
     BooksCdr,
     BooksCheckpoint,
     BooksReject,
+    BooksQueueQuarter,
+    BooksLegQuarter,
 ]

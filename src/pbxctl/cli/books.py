@@ -46,12 +46,14 @@ def import_books(
     from pbxctl.books.assembler import Assembler
     from pbxctl.books.ingest import Ingestor, import_file
     from pbxctl.asterisk.member_actions import agent_by_interface
-    from pbxctl.books.site_view import agent_of, wrapup_of
+    from pbxctl.books.quarter_sums import Thresholds
+    from pbxctl.books.site_view import agent_of, thresholds_of, wrapup_of
     from pbxctl.books.store import BatchWriter, StoreFailed
 
     engine, node_name, site = _books_target(site_file, database, node)
     assembler = Assembler(agent_of(site, agent_by_interface(site)), wrapup_of(site)) if site is not None else Assembler()
-    writer = BatchWriter(engine, node_name, background=True)
+    writer = BatchWriter(engine, node_name, background=True,
+                         thresholds=thresholds_of(site) if site is not None else Thresholds())
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
     try:
         with Progress(*columns, transient=False) as progress:
@@ -90,6 +92,7 @@ def import_freeswitch(
     """Ingest a FreeSWITCH CDR file (mod_callcenter's cc_* variables) into the books: the
     same tables and reports as Asterisk's queue_log. Records already in the books change
     nothing; records that are not pbxctl's template are kept in books_rejects and listed."""
+    from pbxctl.books.site_view import thresholds_of
     from pbxctl.books.store import BatchWriter, StoreFailed
     from pbxctl.freeswitch.cdr import CdrAssembler, queue_mapping
     from pbxctl.freeswitch.cdr_follower import CdrFollower
@@ -100,7 +103,7 @@ def import_freeswitch(
         fail("give -s SITE.yaml: the site names the queue domain and the agents' wrap-up")
     assembler = CdrAssembler(queue_mapping(site.pbx.freeswitch.queue_domain), lambda agent: agent,
                              lambda agent: agent_wrapup(site, agent) if agent in site.agents else None)
-    follower = CdrFollower(cdr, BatchWriter(engine, node_name), node_name, assembler)
+    follower = CdrFollower(cdr, BatchWriter(engine, node_name, thresholds=thresholds_of(site)), node_name, assembler)
     try:
         follower.start(engine)
         follower.poll()

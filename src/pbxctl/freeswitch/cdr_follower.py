@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 
 from pbxctl.books.ingest import rotated_copy
 from pbxctl.books.rows import Checkpoint, Reject
+from pbxctl.books.site_view import thresholds_of
 from pbxctl.books.store import BatchWriter, load_checkpoint
 from pbxctl.freeswitch.cdr import BadRecord, CdrAssembler, parse_line, queue_mapping
 from pbxctl.site import model as m
@@ -186,4 +187,4 @@ def cdr_follower(site: m.Site, engine: Engine, base_dir: Path, node: str,
     if not path.is_absolute():
         path = base_dir / path
     assembler = CdrAssembler(queue_mapping(site.pbx.freeswitch.queue_domain), lambda agent: agent, wrapup_of)
-    return CdrFollower(path, BatchWriter(engine, node), node, assembler)
+    return CdrFollower(path, BatchWriter(engine, node, thresholds=thresholds_of(site)), node, assembler)
