@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 from books_day import NODE, site_thresholds, write_books
 from books_db import books_url  # noqa: F401 - fixture
 from books_sums import assert_sums_agree, stored
-from pbxctl.books.assembler import Assembler
+from pbxctl.books.assembler import Assembler, WrapupTable
 from pbxctl.books.ingest import Ingestor, import_file
 from pbxctl.books.quarter_sums import Thresholds
 from pbxctl.books.queue_report import queue_report
@@ -97,7 +97,7 @@ def test_a_log_ingested_in_small_batches_twice_sums_as_the_stints_do(books_url, 
     thresholds = Thresholds({"support": 20, "sales": 30, "billing": 15, "tech": 60}, 5)
 
     def ingest(batch_lines: int) -> None:
-        assembler = Assembler(wrapup_of=lambda queue, agent: 15)  # cut at the agent's next call, often a batch later
+        assembler = Assembler(wrapup_of=WrapupTable(default=15))  # cut at the agent's next call, often a batch later
         import_file(log, Ingestor(BatchWriter(engine, "n1", thresholds=thresholds), assembler, batch_lines=batch_lines))
 
     ingest(400)
