@@ -27,6 +27,7 @@ import datetime as dt
 import os
 import platform
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -126,8 +127,19 @@ def main() -> None:
     parser.add_argument("--from", dest="start", default="2026-11-01", help="first day of the month reported")
     parser.add_argument("--to", dest="end", default="2026-11-30", help="last day")
     parser.add_argument("--queues", default=",".join(QUEUES), help="comma-separated (default: the filled ones)")
+    parser.add_argument("--keep", action="store_true", help="keep the SQLite file made without --db (its path is printed)")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="pbxctl-bench-")
+    try:
+        run(args, tmp)
+    finally:
+        if args.keep and not args.db:
+            print(f"kept sqlite:///{tmp}/books.db")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(args, tmp: str) -> None:
     url = args.db or f"sqlite:///{tmp}/books.db"
     engine = engine_for(url)
     if not args.no_fill:
