@@ -41,7 +41,7 @@ EMPTY_HEAD = hashlib.blake2b(b"", digest_size=8).hexdigest()
 def import_file(path: Path, ingestor: Ingestor, progress: Callable[[int], None] | None = None) -> IngestStats:
     """A historical file, read to its end: read, parsed and assembled by a reader process
     (books.import_reader) while this one writes the batches it sends with `ingestor`'s
-    writer. Calls still going on at its end are not booked (counted in `still_open`): the
+    writer (in the foreground is best: the reader goes on meanwhile). Calls still going on at its end are not booked (counted in `still_open`): the
     rest of them is in the next file. A batch the database did not take stops the reader
     (StoreFailed): the import can be run again, nothing is counted twice."""
     frames = run_reader(ReaderJob(str(path), ingestor.writer.node, ingestor.assembler, ingestor.batch_lines,

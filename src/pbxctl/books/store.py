@@ -404,9 +404,11 @@ class BatchWriter:
     """Writes batches with retries: a locked or full database is waited for, never a crash
     and never a lost batch (the caller keeps the lines until a write succeeded).
 
-    `background=True` (an import): batches are written in order by one thread while the
-    next batch is parsed (the database drivers release the GIL); `close()` waits for them
-    and raises the first failure."""
+    `background=True`: batches are written in order by one thread while the caller goes on
+    (the database drivers release the GIL); `close()` waits for them and raises the first
+    failure. `books import` writes in the foreground: its parsing is in the reader process
+    already, which goes on with the next batch meanwhile, and a thread only added batches
+    in memory (11 MB on 1 M calls) and GIL contention (about 30 % slower)."""
 
     def __init__(self, engine: Engine, node: str, retries: int = 8, first_delay: float = 0.2,
                  sleep=time.sleep, background: bool = False, thresholds: Thresholds = Thresholds()):

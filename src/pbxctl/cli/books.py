@@ -52,8 +52,7 @@ def import_books(
 
     engine, node_name, site = _books_target(site_file, database, node)
     assembler = Assembler(agent_of(site, agent_by_interface(site)), wrapup_of(site)) if site is not None else Assembler()
-    writer = BatchWriter(engine, node_name, background=True,
-                         thresholds=thresholds_of(site) if site is not None else Thresholds())
+    writer = BatchWriter(engine, node_name, thresholds=thresholds_of(site) if site is not None else Thresholds())
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
     try:
         with Progress(*columns, transient=False) as progress:
