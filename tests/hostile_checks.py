@@ -17,6 +17,7 @@ from asterisk_lines import contexts, read_asterisk_file, shape
 
 from pbxctl.render.asterisk import EXTENSIONS_FILE, FEATURES_FILE, QUEUERULES_FILE, QUEUES_FILE, rule_name
 from pbxctl.render.asterisk_targets import ivr_context
+from pbxctl.asterisk import wire
 from pbxctl.site import model as m
 
 
@@ -44,9 +45,14 @@ def check_file_problem_lines(site_file: str, lines: list[str]) -> None:
 
 
 def expected_contexts(site: m.Site, base: dict[str, list[str]]) -> dict[str, list[str]]:
-    fixed = [c for c in base[EXTENSIONS_FILE] if not c.startswith(ivr_context(""))]
+    keep_place = {wire.CONTEXTS.keep_place, wire.CONTEXTS.keep_place_gone, wire.CONTEXTS.keep_place_hold,
+                  wire.CONTEXTS.keep_place_wait, wire.CONTEXTS.keep_place_reached}
+    fixed = [c for c in base[EXTENSIONS_FILE] if not c.startswith((ivr_context(""), wire.KEEP_KEY_CONTEXT_PREFIX))
+             and c not in keep_place]
+    # keep my place: a context per queue with a key, and the shared ones when there is one
+    keys = [wire.keep_key_context(q) for q, c in site.callbacks.queues.items() if c.keep_place_key]
     return {
-        EXTENSIONS_FILE: sorted(fixed + [ivr_context(name) for name in site.ivrs]),
+        EXTENSIONS_FILE: sorted(fixed + [ivr_context(name) for name in site.ivrs] + keys + (sorted(keep_place) if keys else [])),
         QUEUES_FILE: sorted(site.queues),
         QUEUERULES_FILE: sorted(rule_name(n) for n, q in site.queues.items() if q.strategy is m.Strategy.escalating),
         FEATURES_FILE: ["applicationmap"],

@@ -28,7 +28,7 @@ from books_sums import assert_sums_agree
 
 
 UTC = dt.timezone.utc
-HEAD = "0007"
+HEAD = "0008"
 FIXTURES = Path(__file__).parent / "fixtures" / "storage"
 REPO = Path(__file__).resolve().parent.parent
 BOOKS = {"books_calls", "books_queue_stints", "books_agent_rings", "books_agent_legs", "books_transfers",

@@ -425,6 +425,9 @@ def test_every_goto_target_is_defined(site: str, example: dict[str, str], rich: 
     assert sorted(set(dynamic_gotos(conf))) == sorted(
         {"${PBXCTL_NEXT}", "${PBXCTL_RESULT}", f"{outbound},${{EXTEN}},1", f"{internal},${{EXTEN}},1",
          "pbxctl-queue,${PBXCTL_QUEUE},1"}
+        # keep my place: a caller the service could not record goes back into the same queue
+        | ({"pbxctl-queue-exit,${PBXCTL_QUEUE},1"}
+           if "[pbxctl-keep-place]" in conf else set())
     )
     code_context = conf.split("[pbxctl-agent-code]", 1)[1].split("\n[", 1)[0]
     labels = set(re.findall(r"same => n\(([a-z_]+)\)", code_context))
@@ -568,7 +571,8 @@ def test_in_call_codes_are_set_on_the_agents_leg_only(example: dict[str, str]):
     assert "Set(FEATURE(atxferthreeway)=*3)" in leg
     # every Queue() runs it on the member's channel (7th argument); nothing sets it on callers
     queue_lines = [line for line in conf.splitlines() if ",Queue(" in line]
-    assert queue_lines and all(line.endswith(",,pbxctl-agent-leg)") for line in queue_lines)
+    # (a queue with a keep-place key, and the placeholder, add the position argument)
+    assert queue_lines and all(re.search(r",,pbxctl-agent-leg(,,\$\{PBXCTL_REJOIN_AT\})?\)$", line) for line in queue_lines)
     assert conf.count("DYNAMIC_FEATURES") == 1
     features = example["features_pbxctl.conf"]
     assert "[applicationmap](+)" in features

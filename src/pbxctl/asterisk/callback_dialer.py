@@ -32,6 +32,7 @@ from pbxctl.asterisk.ami_link import AmiLink
 from pbxctl.asterisk.callback_codes import callback_variables
 from pbxctl.asterisk.member_actions import agent_by_interface, agent_interface
 from pbxctl.domain.callbacks import CallbackError, Dispatch, Status, dispatch, take
+from pbxctl.domain.keep_place import holds_place
 from pbxctl.service import callback_desk as desk
 from pbxctl.service.runtime import LinkDown
 from pbxctl.site.load import LoadedSite
@@ -66,10 +67,14 @@ def free_agents(loaded: LoadedSite, views, queues) -> dict[str, list[str]]:
 def orphaned(entries, live_calls: set[str], ringing: set[int], automatic: set[str]) -> list:
     """The in-progress entries no live call holds: held by a call that is gone, or — an
     automatic queue's, which only pbxctl dials — by none. Entries whose agent pbxctl is
-    ringing right now are not; an entry taken by hand (no call) stays with its agent."""
+    ringing right now are not; an entry taken by hand (no call) stays with its agent; an
+    entry a keep-place placeholder holds is the placeholder keeper's (it makes a lost one
+    again)."""
     out = []
     for entry in entries:
         if entry.status is not Status.in_progress or entry.id in ringing:
+            continue
+        if holds_place(entry):  # a keep-place placeholder holds it (asterisk/placeholders.py), not a call
             continue
         if entry.take_call is None:
             if entry.queue in automatic:

@@ -23,6 +23,8 @@ from pbxctl.asterisk.agent_codes import agent_code_handler
 from pbxctl.asterisk.callback_codes import callback_code_handler
 from pbxctl.asterisk.callback_dialer import CallbackDialer
 from pbxctl.asterisk.callback_results import CallbackResults
+from pbxctl.asterisk.keep_place_codes import keep_place_handler
+from pbxctl.asterisk.placeholders import PlaceholderKeeper
 from pbxctl.asterisk.ami_link import AmiEndpoint, AmiLink
 from pbxctl.asterisk.controller import QueueController
 from pbxctl.ivr.clock import FixedClock
@@ -64,6 +66,7 @@ class AsteriskServices:
     books: LogFollower
     cdr: LogFollower
     dialer: CallbackDialer
+    placeholders: PlaceholderKeeper
     runtime: Runtime
 
 
@@ -106,6 +109,7 @@ def build_services(site_file: Path, loaded: LoadedSite, clock: FixedClock | None
             SCRIPTS.conference: (conference_handler(supervision), CODE_SCRIPT_TIMEOUT_S),
             SCRIPTS.conference_merge: (conference_merge_handler(supervision), CODE_SCRIPT_TIMEOUT_S),
             SCRIPTS.callback: (callback_code_handler(holder.get, engine), CODE_SCRIPT_TIMEOUT_S),
+            SCRIPTS.keep_place: (keep_place_handler(holder.get, engine), CODE_SCRIPT_TIMEOUT_S),
         },
     )
     runtime = Runtime(
@@ -122,7 +126,8 @@ def build_services(site_file: Path, loaded: LoadedSite, clock: FixedClock | None
     books = queue_log_follower(loaded.site, engine, loaded.base_dir, agent_by_interface(loaded.site))
     dialer = CallbackDialer(holder.get, engine, controller, link, books_ready=asyncio.Event())
     cdr = cdr_follower(loaded.site, engine, loaded.base_dir)
-    return AsteriskServices(holder, controller, supervision, monitor, ivr, books, cdr, dialer, runtime)
+    placeholders = PlaceholderKeeper(holder.get, engine, link)
+    return AsteriskServices(holder, controller, supervision, monitor, ivr, books, cdr, dialer, placeholders, runtime)
 
 
 async def run_services(services: AsteriskServices, http_port: int | None = None,
@@ -149,7 +154,8 @@ async def run_services(services: AsteriskServices, http_port: int | None = None,
     announce(f"pbxctl for site {loaded.site.site}: {where}")
     jobs = (server.serve_forever(), services.holder.watch(), services.controller.run(), services.monitor.run(),
             follow(services.books, caught_up=services.dialer.books_ready), follow(services.cdr), ReportScheduler(services.holder.get, services.runtime.books).run(),
-            keep_fed(services.holder.get, services.runtime.books), services.dialer.run(), watch_loop())
+            keep_fed(services.holder.get, services.runtime.books), services.dialer.run(), watch_loop(),
+            services.placeholders.run())
     try:
         async with server:
             if lifecycle is None:

@@ -41,6 +41,11 @@ CONTEXTS = Contexts(
     callback_done="pbxctl-callback-done",
     callback_auto="pbxctl-callback-auto",
     callback_accept="pbxctl-callback-accept",
+    keep_place="pbxctl-keep-place",
+    keep_place_gone="pbxctl-keep-place-gone",
+    keep_place_hold="pbxctl-keep-place-hold",
+    keep_place_wait="pbxctl-keep-place-wait",
+    keep_place_reached="pbxctl-keep-place-reached",
     voicemail="pbxctl-voicemail",
     transfer="pbxctl-transfer",
     extension="pbxctl-extension",
@@ -52,6 +57,15 @@ RULE_PREFIX = "pbxctl-"
 
 def ivr_context(ivr: str) -> str:
     return f"{IVR_CONTEXT_PREFIX}{ivr}"
+
+
+# A queue with a keep-place key names this context + the queue in queues.conf (`context`):
+# its only extension is the key, so the caller leaves the queue with that key alone.
+KEEP_KEY_CONTEXT_PREFIX = "pbxctl-keep-key-"
+
+
+def keep_key_context(queue: str) -> str:
+    return f"{KEEP_KEY_CONTEXT_PREFIX}{queue}"
 
 
 def rule_name(queue: str) -> str:
@@ -77,6 +91,7 @@ EVENTS = SimpleNamespace(
     transfer_return="PbxctlTransferReturn",
     conference="PbxctlConference",
     callback_result="PbxctlCallbackResult",
+    keep_place_left="PbxctlKeepPlaceLeft",
 )
 # queue_log events the dialplan adds (the books read them): a three-way call (Asterisk
 # writes none), the entry number a call came in on, the caller as they dialled in (before
@@ -105,6 +120,7 @@ SCRIPTS = SimpleNamespace(
     conference="conference",
     conference_merge="conference_merge",
     callback="callback",
+    keep_place="keep_place",
 )
 
 # Time box of the desk-phone code scripts (they wait for AMI round trips).
@@ -177,6 +193,22 @@ CALLBACK_AGENT = "PBXCTL_CALLBACK_AGENT"    # the agent (site key) who calls bac
 CALLBACK_RESULT = "PBXCTL_CALLBACK_RESULT"  # the hangup handler's result text (queue_log and UserEvent)
 ACCEPT = "PBXCTL_ACCEPT"                    # the key the customer pressed
 ACCEPTED = "PBXCTL_ACCEPTED"                # SHARED() "1" on the agent's channel once the customer accepted
+# Keep my place. JOINED: when the caller joined the queue (epoch s, to the millisecond),
+# set before Queue() and, on a placeholder, the original caller's; POSITION: QUEUEPOSITION
+# when the key was pressed; REJOIN_AT: Queue()'s position argument when the caller goes
+# back into the queue (the service was down); PEER: on a placeholder's ;2 half (inherited
+# by the agent's channel), its ;1 half, which the agent's leg sends to [keep_place_reached];
+# MEMBER: there, the interface of the agent who answered (the ;2 half's MEMBERINTERFACE),
+# which names the agent of the attempt; DONE: "1" once the exit context handled the caller
+# (its hangup handler then reports nothing).
+KEEP_JOINED = "PBXCTL_JOINED"
+KEEP_POSITION = "PBXCTL_KEEP_POSITION"
+KEEP_REJOIN_AT = "PBXCTL_REJOIN_AT"
+KEEP_PEER = "PBXCTL_KEEP_PEER"
+KEEP_MEMBER = "PBXCTL_KEEP_MEMBER"
+KEEP_DONE = "PBXCTL_KEEP_DONE"
+KEEP_QUEUE = "PBXCTL_KEEP_QUEUE"    # a placeholder's queue
+KEEP_PROMPT = "PBXCTL_KEEP_PROMPT"  # what the caller who pressed the key is asked
 PBXCTL_VARIABLES = frozenset(
     value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)
     and value.startswith("PBXCTL_")
@@ -185,6 +217,7 @@ ASTERISK_VARIABLES = frozenset({
     "AGISTATUS", "QUEUESTATUS", "QUEUE_PRIO", "QUEUE_MAX_PENALTY", "QUEUE_RAISE_PENALTY",
     "DYNAMIC_FEATURES", "TRANSFER_CONTEXT", "MEMBERINTERFACE", "BRIDGEPEER", "SPY_EXIT_CONTEXT",
     "DIALSTATUS", "UNIQUEID", "AGIEXITONHANGUP", "MEMBERNAME", "ANSWEREDTIME", "DIALEDTIME", "GOSUB_RESULT", "CHANNEL",
+    "QUEUEPOSITION",
 })
 
 

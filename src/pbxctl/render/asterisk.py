@@ -38,6 +38,10 @@ ENGINE_STRATEGY = {
     m.Strategy.weighted_random: "wrandom",
 }
 
+# What a caller who pressed the keep-place key hears unless the queue names its own prompt:
+# "press 1 (your own number), or enter the number to call, then pound".
+KEEP_PLACE_PROMPT = "vm-press&digits/1&vm-enter-num-to-call&vm-then-pound"
+
 # Callers may not join / must leave when every member is in one of these states.
 EMPTY_CONDITIONS = "paused,invalid,unavailable"
 
@@ -109,6 +113,10 @@ def _queue_view(loaded: LoadedSite, name: str, queue: m.Queue) -> dict:
     fallback_dest = "hangup"
     overflow = queue.overflow or fallback_dest
     announce = queue.announce
+    keep = site.callbacks.queues.get(name)
+    keep_key = keep.keep_place_key if keep is not None else None
+    # The keep-place offer is one more periodic announcement (app_queue plays them in turn).
+    periodic = [p for p in (announce.prompt, keep.keep_place_offer if keep_key else None) if p]
     return {
         "name": name,
         "display_name": queue.display_name,
@@ -124,7 +132,7 @@ def _queue_view(loaded: LoadedSite, name: str, queue: m.Queue) -> dict:
         "announce_position": announce.position,
         "announce_holdtime": announce.hold_time,
         "announce_frequency": announce.interval if (announce.position or announce.hold_time) else 0,
-        "periodic_announce": announce.prompt if announce.interval else None,
+        "periodic_announce": ",".join(periodic) if announce.interval and periodic else None,
         "announce_interval": announce.interval,
         "rule": rule_name(name) if queue.strategy is m.Strategy.escalating else None,
         "escalating": queue.strategy is m.Strategy.escalating,
@@ -139,6 +147,9 @@ def _queue_view(loaded: LoadedSite, name: str, queue: m.Queue) -> dict:
         # The same texts for the books (PBXCTLEXIT): validated destinations, never `|` or `,`.
         "overflow_text": overflow,
         "when_empty_text": queue.when_empty or overflow,
+        "keep_key": keep_key,
+        "keep_context": wire.keep_key_context(name) if keep_key else None,
+        "keep_prompt": (keep.keep_place_prompt or KEEP_PLACE_PROMPT) if keep_key else None,
     }
 
 
@@ -232,6 +243,8 @@ def render_extensions_conf(loaded: LoadedSite) -> str:
         transfers=site.desk_phone.transfers,
         conference=site.desk_phone.conference,
         dynamic_features="#".join(DYNAMIC_FEATURES),
+        # keep my place: which agent an interface that answered a placeholder is
+        keep_place_agents=[(name, agent_interface(site, agent)) for name, agent in site.agents.items()],
         **wire_names(),
     )
 

@@ -42,6 +42,8 @@ def check_callbacks(checker: "Checker") -> None:
                                              f"{', '.join(sorted(known))}){'' if queue.during else '; say which with during'}")
         if queue.mode == "automatic" and checker.backend == "freeswitch":
             checker.error((*base, "mode"), "automatic callbacks are made on Asterisk only so far")
+        if queue.keep_place_key is not None:
+            _check_keep_place(checker, base, name, queue)
     for queue, place in _callback_queues(site).items():
         if cb.outbound_for(queue).allowed:
             continue
@@ -54,3 +56,16 @@ def check_callbacks(checker: "Checker") -> None:
             checker.error(("callbacks", "queues", queue, "outbound", "allowed"), message)
         else:
             checker.error(("callbacks", "queues", queue), message)
+
+
+def _check_keep_place(checker: "Checker", base: tuple, name: str, queue) -> None:
+    site = checker.site
+    if checker.backend == "freeswitch":
+        checker.warn((*base, "keep_place_key"), "keep my place is made on Asterisk only so far: on freeswitch the key does nothing")
+        return
+    own = site.queues.get(name)
+    if own is None:
+        return
+    if queue.keep_place_offer is not None and not own.announce.interval:
+        checker.error((*base, "keep_place_offer"), f"the offer is played as queue {name!r}'s periodic announcement: "
+                                                   f"set queues.{name}.announce.interval (seconds)")

@@ -14,6 +14,8 @@ how callbacks are dialled, and which numbers may be dialled at all.
           min_wait: 10              # an abandoned call counts after this wait (seconds, or 1m)
           exclude_anonymous: true   # abandoned calls without a number stay off the list
           keep_place_key: "5"       # the key a waiting caller presses to be called back in turn
+          keep_place_offer: custom/press-5-to-keep-your-place   # played as the queue's periodic announcement
+          keep_place_prompt: custom/press-1-or-type-a-number    # default: vm-press 1, vm-enter-num-to-call, vm-then-pound
           accept_key: "1"           # the customer presses it to take an automatic callback
           accept_prompt: custom/press-1-for-your-callback   # default: vm-press + the key
           ring_time: 30             # seconds the customer's phone rings
@@ -70,6 +72,8 @@ class QueueCallbacks(Model):
     min_wait: Duration = 0
     exclude_anonymous: bool = True
     keep_place_key: DigitKey | None = None
+    keep_place_offer: Prompt | None = None  # the offer, in the queue's periodic announcement
+    keep_place_prompt: Prompt | None = None  # asks: 1 for the own number, or another and #
     accept_key: DigitKey = "1"
     accept_prompt: Prompt | None = None  # default: "press" and the key
     ring_time: Annotated[int, Field(ge=5, le=120)] = 30  # seconds the customer's phone rings
@@ -83,6 +87,8 @@ class QueueCallbacks(Model):
     def _hours(self) -> "QueueCallbacks":
         if self.during and self.hours is None:
             raise ValueError("'during' needs 'hours' (the hours set its categories come from)")
+        if (self.keep_place_offer or self.keep_place_prompt) and self.keep_place_key is None:
+            raise ValueError("'keep_place_offer' and 'keep_place_prompt' need 'keep_place_key' (the key the offer names)")
         return self
 
     def rules(self, hours: dict[str, OpeningHours]) -> QueueRules:

@@ -93,7 +93,22 @@ class CallbackFeedRow(SQLModel, table=True):
     last_at: int = Field(sa_type=BigInteger)
 
 
-CALLBACK_TABLES = [CallbackEntryRow, CallbackAttemptRow, CallbackCallRow, CallbackFeedRow]
+class CallbackPlaceRow(SQLModel, table=True):
+    """A caller who left the queue to keep their place (migration 0008): the entry, and the
+    original caller's join time and position, from which the placeholder's place in the
+    queue is recomputed whenever it has to be (re-)created."""
+
+    __tablename__ = "callback_places"
+
+    entry_id: int = Field(primary_key=True, foreign_key="callback_entries.id")
+    queue: str
+    call_id: str  # the original caller's uniqueid
+    joined_ms: int = Field(sa_type=BigInteger)  # when the caller joined the queue, epoch milliseconds
+    position: int  # QUEUEPOSITION when the key was pressed
+    left_at: int = Field(sa_type=BigInteger)
+
+
+CALLBACK_TABLES = [CallbackEntryRow, CallbackAttemptRow, CallbackCallRow, CallbackFeedRow, CallbackPlaceRow]
 
 
 def seconds(when: dt.datetime) -> int:
