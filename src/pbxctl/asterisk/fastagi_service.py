@@ -10,6 +10,7 @@ fallback: the service may be down, slow or wrong, never the cause of a dropped c
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections import OrderedDict
 from typing import Awaitable, Callable
@@ -43,6 +44,18 @@ HEADER_LIMIT = 16 * 1024
 
 
 CallbackRecorder = Callable[..., None]
+
+
+def _ack_at_once(writer: asyncio.StreamWriter) -> None:
+    """res_agi writes the environment a line at a time on a socket with Nagle on: each
+    next line waits for the ACK of the last one, so an ACK this side delays (delayed ACK,
+    40-200 ms) holds the whole environment back."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None and hasattr(socket, "TCP_QUICKACK"):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        except OSError:
+            pass
 
 
 async def read_agi_headers(reader: asyncio.StreamReader, timeout: float) -> OrderedDict[str, str]:
@@ -95,6 +108,7 @@ class IvrAgiService:
         """One AGI session, always closed at the end."""
         started = time.perf_counter()
         call_id = "?"
+        _ack_at_once(writer)
         try:
             headers = await read_agi_headers(reader, self.timeout_s)
             call_id = headers.get("agi_uniqueid", "?")
