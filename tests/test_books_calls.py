@@ -272,6 +272,36 @@ def test_a_call_in_a_queue_quiet_for_a_day_is_given_up_as_lost_and_an_ended_one_
     assert calls["g2"].stints[0].outcome == "abandoned"
 
 
+def test_a_call_that_hung_up_in_the_ivr_is_booked_seconds_after_and_one_still_in_it_waits():
+    # i1 hung up in a menu (the entry's hangup handler wrote PBXCTLEND), i2 is still in it:
+    # only PBXCTLEND lets the books drop i1's lines before the IVR's 15-minute settle
+    assembler = Assembler()  # as the service's follower runs it: no end of file
+    for line in lines_of("""
+        1796169000|i1|NONE|NONE|PBXCTLENTRY|+4721000000
+        1796169000|i2|NONE|NONE|PBXCTLENTRY|+4721000000
+        1796169030|i1|NONE|NONE|PBXCTLEND|
+        1796169100|x9|support|NONE|ENTERQUEUE||4790000000|1
+    """):
+        assembler.feed(line)
+    calls = by_callid(assembler)
+    assert sorted(calls) == ["i1"] and sorted(assembler.pending) == ["i2", "x9"]
+    # the hangup line ends the assembling, not the call's own time (its last real line)
+    assert (calls["i1"].entry, calls["i1"].started_at, calls["i1"].ended_at) == ("+4721000000", 1796169000, 1796169000)
+    assert calls["i1"].pbxctl_events == [] and calls["i1"].stints == []
+
+
+def test_a_queue_call_with_its_hangup_line_is_the_same_call_as_without():
+    text = """
+        1796169000|q1|NONE|NONE|PBXCTLENTRY|200
+        1796169001|q1|support|NONE|ENTERQUEUE||4790000000|1
+        1796169004|q1|support|NONE|ABANDON|1|1|3
+        1796169004|q1|support|NONE|PBXCTLEXIT|ABANDON|
+    """
+    plain = by_callid(assemble(lines_of(text)))["q1"]
+    ended = by_callid(assemble(lines_of(text.rstrip() + "\n1796169006|q1|NONE|NONE|PBXCTLEND|")))["q1"]
+    assert ended == plain
+
+
 def test_a_call_still_waiting_at_the_end_of_a_file_is_not_booked_yet():
     assembler = Assembler()
     for line in lines_of("1796169000|c8|support|NONE|ENTERQUEUE||4790000000|1"):

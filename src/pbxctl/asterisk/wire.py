@@ -50,6 +50,7 @@ CONTEXTS = Contexts(
     transfer="pbxctl-transfer",
     extension="pbxctl-extension",
     hangup="pbxctl-hangup",
+    call_end="pbxctl-call-end",
 )
 IVR_CONTEXT_PREFIX = "pbxctl-ivr-"
 RULE_PREFIX = "pbxctl-"
@@ -104,6 +105,9 @@ QUEUE_LOG_CALLER = "PBXCTLCALLER"
 QUEUE_LOG_EXIT = "PBXCTLEXIT"
 QUEUE_LOG_TRANSFER = "PBXCTLXFER"
 QUEUE_LOG_HELP = "PBXCTLHELP"
+# Written by a hangup handler pushed at the entry: the call is over. Without it the books
+# could not tell a caller who hung up in a menu from one still listening to it.
+QUEUE_LOG_END = "PBXCTLEND"
 # PBXCTLXFER's first data field: the caller left for TARGET (with_return), TARGET answered
 # (answered), TARGET did not and the caller goes back (returned|TARGET|DIALSTATUS), the
 # agent answered the ring back (back).

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from pbxctl.books.callback_line import EVENT as CALLBACK_RESULT
-from pbxctl.books.calls import Call, build_call, identity
+from pbxctl.books.calls import CALL_END, Call, build_call, identity
 from pbxctl.books.queue_log import AGENT_EVENTS, CALL_EVENTS, PBX_RESTART, PBXCTL_PREFIX, QueueLogLine
 
 SETTLE_SECONDS = 10
@@ -79,7 +79,7 @@ class _Pending:
         self.first_offset = offset
         self.first_line_no = line_no
         self.open = 0  # ENTERQUEUEs minus ending lines seen
-        self.queued = False  # reached a queue (or was refused by one)
+        self.queued = False  # reached a queue (or was refused by one), or ended: settles in `settle`
 
 
 _OPENS = frozenset({"ENTERQUEUE"})
@@ -142,6 +142,9 @@ class Assembler:
                     heapq.heappush(self._due, (at + self.settle, callid))
             elif event == "PBXCTLEXIT":
                 pending.queued = True
+            elif event == CALL_END:  # hung up: nothing more of its own will come
+                pending.queued = True
+                heapq.heappush(self._due, (at + self.settle, callid))
             if at > pending.last_at:
                 pending.last_at = at
         elif event in AGENT_EVENTS:

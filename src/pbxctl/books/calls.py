@@ -29,7 +29,10 @@ STINT_ENDS = {
 # QUEUESTATUS values for which Queue() returned without the caller ever joining.
 REFUSED_STATUSES = frozenset({"JOINEMPTY", "JOINUNAVAIL", "FULL"})
 # pbxctl lines whose content lands in the call and its stints (not kept whole as well).
-FOLDED_PBXCTL = frozenset({"PBXCTLENTRY", "PBXCTLCALLER", "PBXCTLEXIT"})
+FOLDED_PBXCTL = frozenset({"PBXCTLENTRY", "PBXCTLCALLER", "PBXCTLEXIT", "PBXCTLEND"})
+# The hangup handler's line (the call is over): it ends the assembling, not the call's time,
+# which stays that of its last line of the call's own.
+CALL_END = "PBXCTLEND"
 # pbxctl's steps of a transfer with return (PBXCTLXFER, first data field): the caller
 # left the agent for a target, the target answered, it did not and the call went back,
 # the agent answered the ring back. app_queue sees none of it: for a redirected caller it
@@ -43,6 +46,7 @@ _RANK = {"PBXCTLENTRY": 0, "PBXCTLCALLER": 1, "ENTERQUEUE": 2, "RINGNOANSWER": 3
 _LAST = 6  # ending lines, then pbxctl's exit line after Queue() returned
 _RANK.update({event: 5 for event in STINT_ENDS})
 _RANK["PBXCTLEXIT"] = _LAST
+_RANK[CALL_END] = _LAST + 1
 
 
 @dataclass(slots=True)
@@ -152,7 +156,8 @@ def build_call(
     unique = {line[6]: line for line in lines}  # by text: a line read twice counts once
     ordered = sorted(unique.values(), key=_order)
     first = ordered[0]
-    call = Call(first.callid, first.at, ordered[-1].at)
+    last = next((line for line in reversed(ordered) if line.event != CALL_END), ordered[-1])
+    call = Call(first.callid, first.at, last.at)
     open_stints: dict[str, QueueStint] = {}
     # Stints left by a transfer with return that came back into the same queue: app_queue
     # writes their ending line only when the caller hangs up, beside the new stint's.

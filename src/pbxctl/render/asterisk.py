@@ -262,6 +262,7 @@ def wire_names() -> dict:
         "queue_log_conference": wire.QUEUE_LOG_CONFERENCE,
         "queue_log_transfer": wire.QUEUE_LOG_TRANSFER,
         "queue_log_help": wire.QUEUE_LOG_HELP,
+        "queue_log_end": wire.QUEUE_LOG_END,
         "xfer": wire.XFER_STEPS,
         "queue_log_callback": wire.QUEUE_LOG_CALLBACK,
         "queue_log_callback_result": wire.QUEUE_LOG_CALLBACK_RESULT,
