@@ -189,10 +189,13 @@ def test_static_logout_is_refused_by_the_service(service, site):
 
 
 async def _dial_code(secret: str, code: str, caller: str) -> list[dict]:
-    """A desk phone (caller id = extension) dials a feature code; the AMI events of it."""
+    """A desk phone (caller id = extension) dials a feature code; the AMI events of it.
+    The phone's side waits up to 10 s, as a person listening for the prompt would. With a
+    1 s wait, in two full runs the service answered the AGI after the phone had hung up: the
+    login was done, but the prompt was never played."""
     async with EventRecorder(secret) as rec:
         await rec.send({
-            "Action": "Originate", "Channel": f"Local/{code}@pbxctl-features", "Application": "Wait", "Data": "1",
+            "Action": "Originate", "Channel": f"Local/{code}@pbxctl-features", "Application": "Wait", "Data": "10",
             "CallerID": f"Agent <{caller}>", "Async": "true",
         })
         played = await rec.wait_for(lambda e: e.get("Event") == "Newexten" and e.get("Application") == "Playback" and e.get("Context") == "pbxctl-agent-code", 10)
