@@ -12,6 +12,9 @@ from __future__ import annotations
 import re
 from types import SimpleNamespace
 
+from pbxctl.books.callback_line import EVENT as QUEUE_LOG_CALLBACK_RESULT
+from pbxctl.books.calls import CALL_END as QUEUE_LOG_END
+
 
 class Contexts(SimpleNamespace):
     """The dialplan contexts of extensions_pbxctl.conf (attribute = role, value = name)."""
@@ -105,16 +108,16 @@ QUEUE_LOG_CALLER = "PBXCTLCALLER"
 QUEUE_LOG_EXIT = "PBXCTLEXIT"
 QUEUE_LOG_TRANSFER = "PBXCTLXFER"
 QUEUE_LOG_HELP = "PBXCTLHELP"
-# Written by a hangup handler pushed at the entry: the call is over. Without it the books
-# could not tell a caller who hung up in a menu from one still listening to it.
-QUEUE_LOG_END = "PBXCTLEND"
+# QUEUE_LOG_END (books.calls.CALL_END), written by a hangup handler pushed at the entry:
+# the call is over. Without it the books could not tell a caller who hung up in a menu
+# from one still listening to it.
 # PBXCTLXFER's first data field: the caller left for TARGET (with_return), TARGET answered
 # (answered), TARGET did not and the caller goes back (returned|TARGET|DIALSTATUS), the
 # agent answered the ring back (back).
 XFER_STEPS = SimpleNamespace(with_return="with_return", answered="answered", returned="returned", back="back")
 QUEUE_LOG_CALLBACK = "PBXCTLCALLBACK"  # an IVR callback request (data: the number), counted by the queue report
-# How a callback call ended, on the customer's call (books/callback_line.py has its fields).
-QUEUE_LOG_CALLBACK_RESULT = "PBXCTLCBRESULT"
+# QUEUE_LOG_CALLBACK_RESULT (books.callback_line.EVENT): how a callback call ended, on the
+# customer's call; the books read it, so its name and fields live there.
 
 # AGI scripts the dialplan calls: agi://HOST:PORT/<script>.
 SCRIPTS = SimpleNamespace(

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pbxctl.asterisk.wire import QUEUE_LOG_CALLBACK_RESULT as EVENT
 from pbxctl.domain.callbacks import CallbackResult
+
+EVENT = "PBXCTLCBRESULT"
 
 FIELDS = ("entry", "dial_status", "dialed", "answered", "accept_key", "accepted", "call")
 
