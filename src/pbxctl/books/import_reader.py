@@ -121,7 +121,10 @@ def run_reader(job: ReaderJob) -> Iterator[tuple[bytes, object]]:
             except EOFError:
                 raise ReaderFailed(f"the reader process of {job.path} ended early (exit {proc.wait()})") from None
             if kind == BATCH:
-                yield BATCH, BatchRows(*marshal.loads(body))
+                rows = BatchRows(*marshal.loads(body))
+                del body  # not held (a batch's bytes) while the caller writes and the next is read
+                yield BATCH, rows
+                del rows
             elif kind == PROGRESS:
                 yield PROGRESS, marshal.loads(body)
             elif kind == DONE:

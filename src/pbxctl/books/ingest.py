@@ -56,6 +56,7 @@ def import_file(path: Path, ingestor: Ingestor, progress: Callable[[int], None] 
                     ingestor.writer.write_rows(value, None)
                 elif progress:
                     progress(value)
+                del value  # a written batch is not held while the next one is read
         except StopIteration as done:
             ingestor.stats = done.value
         finally:
