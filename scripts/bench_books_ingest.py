@@ -68,6 +68,27 @@ print(json.dumps({"lines": stats.lines, "wall": wall, "cpu": cpu, "reader_cpu": 
 """
 
 
+FLOOR = """
+import sys, time
+started = time.perf_counter()
+lines = 0
+with open(sys.argv[1], "rb") as handle:
+    for line in handle:
+        fields = line.rstrip(b"\\n").split(b"|")
+        lines += 1
+print(lines, time.perf_counter() - started)
+"""
+
+
+def floor(path: Path) -> float:
+    """Lines/s of the barest pass over the file on this machine, in this run: read each line
+    and split it on '|' in one process, nothing kept. Machines (and a VM's neighbours) differ
+    by 3x here; the ingest's ratio to this floor is what compares across runs."""
+    out = subprocess.run([sys.executable, "-c", FLOOR, str(path)], capture_output=True, text=True, check=True).stdout
+    lines, seconds = out.split()
+    return int(lines) / float(seconds)
+
+
 def postgres_url() -> str:
     out = subprocess.run([str(REPO / "scripts" / "postgres"), "db", "pbxctl_books_bench"], capture_output=True,
                          text=True, check=True).stdout
@@ -109,6 +130,8 @@ def main() -> None:
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.2f}")
     print(f"file: {truth['calls']} calls, {truth['lines']} lines, {size:.0f} MB")
+    bare = floor(path)
+    print(f"floor: read and split each line, nothing kept: {bare:,.0f} lines/s")
     for name in ("sqlite", "postgresql"):
         if args.only and args.only != name:
             continue
@@ -120,7 +143,7 @@ def main() -> None:
         peak = result["writer_peak_mb"] + result["reader_peak_mb"]
         print(f"{name:10s} ingest: {result['lines'] / result['wall']:>9,.0f} lines/s wall "
               f"({result['lines'] / cpu:,.0f} per CPU second of both processes), {result['wall']:.1f} s, "
-              f"peak memory {peak:.0f} MB (writer {result['writer_peak_mb']:.0f} + reader "
+              f"{result['lines'] / result['wall'] / bare:.2f}x the floor, peak memory {peak:.0f} MB (writer {result['writer_peak_mb']:.0f} + reader "
               f"{result['reader_peak_mb']:.0f}), CPU writer {result['cpu']:.1f} s + reader {result['reader_cpu']:.1f} s, "
               f"books {'match' if ok else 'DIFFER from'} the generated calls "
               f"({result['calls']} calls, {result['rejected']} rejected)")

@@ -3,8 +3,9 @@
 sandbox_calls.queue_log): pbxctl's PBXCTLENTRY/PBXCTLCALLER/PBXCTLEXIT lines, ENTERQUEUE,
 members ringing out (RINGNOANSWER in ms), CONNECT, COMPLETECALLER/COMPLETEAGENT, ABANDON
 (with RINGCANCELED), EXITWITHTIMEOUT into an overflow queue, blind transfers, and agents
-pausing now and then; calls overlap in time and lines are in time order, as Asterisk
-writes them. About 8 lines per call.
+pausing now and then, and the PBXCTLEND line the entry's hangup handler writes when the
+call is over; calls overlap in time and lines are in time order, as Asterisk writes them.
+About 8 lines per call.
 
 Usage: scripts/gen_queue_log.py --calls 1000000 --out /tmp/queue_log [--seed 1] [--start EPOCH]
 Prints the number of calls and lines, and a summary of outcomes (what the books must find).
@@ -67,6 +68,7 @@ def call_lines(rng: random.Random, uid: str, start: int, outcomes: dict) -> list
         outcomes["timed_out"] += 1
         queue = OVERFLOW[queue]
     outcomes["stints"] += stints
+    out.append((t, f"{uid}|NONE|NONE|PBXCTLEND|"))  # [pbxctl-call-end]: the caller hung up
     return out
 
 
