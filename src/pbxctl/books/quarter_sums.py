@@ -10,6 +10,10 @@ difference: a leg's cut wrap-up lowered when the agent's next leg arrives, a sti
 its call's entry number by a later piece of the call (moved from entry '' to that entry;
 the old group keeps its wait_max, a wait still in the same queue's quarter, so the longest
 wait of a queue's quarter — what the report shows — stays exact).
+
+`pbxctl books resum` (books/resum.py) counts a node's sums again from its stints and legs
+(other thresholds): each writer's transaction holds the node's sums lock shared
+(`hold_sums`), the recount holds it exclusive, so it never sees half a batch.
 """
 
 from __future__ import annotations
@@ -96,6 +100,26 @@ def _upsert(conn: Connection, table: str, key: tuple[str, ...], sums: tuple[str,
     sql = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}) "
            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {added}")
     conn.exec_driver_sql(sql, [(k[0], k[1], node, *k[2:], *v) for k, v in sorted(groups.items())])
+
+
+# Advisory lock class of a node's quarter-hour sums (PostgreSQL), "sum".
+_SUMS_LOCK = 0x73756D
+
+
+def hold_sums(conn: Connection, node: str, exclusive: bool = False) -> None:
+    """The node's sums lock, to the end of the transaction (PostgreSQL; SQLite has one
+    writer at a time anyway). Every ingestor's batch takes it shared before it writes
+    anything — two ingestors of one node still write side by side — and `books resum`
+    takes it exclusive before it deletes and recounts the node's sums: the recount waits
+    for the batches in flight to commit, then reads every stint and leg they wrote, and a
+    batch that starts meanwhile waits for the recount to commit before it adds its rows
+    to the recounted sums. Without it a batch whose stints the recount did not see yet
+    (uncommitted) but whose new sum rows it did not delete (also uncommitted) could be
+    counted twice, or its upsert deleted after the recount read past its stints."""
+    if conn.dialect.name != "postgresql":
+        return
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    conn.exec_driver_sql(f"SELECT {function}(%s, hashtext(%s))", (_SUMS_LOCK, node))
 
 
 def add_stints(conn: Connection, node: str, groups: dict[tuple, list[int]]) -> None:

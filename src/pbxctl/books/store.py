@@ -29,7 +29,7 @@ from sqlalchemy.exc import OperationalError
 from pbxctl.books.assembler import AgentEvent
 from pbxctl.books.calls import Call
 from pbxctl.books.quarter_sums import (
-    LEG_SUMMED, QUARTER, STINT_SUMMED, Thresholds, add_legs, add_stints, leg_sums, stint_sums,
+    LEG_SUMMED, QUARTER, STINT_SUMMED, Thresholds, add_legs, add_stints, hold_sums, leg_sums, stint_sums,
 )
 from pbxctl.books.rows import BatchRows, Checkpoint, Reject
 from pbxctl.books.tables import (
@@ -363,6 +363,9 @@ def write_batch(
 def write_rows(conn: Connection, node: str, batch: BatchRows, checkpoint: Checkpoint | None,
                cdr_rows: list[tuple] = (), thresholds: Thresholds = Thresholds()) -> None:
     """`thresholds`: the site's, which the quarter-hour sums are counted with."""
+    # First: a `books resum` of this node (which holds it exclusive) is waited for, or waits
+    # for this batch (quarter_sums.hold_sums).
+    hold_sums(conn, node)
     if cdr_rows:
         link_cdr(conn, node, list(cdr_rows))
     rows = batch.calls
