@@ -1,4 +1,5 @@
-"""`pbxctl books import`: a historical queue_log (and CDR file) into the books."""
+"""`pbxctl books import`: a historical queue_log (and CDR file) into the books; `books resum`:
+the quarter-hour sums counted again with the site's thresholds now."""
 
 from __future__ import annotations
 
@@ -14,12 +15,18 @@ app = typer.Typer(name="books", help="The books: the PBX's queue_log and CDR in 
 
 def _books_target(site_file: Path | None, database: str | None, node: str | None):
     """(engine, node, site or None) from the options, the site and the environment."""
-    import os
-
     from pbxctl.books.site_view import node_name
-    from pbxctl.storage.db import database_url, engine_for
 
     site = load_site_or_fail(site_file).site if site_file is not None else None
+    return _books_engine(site, database), node_name(site, node), site
+
+
+def _books_engine(site, database: str | None):
+    """The engine of --db, else the site's storage.url, else PBXCTL_DATABASE_URL."""
+    import os
+
+    from pbxctl.storage.db import database_url, engine_for
+
     if database is None:
         if site is not None:
             database = database_url(site.site, site.storage.url)
@@ -27,7 +34,7 @@ def _books_target(site_file: Path | None, database: str | None, node: str | None
             database = os.environ.get("PBXCTL_DATABASE_URL")
             if not database:
                 fail("no database: give -s SITE.yaml (storage.url), --db URL or PBXCTL_DATABASE_URL")
-    return engine_for(database), node_name(site, node), site
+    return engine_for(database)
 
 
 @app.command("import")
@@ -115,3 +122,57 @@ def import_freeswitch(
         typer.echo(f"  rejected: {count} x {reason}")
     for example in stats.examples[:10]:
         typer.echo(f"  {example}")
+
+
+@app.command("resum")
+def resum_books(
+    site_file: Optional[Path] = SITE,
+    database: Optional[str] = typer.Option(None, "--db", help="Database URL (default: the site's storage.url)."),
+    node: Optional[str] = typer.Option(None, "--node", help="Only this node's sums (default: every node in the books)."),
+    start: Optional[str] = typer.Option(None, "--from", help="First day (or day and time) to recount, local: 2026-12-01 or '2026-12-01 08:00' (default: all the books)."),
+    end: Optional[str] = typer.Option(None, "--to", help="Last day (included) or end time (excluded); default: one day after --from."),
+    hours: Optional[str] = typer.Option(None, "--hours", help="Hours set whose timezone --from/--to are in (default: the site's only one, else UTC)."),
+) -> None:
+    """Count the quarter-hour sums the queue report reads again from the stored stints and
+    legs, with the site's thresholds now (each queue's service_level, reports.short_abandon):
+    after changing them, or after an upgrade from before migration 0007 on a site with other
+    thresholds than 20 s / 5 s. The recounted quarters' old sums are replaced, one
+    transaction per node; a running ingestor waits for it (or it for the ingestor)."""
+    from pbxctl.books.report_request import report_timezone
+    from pbxctl.books.report_window import ReportError, make_window
+    from pbxctl.books.resum import books_nodes, quarters_of, recount
+    from pbxctl.books.site_view import thresholds_of
+
+    if site_file is None:
+        fail("give -s SITE.yaml: the sums are recounted with its queues' service_level and reports.short_abandon")
+    site = load_site_or_fail(site_file).site
+    quarters = None
+    if start is None and end is not None:
+        fail(f"--to {end} needs --from (without either, every quarter of the books is recounted)")
+    if start is not None:
+        try:
+            window = make_window(start, end, report_timezone(site, hours))
+        except ReportError as exc:
+            fail(str(exc))
+        quarters = quarters_of(window.start_epoch, window.end_epoch)
+    elif hours is not None:
+        fail(f"--hours {hours} names the timezone of --from/--to: give --from")
+    engine = _books_engine(site, database)
+    nodes = books_nodes(engine)
+    if not nodes:
+        fail("no books in the database: no stints, legs or sums to recount (import or ingest a queue_log first)")
+    if node is not None:
+        if node not in nodes:
+            fail(f"--node {node!r} has no books (nodes in the books: {', '.join(nodes)})")
+        nodes = [node]
+    thresholds = thresholds_of(site)
+    levels = ", ".join(f"{q} {s} s" for q, s in sorted(thresholds.service_levels.items())) or "none"
+    if quarters is None:
+        span = "every quarter hour"
+    else:
+        span = f"the quarter hours from {window.start.isoformat()} to {window.end.isoformat()}"
+    typer.echo(f"recounting {span} with service levels {levels} and short abandons under "
+               f"{thresholds.short_abandon} s")
+    for done in recount(engine, thresholds, nodes, quarters):
+        typer.echo(f"{done.node}: {done.quarters} quarters, {done.stints} stints, {done.legs} legs recounted "
+                   f"({done.stint_sums} stint sums, {done.leg_sums} leg sums; {done.removed} old sum rows replaced)")
