@@ -56,11 +56,6 @@ def quarters_of(start_epoch: int, end_epoch: int) -> tuple[int, int]:
     return start_epoch - start_epoch % QUARTER, -(-end_epoch // QUARTER) * QUARTER
 
 
-def _flush(conn: Connection, node: str, groups: dict, add) -> dict:
-    add(conn, node, groups)
-    return {}
-
-
 def recount_node(conn: Connection, node: str, thresholds: Thresholds,
                  quarters: tuple[int, int] | None = None) -> Recounted:
     """The node's sums of the quarters [lo, hi) (every quarter without `quarters`) counted
@@ -73,6 +68,10 @@ def recount_node(conn: Connection, node: str, thresholds: Thresholds,
     def where(column: str) -> str:
         return f"node = {m}" + ("" if quarters is None else f" AND {column} >= {m} AND {column} < {m}")
 
+    # Locking: PostgreSQL — the node's sums lock, exclusive (every ingestor batch holds it
+    # shared from its first statement): the batches in flight have committed, and the next
+    # wait for this commit. SQLite — the DELETE is the transaction's first statement and
+    # takes the one write lock before anything is read, so no batch commits in between.
     removed = 0
     for table in ("books_queue_quarters", "books_leg_quarters"):  # the ingestor's order
         removed += conn.exec_driver_sql(f"DELETE FROM {table} WHERE {where('quarter')}", params).rowcount or 0
@@ -90,9 +89,10 @@ def recount_node(conn: Connection, node: str, thresholds: Thresholds,
             n += len(part)
             seen.update(row[1] - row[1] % QUARTER for row in part)
             _merge_sums(groups, summed(part))
-            if len(groups) >= FLUSH_GROUPS:
-                groups = _flush(conn, node, groups, add)
-        _flush(conn, node, groups, add)
+            if len(groups) >= FLUSH_GROUPS:  # the upserts add: a group's pieces add up
+                add(conn, node, groups)
+                groups = {}
+        add(conn, node, groups)
         counts.append(n)
     stored = [conn.exec_driver_sql(f"SELECT COUNT(*) FROM {table} WHERE {where('quarter')}", params).scalar()
               for table in ("books_queue_quarters", "books_leg_quarters")]
