@@ -3,13 +3,25 @@ the books hold now: the two must agree after any sequence of writes."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import defaultdict
+from pathlib import Path
 
 from sqlalchemy import text
 
 from pbxctl.books.quarter_sums import BIN_COLUMNS, QUARTER, Thresholds, stint_sums
 
 SUMS = ("stints", "in_sl", "short", "wait_sum", *BIN_COLUMNS)
+REPO = Path(__file__).resolve().parent.parent
+
+
+def generated(tmp_path: Path, calls: int, seed: int) -> Path:
+    """A queue_log of `calls` calls from scripts/gen_queue_log.py (the benchmark's shape)."""
+    path = tmp_path / f"queue_log.{seed}"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "gen_queue_log.py"), "--calls", str(calls), "--seed",
+                    str(seed), "--out", str(path)], check=True, capture_output=True)
+    return path
 
 
 def stored(engine) -> tuple[dict, dict, dict]:

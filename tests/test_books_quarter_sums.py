@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
 from books_day import NODE, site_thresholds, write_books
 from books_db import books_url  # noqa: F401 - fixture
-from books_sums import assert_sums_agree, stored
+from books_sums import assert_sums_agree, generated, stored
 from pbxctl.books.assembler import Assembler, WrapupTable
 from pbxctl.books.ingest import Ingestor, import_file
 from pbxctl.books.quarter_sums import Thresholds
@@ -29,7 +27,6 @@ from pbxctl.books.store import BatchWriter
 from pbxctl.storage.db import new_engine
 from pbxctl.storage.migrate import upgrade
 
-REPO = Path(__file__).resolve().parent.parent
 DAY_SL = {"support": 20, "sales": 30}  # tests/sites/books.yaml
 ZONES = ("Europe/Oslo", "UTC", "America/St_Johns", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe",
          "America/New_York")
@@ -82,13 +79,6 @@ def test_other_thresholds_or_a_window_off_the_quarter_hours_read_the_stints(book
                 make_window("2026-11-10", None, "Europe/Oslo", "day", time_of_day="09:05-09:25"),
                 make_window("1920-01-01", None, "Europe/Amsterdam", "day")):  # +00:19:32, local mean time
         assert tally_quarters(engine, off, ["support"], DAY_SL, 5) is None
-
-
-def generated(tmp_path: Path, calls: int, seed: int) -> Path:
-    path = tmp_path / f"queue_log.{seed}"
-    subprocess.run([sys.executable, str(REPO / "scripts" / "gen_queue_log.py"), "--calls", str(calls), "--seed",
-                    str(seed), "--out", str(path)], check=True, capture_output=True)
-    return path
 
 
 def test_a_log_ingested_in_small_batches_twice_sums_as_the_stints_do(books_url, tmp_path):

@@ -8,8 +8,6 @@ doubles nothing, and bad input is refused naming the option. SQLite and PostgreS
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,7 +18,7 @@ from typer.testing import CliRunner
 
 from books_day import at
 from books_db import books_url  # noqa: F401 - fixture
-from books_sums import assert_sums_agree, stored
+from books_sums import assert_sums_agree, generated, stored
 from pbxctl.books import resum
 from pbxctl.books.assembler import Assembler, WrapupTable
 from pbxctl.books.calls import Call, QueueStint
@@ -37,7 +35,6 @@ from pbxctl.cli import app
 from pbxctl.site.load import load_site
 from pbxctl.storage.db import new_engine
 
-REPO = Path(__file__).resolve().parent.parent
 BOOKS_SITE = Path(__file__).parent / "sites" / "books.yaml"  # support 20 s, sales 30 s, short abandon 5 s
 QUEUES = ["sales", "support"]
 runner = CliRunner()
@@ -208,13 +205,6 @@ def test_sums_written_in_pieces_are_the_sums_written_at_once(books_url, tmp_path
     [pieces] = resum.recount(engine, th, ["pbx1"])
     assert sum_rows(engine) == at_once and pieces == whole
     assert_sums_agree(engine, th)
-
-
-def generated(tmp_path: Path, calls: int, seed: int) -> Path:
-    path = tmp_path / f"queue_log.{seed}"
-    subprocess.run([sys.executable, str(REPO / "scripts" / "gen_queue_log.py"), "--calls", str(calls), "--seed",
-                    str(seed), "--out", str(path)], check=True, capture_output=True)
-    return path
 
 
 def test_an_ingestor_writing_while_resums_run_loses_and_doubles_nothing(books_url, tmp_path):

@@ -36,6 +36,7 @@ LEG_SUMMED = ("queue", "entered_at", "talk_seconds", "wrapup_cut_seconds")
 
 _STINT_KEY = ("quarter", "queue", "node", "outcome", "exit_to", "entry", "sl_seconds", "short_seconds")
 _STINT_SUMS = ("stints", "in_sl", "short", "wait_sum", "wait_max", *BIN_COLUMNS)
+_WAIT_MAX = _STINT_SUMS.index("wait_max")
 _LEG_KEY = ("quarter", "queue", "node")
 _LEG_SUMS = ("legs", "talk_sum", "wrapup_sum")
 
@@ -120,6 +121,18 @@ def hold_sums(conn: Connection, node: str, exclusive: bool = False) -> None:
         return
     function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
     conn.exec_driver_sql(f"SELECT {function}(%s, hashtext(%s))", (_SUMS_LOCK, node))
+
+
+def merge_sums(into: dict[tuple, list[int]], more: dict[tuple, list[int]]) -> None:
+    """`more`'s groups added into `into` (stint or leg sums alike): each sum added, the
+    longest wait (a stint group's wait_max) kept as the larger."""
+    for key, sums in more.items():
+        have = into.get(key)
+        if have is None:
+            into[key] = sums
+        else:
+            for i, value in enumerate(sums):
+                have[i] = max(have[i], value) if i == _WAIT_MAX else have[i] + value
 
 
 def add_stints(conn: Connection, node: str, groups: dict[tuple, list[int]]) -> None:

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Connection, Engine
 
 from pbxctl.books.quarter_sums import (
-    LEG_SUMMED, QUARTER, STINT_SUMMED, Thresholds, add_legs, add_stints, hold_sums, leg_sums, stint_sums,
+    LEG_SUMMED, QUARTER, STINT_SUMMED, Thresholds, add_legs, add_stints, hold_sums, leg_sums, merge_sums,
+    stint_sums,
 )
-from pbxctl.books.store import _merge_sums
 
 FLUSH_GROUPS = 20_000  # groups summed in Python before they are written
 _ROWS = 5_000  # rows fetched at a time
@@ -88,7 +88,7 @@ def recount_node(conn: Connection, node: str, thresholds: Thresholds,
         for part in rows.partitions(_ROWS):
             n += len(part)
             seen.update(row[1] - row[1] % QUARTER for row in part)
-            _merge_sums(groups, summed(part))
+            merge_sums(groups, summed(part))
             if len(groups) >= FLUSH_GROUPS:  # the upserts add: a group's pieces add up
                 add(conn, node, groups)
                 groups = {}

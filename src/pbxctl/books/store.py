@@ -29,7 +29,8 @@ from sqlalchemy.exc import OperationalError
 from pbxctl.books.assembler import AgentEvent
 from pbxctl.books.calls import Call
 from pbxctl.books.quarter_sums import (
-    LEG_SUMMED, QUARTER, STINT_SUMMED, Thresholds, add_legs, add_stints, hold_sums, leg_sums, stint_sums,
+    LEG_SUMMED, QUARTER, STINT_SUMMED, Thresholds, add_legs, add_stints, hold_sums, leg_sums, merge_sums,
+    stint_sums,
 )
 from pbxctl.books.rows import BatchRows, Checkpoint, Reject
 from pbxctl.books.tables import (
@@ -186,21 +187,11 @@ def write_calls(conn: Connection, node: str, rows: dict[str, list[tuple]], thres
             f"UPDATE {STINTS.name} SET entry = {mark} WHERE node = {mark} AND callid = {mark} AND entry IS NULL "
             f"RETURNING {', '.join(STINT_SUMMED)}", args)]
         groups = stint_sums([(*row[:4], None, row[5]) for row in moved], thresholds, sign=-1)
-        _merge_sums(groups, stint_sums(moved, thresholds))
+        merge_sums(groups, stint_sums(moved, thresholds))
     inserted = insert_new(conn, STINTS, STINT_COLUMNS, [(*stint, entry_of[stint[1]]) for stint in rows["stints"]],
                           returning=STINT_SUMMED)
-    _merge_sums(groups, stint_sums(inserted, thresholds))
+    merge_sums(groups, stint_sums(inserted, thresholds))
     add_stints(conn, node, groups)
-
-
-def _merge_sums(into: dict[tuple, list[int]], more: dict[tuple, list[int]]) -> None:
-    for key, sums in more.items():
-        have = into.get(key)
-        if have is None:
-            into[key] = sums
-        else:
-            for i, value in enumerate(sums):
-                have[i] = max(have[i], value) if i == 4 else have[i] + value
 
 
 def cut_wrapup(wrapup: int | None, ended_at: int, next_at: int | None) -> int | None:
